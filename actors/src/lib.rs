@@ -1,4 +1,14 @@
 //! attachd-actors: the supervised actor system of attachd (connections, session hubs, the control
 //! lease, limits and audit). It knows nothing about HTTP; the edge crate feeds it sockets and config.
 
+pub mod audit;
 pub mod backend;
+pub mod connection;
+pub mod hub;
+pub mod lease;
+pub mod limits;
+pub mod metrics;
+pub mod outbound;
+pub mod protocol;
+pub mod scrollback;
+pub mod stdin_rate;

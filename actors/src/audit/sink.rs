@@ -1,0 +1,699 @@
+//! The audit file itself, owned by the writer actor: recovering the chain head on open, appending
+//! a batch with one `fdatasync`, rotating by size, and cutting back to the last durable byte.
+//!
+//! Recovery on open reads the whole current file (bounded by `max_file_bytes`) through the chain
+//! checker, and only the last record of the newest rotated file (its own hash is checked and the
+//! current file must continue it); verifying the full history is `verify_path`'s job. A partial
+//! last line (a write torn by a crash; never acknowledged, since acknowledgement follows the
+//! `fdatasync`) is cut off with a warning. Anything else that does not verify makes the sink
+//! refuse to append (`ChainBroken`) rather than fork the chain.
+//!
+//! After a failed write the sink drops the file handle. The next attempt reopens the path: if it
+//! is still the same file (device + inode), everything past the last durable byte is cut off, so
+//! records reported as failed never appear later; if it is another file, the chain is recovered
+//! from disk and must end exactly where this writer's last durable record did.
+//!
+//! Paths that are not regular files (e.g. `/dev/full`, used to test failures) are written to
+//! without recovery, locking, `fdatasync` or rotation.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::chain::{seal, FIRST_SEQ, GENESIS_PREV};
+use super::health::{self, AuditHealth};
+use super::record::{outcomes, types, AuditEvent};
+use super::verify::{
+    check_record_alone, read_last_line, rotated_files, rotated_path, ChainChecker, Line,
+    LineReader, MAX_LINE_BYTES,
+};
+use super::{AuditError, Seq};
+
+/// First wait before reopening after a failure; doubles up to [`MAX_BACKOFF`].
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait between reopen attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Size of the write probe used to test a directory while failing.
+const PROBE_BYTES: usize = 4096;
+
+/// Where the chain continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    next_seq: u64,
+    prev: String,
+    last_ts: u64,
+}
+
+impl Head {
+    fn genesis() -> Self {
+        Head {
+            next_seq: FIRST_SEQ,
+            prev: GENESIS_PREV.to_owned(),
+            last_ts: 0,
+        }
+    }
+}
+
+/// The open current file.
+#[derive(Debug)]
+struct OpenFile {
+    file: File,
+    /// False for character devices and the like: no fdatasync, no rotation, no identity check.
+    regular: bool,
+}
+
+/// The durable state of the current regular file, kept across failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Durable {
+    /// (device, inode) of the file.
+    id: (u64, u64),
+    /// Bytes known to be written and synced.
+    len: u64,
+    /// Records other than the opening `audit.rotated` marker.
+    user_records: u64,
+}
+
+/// What a full recovery found on disk.
+struct Recovered {
+    head: Head,
+    len: u64,
+    user_records: u64,
+    torn_bytes: Option<usize>,
+    /// The name of the rotated file the current (empty) file must announce.
+    needs_marker: Option<String>,
+}
+
+/// The single writer's view of the audit file.
+#[derive(Debug)]
+pub(crate) struct Sink {
+    path: PathBuf,
+    max_file_bytes: u64,
+    health: AuditHealth,
+    head: Option<Head>,
+    open: Option<OpenFile>,
+    durable: Option<Durable>,
+    lock: Option<File>,
+    last_error: Option<AuditError>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn file_id(m: &fs::Metadata) -> (u64, u64) {
+    (m.dev(), m.ino())
+}
+
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a directory entry change (create, rename) durable.
+fn sync_dir(dir: &Path) -> Result<(), AuditError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AuditError::io(dir, e))
+}
+
+impl Sink {
+    /// A sink for `path`; nothing is opened until [`Sink::start`].
+    pub(crate) fn new(path: PathBuf, max_file_bytes: u64, health: AuditHealth) -> Self {
+        Sink {
+            path,
+            max_file_bytes,
+            health,
+            head: None,
+            open: None,
+            durable: None,
+            lock: None,
+            last_error: None,
+            retry_at: None,
+            backoff: INITIAL_BACKOFF,
+        }
+    }
+
+    /// Opens (creating the directory if needed), recovers the chain and probes that the
+    /// directory is writable; failures show in the health value and are retried later.
+    pub(crate) fn start(&mut self) {
+        let dir = dir_of(&self.path).to_path_buf();
+        if let Err(e) = fs::create_dir_all(&dir) {
+            self.fail(AuditError::io(&dir, e));
+            return;
+        }
+        if self.ensure_open().is_err() {
+            return;
+        }
+        match self.probe_write() {
+            Ok(_) => self.succeeded(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// The last durable seq (0 before the first record).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.head.as_ref().map_or(0, |h| h.next_seq - 1)
+    }
+
+    /// Drops the file and the writer lock.
+    pub(crate) fn close(&mut self) {
+        self.open = None;
+        self.lock = None;
+    }
+
+    /// True while the last attempt failed.
+    pub(crate) fn is_failing(&self) -> bool {
+        !self.health.is_ok()
+    }
+
+    /// How long to wait before the next retry (backoff of 100 ms doubling up to 5 s).
+    pub(crate) fn retry_delay(&self) -> Duration {
+        match self.retry_at {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => self.backoff,
+        }
+    }
+
+    /// Appends `events` in order as one batch: one write and one fdatasync (two more around a
+    /// rotation). Returns one result per event.
+    pub(crate) fn append_batch(&mut self, events: &[&AuditEvent]) -> Vec<Result<Seq, AuditError>> {
+        let mut results: Vec<Option<Result<Seq, AuditError>>> = vec![None; events.len()];
+        for (i, ev) in events.iter().enumerate() {
+            if let Err(why) = ev.validate() {
+                results[i] = Some(Err(AuditError::InvalidEvent(why)));
+            }
+        }
+        let failure = self.append_valid(events, &mut results).err();
+        results
+            .into_iter()
+            .map(|r| match r {
+                Some(r) => r,
+                None => Err(failure.clone().unwrap_or(AuditError::Closed)),
+            })
+            .collect()
+    }
+
+    fn append_valid(
+        &mut self,
+        events: &[&AuditEvent],
+        results: &mut [Option<Result<Seq, AuditError>>],
+    ) -> Result<(), AuditError> {
+        if results.iter().all(Option::is_some) {
+            return Ok(());
+        }
+        self.ensure_open()?;
+        if let Err(e) = self.check_identity() {
+            self.fail(e.clone());
+            return Err(e);
+        }
+        let mut head = self.head.clone().unwrap_or_else(Head::genesis);
+        let mut buf: Vec<u8> = Vec::with_capacity(events.len() * 320);
+        let mut in_buf: Vec<(usize, Seq)> = Vec::new();
+        for (i, ev) in events.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let mut sealed = match self.seal_next(ev, &head) {
+                Ok(s) => s,
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    continue;
+                }
+            };
+            if self.should_rotate(buf.len(), in_buf.len(), sealed.0.line.len()) {
+                let step = self
+                    .commit(&buf, in_buf.len() as u64, &head)
+                    .and_then(|()| {
+                        for (j, seq) in in_buf.drain(..) {
+                            results[j] = Some(Ok(seq));
+                        }
+                        buf.clear();
+                        self.rotate()
+                    });
+                if let Err(e) = step {
+                    self.fail(e.clone());
+                    return Err(e);
+                }
+                head = self.head.clone().unwrap_or_else(Head::genesis);
+                sealed = match self.seal_next(ev, &head) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        results[i] = Some(Err(e));
+                        continue;
+                    }
+                };
+            }
+            let (s, ts) = sealed;
+            buf.extend_from_slice(&s.line);
+            in_buf.push((i, s.seq));
+            head = Head {
+                next_seq: s.seq + 1,
+                prev: s.hash,
+                last_ts: ts,
+            };
+        }
+        if !buf.is_empty() {
+            if let Err(e) = self.commit(&buf, in_buf.len() as u64, &head) {
+                self.fail(e.clone());
+                return Err(e);
+            }
+            for (j, seq) in in_buf {
+                results[j] = Some(Ok(seq));
+            }
+            self.succeeded();
+        }
+        Ok(())
+    }
+
+    fn seal_next(
+        &self,
+        ev: &AuditEvent,
+        head: &Head,
+    ) -> Result<(super::chain::Sealed, u64), AuditError> {
+        let ts = now_ms().max(head.last_ts);
+        let sealed = seal(ev, head.next_seq, ts, &head.prev)
+            .map_err(|e| AuditError::InvalidEvent(e.to_string()))?;
+        if sealed.line.len() > MAX_LINE_BYTES {
+            return Err(AuditError::InvalidEvent(format!(
+                "record of {} bytes exceeds {MAX_LINE_BYTES}",
+                sealed.line.len()
+            )));
+        }
+        Ok((sealed, ts))
+    }
+
+    fn should_rotate(&self, buffered: usize, buffered_records: usize, line: usize) -> bool {
+        let (Some(open), Some(d)) = (&self.open, &self.durable) else {
+            return false;
+        };
+        open.regular
+            && d.user_records + buffered_records as u64 > 0
+            && d.len + (buffered + line) as u64 > self.max_file_bytes
+    }
+
+    /// Writes and syncs `buf`; on success the chain head becomes `head`.
+    fn commit(&mut self, buf: &[u8], user_records: u64, head: &Head) -> Result<(), AuditError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Err(AuditError::io(
+                &self.path,
+                io::Error::other("audit file is not open"),
+            ));
+        };
+        open.file
+            .write_all(buf)
+            .map_err(|e| AuditError::io(&self.path, e))?;
+        if open.regular {
+            open.file
+                .sync_data()
+                .map_err(|e| AuditError::io(&self.path, e))?;
+        }
+        if let Some(d) = self.durable.as_mut() {
+            d.len += buf.len() as u64;
+            d.user_records += user_records;
+        }
+        self.head = Some(head.clone());
+        Ok(())
+    }
+
+    /// Notes a durable write: health back to ok, backoff reset.
+    fn succeeded(&mut self) {
+        self.retry_at = None;
+        self.backoff = INITIAL_BACKOFF;
+        if self.health.set_ok(self.last_seq()) {
+            tracing::info!(path = %self.path.display(), last_seq = self.last_seq(), "audit log writable again");
+        }
+    }
+
+    /// Notes a failed I/O attempt: counter, error log, health failing, handle dropped, backoff.
+    fn fail(&mut self, e: AuditError) {
+        health::count_write_error();
+        tracing::error!(path = %self.path.display(), error = %e, "audit log write failed");
+        self.health.set_failing(&e.to_string());
+        self.open = None;
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.last_error = Some(e);
+    }
+
+    /// Makes sure the file is open, reopening (and recovering) if a failure closed it. While
+    /// backing off, fails fast with the last error.
+    fn ensure_open(&mut self) -> Result<(), AuditError> {
+        if self.open.is_some() {
+            return Ok(());
+        }
+        if let (Some(at), Some(e)) = (self.retry_at, &self.last_error) {
+            if Instant::now() < at {
+                return Err(e.clone());
+            }
+        }
+        match self.reopen() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.fail(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Fails when the path no longer names the open file (moved, replaced, deleted): records
+    /// written there would be invisible to readers and verifiers of the path.
+    fn check_identity(&self) -> Result<(), AuditError> {
+        let (Some(open), Some(d)) = (&self.open, &self.durable) else {
+            return Ok(());
+        };
+        if !open.regular {
+            return Ok(());
+        }
+        let meta = fs::metadata(&self.path).map_err(|e| AuditError::io(&self.path, e))?;
+        if file_id(&meta) != d.id {
+            return Err(AuditError::io(
+                &self.path,
+                io::Error::other("the audit file was moved or replaced while open"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Retry from the actor's timer while failing: reopen if needed and probe with a real write
+    /// next to the file. Returns true when the sink is known writable again.
+    pub(crate) fn retry(&mut self) -> bool {
+        self.retry_at = None;
+        if self.ensure_open().is_err() {
+            return false;
+        }
+        if let Err(e) = self.check_identity() {
+            self.fail(e);
+            return false;
+        }
+        match self.probe_write() {
+            Ok(true) => {
+                self.succeeded();
+                true
+            }
+            // Not a regular file: only a real record can show it works again.
+            Ok(false) => false,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
+    /// Writes, syncs and removes a small probe file next to the audit file. `Ok(false)` when the
+    /// sink is not a regular file (nothing to probe).
+    fn probe_write(&self) -> Result<bool, AuditError> {
+        if !self.open.as_ref().is_some_and(|o| o.regular) {
+            return Ok(false);
+        }
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let probe = self.path.with_file_name(format!(".{name}.probe"));
+        let res = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&probe)
+            .and_then(|mut f| {
+                f.write_all(&[0u8; PROBE_BYTES])?;
+                f.sync_data()
+            });
+        let removed = fs::remove_file(&probe);
+        res.map_err(|e| AuditError::io(&probe, e))?;
+        removed.map_err(|e| AuditError::io(&probe, e))?;
+        Ok(true)
+    }
+
+    fn acquire_lock(&mut self) -> Result<(), AuditError> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lock_path = self.path.with_file_name(format!("{name}.lock"));
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| AuditError::io(&lock_path, e))?;
+        match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                self.lock = Some(f);
+                Ok(())
+            }
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                Err(AuditError::Locked(self.path.clone()))
+            }
+            Err(e) => Err(AuditError::io(&lock_path, io::Error::from(e))),
+        }
+    }
+
+    /// Opens the path again after a failure or a rotation.
+    fn reopen(&mut self) -> Result<(), AuditError> {
+        let existed = match fs::metadata(&self.path) {
+            Ok(m) if !m.is_file() => return self.open_special(),
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(AuditError::io(&self.path, e)),
+        };
+        self.acquire_lock()?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(|e| AuditError::io(&self.path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| AuditError::io(&self.path, e))?;
+        if !existed {
+            sync_dir(dir_of(&self.path))?;
+        }
+        let id = file_id(&meta);
+        match (&self.head, self.durable) {
+            (Some(_), Some(d)) if d.id == id => {
+                let len = meta.len();
+                if len < d.len {
+                    return Err(AuditError::ChainBroken(format!(
+                        "{} shrank from {} to {len} bytes while this writer held it",
+                        self.path.display(),
+                        d.len
+                    )));
+                }
+                if len > d.len {
+                    file.set_len(d.len)
+                        .and_then(|()| file.sync_data())
+                        .map_err(|e| AuditError::io(&self.path, e))?;
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        bytes = len - d.len,
+                        "cut unacknowledged bytes after a failed audit write"
+                    );
+                }
+                self.open = Some(OpenFile {
+                    file,
+                    regular: true,
+                });
+                Ok(())
+            }
+            _ => {
+                let rec = recover(&self.path, &file)?;
+                if let Some(n) = rec.torn_bytes {
+                    file.set_len(rec.len)
+                        .and_then(|()| file.sync_data())
+                        .map_err(|e| AuditError::io(&self.path, e))?;
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        bytes = n,
+                        "cut a torn (never acknowledged) partial last line from the audit file"
+                    );
+                }
+                if let Some(mine) = &self.head {
+                    if mine.next_seq != rec.head.next_seq || mine.prev != rec.head.prev {
+                        return Err(AuditError::ChainBroken(format!(
+                            "the chain on disk at {} continues at seq {} but this writer's last \
+                             durable record is seq {}: the file was replaced or modified externally",
+                            self.path.display(),
+                            rec.head.next_seq,
+                            mine.next_seq - 1
+                        )));
+                    }
+                }
+                self.head = Some(rec.head);
+                self.durable = Some(Durable {
+                    id,
+                    len: rec.len,
+                    user_records: rec.user_records,
+                });
+                self.open = Some(OpenFile {
+                    file,
+                    regular: true,
+                });
+                if let Some(rotated_name) = rec.needs_marker {
+                    self.write_marker(&rotated_name)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens a path that is not a regular file (a device): no recovery, lock or sync.
+    fn open_special(&mut self) -> Result<(), AuditError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| AuditError::io(&self.path, e))?;
+        if self.head.is_none() {
+            self.head = Some(Head::genesis());
+        }
+        self.durable = None;
+        self.open = Some(OpenFile {
+            file,
+            regular: false,
+        });
+        Ok(())
+    }
+
+    /// Writes the `audit.rotated` record that opens a new file.
+    fn write_marker(&mut self, rotated_name: &str) -> Result<(), AuditError> {
+        let head = self.head.clone().unwrap_or_else(Head::genesis);
+        let ev = AuditEvent::new(types::AUDIT_ROTATED, outcomes::OK)
+            .field_str("rotated_file", rotated_name);
+        let (s, ts) = self.seal_next(&ev, &head)?;
+        let next = Head {
+            next_seq: s.seq + 1,
+            prev: s.hash,
+            last_ts: ts,
+        };
+        self.commit(&s.line, 0, &next)
+    }
+
+    /// Renames the full current file to the next number and starts a new one.
+    fn rotate(&mut self) -> Result<(), AuditError> {
+        let n = rotated_files(&self.path)?
+            .last()
+            .map_or(1, |(n, _)| n.saturating_add(1));
+        let target = rotated_path(&self.path, n);
+        if fs::symlink_metadata(&target).is_ok() {
+            return Err(AuditError::ChainBroken(format!(
+                "rotation target {} already exists",
+                target.display()
+            )));
+        }
+        fs::rename(&self.path, &target).map_err(|e| AuditError::io(&self.path, e))?;
+        sync_dir(dir_of(&self.path))?;
+        tracing::info!(from = %self.path.display(), to = %target.display(), "audit log rotated");
+        self.open = None;
+        self.durable = None;
+        // A fresh open finds the current file missing, continues from `target`'s last record and
+        // writes the `audit.rotated` marker.
+        self.reopen()
+    }
+}
+
+/// Recovers the chain head from disk: the last record of the newest rotated file, then every
+/// line of the current file.
+fn recover(path: &Path, file: &File) -> Result<Recovered, AuditError> {
+    let rotated = rotated_files(path)?;
+    let mut ck = match rotated.last() {
+        Some((_, last_path)) => {
+            let mut f = File::open(last_path).map_err(|e| AuditError::io(last_path, e))?;
+            let line = read_last_line(&mut f, last_path)
+                .map_err(AuditError::ChainBroken)?
+                .ok_or_else(|| {
+                    AuditError::ChainBroken(format!(
+                        "rotated file {} is empty",
+                        last_path.display()
+                    ))
+                })?;
+            let last = check_record_alone(&line).map_err(|e| {
+                AuditError::ChainBroken(format!(
+                    "last record of {}: {e}",
+                    last_path.display()
+                ))
+            })?;
+            let mut ck = ChainChecker::after(&last);
+            ck.begin_file(true);
+            ck
+        }
+        None => {
+            let mut ck = ChainChecker::genesis();
+            ck.begin_file(false);
+            ck
+        }
+    };
+    let mut reader = LineReader::new(file);
+    let mut len = 0u64;
+    let mut user_records = 0u64;
+    let mut torn_bytes = None;
+    let mut lineno = 0u64;
+    while let Some(line) = reader.next_line().map_err(|e| AuditError::io(path, e))? {
+        lineno += 1;
+        match line {
+            Line::Complete(bytes) => {
+                let good = ck.check_line(&bytes).map_err(|b| {
+                    AuditError::ChainBroken(format!(
+                        "{}:{lineno}: first bad seq {}: {}",
+                        path.display(),
+                        b.seq,
+                        b.reason
+                    ))
+                })?;
+                len += bytes.len() as u64 + 1;
+                if !good.rotated {
+                    user_records += 1;
+                }
+            }
+            Line::Partial(n) => {
+                torn_bytes = Some(n);
+                break;
+            }
+            Line::TooLong => {
+                return Err(AuditError::ChainBroken(format!(
+                    "{}:{lineno}: line longer than {MAX_LINE_BYTES} bytes",
+                    path.display()
+                )))
+            }
+        }
+    }
+    let needs_marker = if ck.records == 0 {
+        rotated.last().and_then(|(_, p)| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+    } else {
+        None
+    };
+    Ok(Recovered {
+        head: Head {
+            next_seq: ck.expected_seq,
+            prev: ck.prev.clone(),
+            last_ts: ck.last_ts,
+        },
+        len,
+        user_records,
+        torn_bytes,
+        needs_marker,
+    })
+}

@@ -1,0 +1,544 @@
+//! Offline reading of the audit chain: verification across rotated files (`attachd audit verify`,
+//! `GET /api/v1/audit/verify`), the chain-ordered file list, and filtered reads (`GET /api/v1/audit`).
+//!
+//! All functions here do blocking file I/O: call them from `web::block` / `spawn_blocking`.
+//!
+//! # What `first_bad_seq` means
+//!
+//! Verification walks the files in order and stops at the first line that fails. With
+//! `expected` = the seq after the last verified record (1 at the start):
+//! - a line that is not a complete JSON object with `seq`, `prev` and `hash` (garbage, or the
+//!   partial last line of a truncated file) fails at `expected`;
+//! - a record whose own content does not hash to its `hash` (a tampered field) fails at
+//!   `expected`;
+//! - an intact record that does not continue the chain (`seq` != `expected` or `prev` != the
+//!   previous hash) fails at its own `seq` when that is greater than `expected` (deleted lines:
+//!   the first seq after the gap; reordered lines: the first record found out of place) and at
+//!   `expected` otherwise (duplicates, replays);
+//! - the first record of every file after the first must be `audit.rotated`, else it fails at
+//!   `expected`.
+//!
+//! The chain must start at seq 1 with `prev` = 64 zeros, so deleting the oldest files is reported
+//! too. What a hash chain cannot see: lines cut off at a line boundary at the very end, and a
+//! rewrite of every hash after an edit; a record rewritten with a recomputed hash is reported at
+//! the record after it.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::chain::{is_hash_hex, record_hash, FIRST_SEQ, GENESIS_PREV};
+use super::record::types;
+use super::AuditError;
+
+/// Longest line accepted (and written) in bytes; anything longer is treated as corrupt.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Most events [`read_events`] returns (SPEC: `limit` ≤ 1000).
+pub const MAX_QUERY_LIMIT: usize = 1000;
+
+/// The result of verifying a chain: SPEC's `{"ok", "records", "first_bad_seq"}` plus a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// True when every record verified and the files end cleanly.
+    pub ok: bool,
+    /// Records verified before the first failure (all of them when `ok`).
+    pub records: u64,
+    /// The seq at which the chain first fails (see the module docs), `None` when `ok`.
+    pub first_bad_seq: Option<u64>,
+    /// Human-readable detail (file, line, what failed); for logs and the CLI.
+    pub message: String,
+}
+
+/// Filters for [`read_events`]; empty lists match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Record types to keep (exact match on `type`).
+    pub types: Vec<String>,
+    /// Session ids to keep.
+    pub session_ids: Vec<String>,
+    /// Subjects to keep.
+    pub subjects: Vec<String>,
+    /// Keep records with `ts` (Unix ms) at or after this.
+    pub since_ms: Option<u64>,
+    /// Most records to return, newest ones (clamped to [`MAX_QUERY_LIMIT`]).
+    pub limit: usize,
+}
+
+/// A record that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GoodRecord {
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
+    pub(crate) ts: u64,
+    pub(crate) rotated: bool,
+}
+
+/// Where and why the chain failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadRecord {
+    pub(crate) seq: u64,
+    pub(crate) reason: String,
+}
+
+/// Incremental chain verification: feed it lines in chain order.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainChecker {
+    pub(crate) expected_seq: u64,
+    pub(crate) prev: String,
+    pub(crate) last_ts: u64,
+    pub(crate) records: u64,
+    must_be_rotated: bool,
+}
+
+impl ChainChecker {
+    /// A checker expecting the very first record (seq 1, prev 64 zeros).
+    pub(crate) fn genesis() -> Self {
+        ChainChecker {
+            expected_seq: FIRST_SEQ,
+            prev: GENESIS_PREV.to_owned(),
+            last_ts: 0,
+            records: 0,
+            must_be_rotated: false,
+        }
+    }
+
+    /// A checker continuing after `last` (the last record of an earlier file).
+    pub(crate) fn after(last: &GoodRecord) -> Self {
+        ChainChecker {
+            expected_seq: last.seq + 1,
+            prev: last.hash.clone(),
+            last_ts: last.ts,
+            records: 0,
+            must_be_rotated: false,
+        }
+    }
+
+    /// Marks the start of a new file; a file continuing an earlier one must open with
+    /// `audit.rotated`.
+    pub(crate) fn begin_file(&mut self, continuation: bool) {
+        self.must_be_rotated = continuation && self.expected_seq > FIRST_SEQ;
+    }
+
+    /// Checks one line (without its `\n`) and advances the chain on success.
+    pub(crate) fn check_line(&mut self, line: &[u8]) -> Result<GoodRecord, BadRecord> {
+        let expected = self.expected_seq;
+        let (good, prev) = check_self(line).map_err(|reason| BadRecord {
+            seq: expected,
+            reason,
+        })?;
+        if good.seq != expected || prev != self.prev {
+            let reason = if good.seq > expected {
+                format!(
+                    "found seq {} where seq {expected} was expected: records missing or out of order",
+                    good.seq
+                )
+            } else if good.seq < expected {
+                format!(
+                    "found seq {} where seq {expected} was expected: record duplicated or out of order",
+                    good.seq
+                )
+            } else {
+                format!(
+                    "seq {expected}: prev does not match the hash of seq {} (the record before it \
+                     was replaced, or files are out of order)",
+                    expected.saturating_sub(1)
+                )
+            };
+            return Err(BadRecord {
+                seq: good.seq.max(expected),
+                reason,
+            });
+        }
+        if self.must_be_rotated && !good.rotated {
+            return Err(BadRecord {
+                seq: expected,
+                reason: format!(
+                    "seq {expected}: the first record of a continuation file is not {}",
+                    types::AUDIT_ROTATED
+                ),
+            });
+        }
+        self.expected_seq = expected + 1;
+        self.prev.clone_from(&good.hash);
+        self.last_ts = good.ts;
+        self.records += 1;
+        self.must_be_rotated = false;
+        Ok(good)
+    }
+}
+
+/// Parses a line and checks that its content hashes to its `hash` (no link check).
+fn check_self(line: &[u8]) -> Result<(GoodRecord, String), String> {
+    let v: Value = serde_json::from_slice(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let Value::Object(obj) = v else {
+        return Err("not a JSON object".to_owned());
+    };
+    let hash = match obj.get("hash").and_then(Value::as_str) {
+        Some(h) if is_hash_hex(h) => h.to_owned(),
+        _ => return Err("missing or malformed hash".to_owned()),
+    };
+    let prev = match obj.get("prev").and_then(Value::as_str) {
+        Some(p) if is_hash_hex(p) => p.to_owned(),
+        _ => return Err("missing or malformed prev".to_owned()),
+    };
+    let Some(seq) = obj.get("seq").and_then(Value::as_u64) else {
+        return Err("missing or malformed seq".to_owned());
+    };
+    match record_hash(&obj) {
+        Ok(Some(computed)) if computed == hash => {}
+        Ok(_) => {
+            return Err(format!(
+                "hash mismatch on the record claiming seq {seq}: its content was modified"
+            ))
+        }
+        Err(e) => return Err(format!("record claiming seq {seq}: {e}")),
+    }
+    let ts = obj.get("ts").and_then(Value::as_u64).unwrap_or(0);
+    let rotated = obj.get("type").and_then(Value::as_str) == Some(types::AUDIT_ROTATED);
+    Ok((
+        GoodRecord {
+            seq,
+            hash,
+            ts,
+            rotated,
+        },
+        prev,
+    ))
+}
+
+/// Verifies a self-standing record line (parse + own hash), for resuming after a rotated file.
+pub(crate) fn check_record_alone(line: &[u8]) -> Result<GoodRecord, String> {
+    check_self(line).map(|(good, _)| good)
+}
+
+/// One line of a file as read by [`LineReader`].
+pub(crate) enum Line {
+    /// A complete line, without its `\n`.
+    Complete(Vec<u8>),
+    /// The last bytes of the file, not ended by `\n` (truncated, or being written).
+    Partial(usize),
+    /// A line longer than [`MAX_LINE_BYTES`].
+    TooLong,
+}
+
+/// Reads `\n`-terminated lines with a length cap.
+pub(crate) struct LineReader<R> {
+    inner: BufReader<R>,
+}
+
+impl<R: Read> LineReader<R> {
+    pub(crate) fn new(r: R) -> Self {
+        LineReader {
+            inner: BufReader::with_capacity(64 * 1024, r),
+        }
+    }
+
+    /// The next line, `None` at end of file.
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<Line>> {
+        let mut buf = Vec::new();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let n = (&mut self.inner).take(limit).read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            return Ok(Some(Line::Complete(buf)));
+        }
+        if n as u64 >= limit {
+            return Ok(Some(Line::TooLong));
+        }
+        Ok(Some(Line::Partial(n)))
+    }
+}
+
+fn bad_report(records: u64, seq: u64, message: String) -> VerifyReport {
+    VerifyReport {
+        ok: false,
+        records,
+        first_bad_seq: Some(seq),
+        message,
+    }
+}
+
+/// Recomputes the chain across `paths` (oldest first, as [`chain_files`] lists them).
+pub fn verify_files(paths: &[PathBuf]) -> VerifyReport {
+    let mut ck = ChainChecker::genesis();
+    for (i, path) in paths.iter().enumerate() {
+        ck.begin_file(i > 0);
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                return bad_report(
+                    ck.records,
+                    ck.expected_seq,
+                    format!("cannot open {}: {e}", path.display()),
+                )
+            }
+        };
+        let mut reader = LineReader::new(file);
+        let mut lineno = 0u64;
+        loop {
+            let line = match reader.next_line() {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => {
+                    return bad_report(
+                        ck.records,
+                        ck.expected_seq,
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                }
+            };
+            lineno += 1;
+            let at = format!("{}:{lineno}", path.display());
+            match line {
+                Line::Complete(bytes) => {
+                    if let Err(b) = ck.check_line(&bytes) {
+                        return bad_report(ck.records, b.seq, format!("{at}: {}", b.reason));
+                    }
+                }
+                Line::Partial(n) => {
+                    return bad_report(
+                        ck.records,
+                        ck.expected_seq,
+                        format!("{at}: partial last line of {n} bytes (file truncated)"),
+                    )
+                }
+                Line::TooLong => {
+                    return bad_report(
+                        ck.records,
+                        ck.expected_seq,
+                        format!("{at}: line longer than {MAX_LINE_BYTES} bytes"),
+                    )
+                }
+            }
+        }
+    }
+    VerifyReport {
+        ok: true,
+        records: ck.records,
+        first_bad_seq: None,
+        message: format!("{} records verified in {} files", ck.records, paths.len()),
+    }
+}
+
+/// Verifies the whole chain of the audit log at `path` (rotated files, then the current one).
+///
+/// Meant for a live log: a failure is re-checked once after 100 ms, so a record being appended
+/// (a partial last line) or a rotation in progress is not reported as corruption.
+pub fn verify_path(path: &Path) -> VerifyReport {
+    let mut report = verify_once(path);
+    if !report.ok {
+        std::thread::sleep(Duration::from_millis(100));
+        report = verify_once(path);
+    }
+    report
+}
+
+fn verify_once(path: &Path) -> VerifyReport {
+    match chain_files(path) {
+        Ok(files) => verify_files(&files),
+        Err(e) => bad_report(0, FIRST_SEQ, format!("cannot list the audit files: {e}")),
+    }
+}
+
+/// The file name of `path` as UTF-8, if it has one.
+fn base_name(path: &Path) -> Option<&str> {
+    path.file_name().and_then(|n| n.to_str())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The rotation number of `candidate` if it names a rotated file of `base` (`base.<digits>`).
+pub(crate) fn rotation_number(base: &str, candidate: &str) -> Option<u64> {
+    let digits = candidate.strip_prefix(base)?.strip_prefix('.')?;
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The path rotated file number `n` of `path` gets (`audit.log` → `audit.log.000042`).
+pub(crate) fn rotated_path(path: &Path, n: u64) -> PathBuf {
+    let base = base_name(path).unwrap_or("audit.log");
+    path.with_file_name(format!("{base}.{n:06}"))
+}
+
+/// The rotated files of `path`, ascending by number.
+pub(crate) fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
+    let Some(base) = base_name(path) else {
+        return Err(AuditError::Config(format!(
+            "audit path {} has no UTF-8 file name",
+            path.display()
+        )));
+    };
+    let dir = dir_of(path);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(AuditError::io(dir, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| AuditError::io(dir, e))?;
+        if let Some(name) = entry.file_name().to_str() {
+            if let Some(n) = rotation_number(base, name) {
+                found.push((n, path.with_file_name(name)));
+            }
+        }
+    }
+    found.sort_by_key(|(n, _)| *n);
+    Ok(found)
+}
+
+/// The files of the chain at `path` in chain order: rotated files by number, then `path` itself
+/// (if it exists). A missing directory gives an empty list.
+pub fn chain_files(path: &Path) -> Result<Vec<PathBuf>, AuditError> {
+    let mut files: Vec<PathBuf> = rotated_files(path)?.into_iter().map(|(_, p)| p).collect();
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => files.push(path.to_path_buf()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(AuditError::io(path, e)),
+    }
+    Ok(files)
+}
+
+/// The last complete line of `file` (without `\n`): `Ok(None)` for an empty file, `Err` when the
+/// file does not end with `\n` or the line is too long.
+pub(crate) fn read_last_line(file: &mut File, path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
+        .len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let window = len.min(MAX_LINE_BYTES as u64 + 1);
+    let start = len - window;
+    let mut buf = vec![0u8; window as usize];
+    file.seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if buf.last() != Some(&b'\n') {
+        return Err(format!(
+            "{} does not end with a complete line (truncated)",
+            path.display()
+        ));
+    }
+    buf.pop();
+    match buf.iter().rposition(|&b| b == b'\n') {
+        Some(i) => Ok(Some(buf.split_off(i + 1))),
+        None if start == 0 => Ok(Some(buf)),
+        None => Err(format!(
+            "the last line of {} is longer than {MAX_LINE_BYTES} bytes",
+            path.display()
+        )),
+    }
+}
+
+fn matches(q: &AuditQuery, obj: &Map<String, Value>) -> bool {
+    let field_in = |list: &[String], key: &str| {
+        list.is_empty()
+            || obj
+                .get(key)
+                .and_then(Value::as_str)
+                .is_some_and(|v| list.iter().any(|x| x == v))
+    };
+    if let Some(since) = q.since_ms {
+        if obj.get("ts").and_then(Value::as_u64).unwrap_or(0) < since {
+            return false;
+        }
+    }
+    field_in(&q.types, "type")
+        && field_in(&q.session_ids, "session_id")
+        && field_in(&q.subjects, "subject")
+}
+
+/// The newest records of the log at `path` that match `q`, oldest first (at most `q.limit`,
+/// itself at most [`MAX_QUERY_LIMIT`]). Unparsable lines and a partial last line are skipped;
+/// integrity is [`verify_path`]'s job.
+pub fn read_events(path: &Path, q: &AuditQuery) -> Result<Vec<Value>, AuditError> {
+    match read_events_once(path, q) {
+        // A rotation renamed a file between listing and reading: list again.
+        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            read_events_once(path, q)
+        }
+        other => other,
+    }
+}
+
+fn read_events_once(path: &Path, q: &AuditQuery) -> Result<Vec<Value>, AuditError> {
+    let limit = q.limit.min(MAX_QUERY_LIMIT);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let files = chain_files(path)?;
+    let mut out: VecDeque<Value> = VecDeque::with_capacity(limit);
+    // Newest file first; ts never decreases along the chain, so older files can stop the scan.
+    for file_path in files.iter().rev() {
+        let file = File::open(file_path).map_err(|e| AuditError::io(file_path, e))?;
+        let mut reader = LineReader::new(file);
+        let mut found: VecDeque<Value> = VecDeque::new();
+        let mut newest_ts = 0u64;
+        while let Some(line) = reader
+            .next_line()
+            .map_err(|e| AuditError::io(file_path, e))?
+        {
+            let Line::Complete(bytes) = line else {
+                continue;
+            };
+            let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) else {
+                continue;
+            };
+            newest_ts = newest_ts.max(obj.get("ts").and_then(Value::as_u64).unwrap_or(0));
+            if matches(q, &obj) {
+                found.push_back(Value::Object(obj));
+                if found.len() > limit {
+                    found.pop_front();
+                }
+            }
+        }
+        while let Some(v) = found.pop_back() {
+            if out.len() >= limit {
+                break;
+            }
+            out.push_front(v);
+        }
+        if out.len() >= limit || q.since_ms.is_some_and(|s| newest_ts < s) {
+            break;
+        }
+    }
+    Ok(out.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_names_sort_in_chain_order() {
+        assert_eq!(rotation_number("audit.log", "audit.log.000001"), Some(1));
+        assert_eq!(rotation_number("audit.log", "audit.log.1234567"), Some(1_234_567));
+        assert_eq!(rotation_number("audit.log", "audit.log.lock"), None);
+        assert_eq!(rotation_number("audit.log", "audit.log."), None);
+        assert_eq!(rotation_number("audit.log", "audit.logx.1"), None);
+        assert_eq!(rotation_number("audit.log", ".audit.log.probe"), None);
+        assert_eq!(
+            rotated_path(Path::new("/d/audit.log"), 7),
+            PathBuf::from("/d/audit.log.000007")
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! The audit actor, the only writer of the audit file, and [`Audit`], the cloneable handle every
+//! other actor uses to send it events (records are group-committed: one `fdatasync` per batch).
+//!
+//! # Threading
+//!
+//! [`Audit::start`] runs the actor on its own actix `Arbiter` (a dedicated thread of the current
+//! System), so the blocking `write` + `fdatasync` never stalls HTTP workers or other actors.
+//! While a batch is being synced, new events wait in the bounded mailbox
+//! ([`MAILBOX_CAPACITY`]); the next batch takes everything that arrived meanwhile. That is the
+//! group commit: under load, one `fdatasync` covers many records.
+//!
+//! # Batching
+//!
+//! Each `Append` message is parked in a pending list and a `Commit` is scheduled with
+//! `ctx.notify`; actix runs it after draining every message already in the mailbox, so one batch
+//! holds everything that arrived together (capped at [`MAX_BATCH`], which commits inline).
+//!
+//! # `record_detached` (for `Drop`, `stopping` and other non-async contexts)
+//!
+//! It never uses an unbounded queue and never drops silently: it `try_send`s; when the mailbox
+//! is full it takes one of [`DETACHED_OVERFLOW`] permits and spawns a task that awaits the
+//! bounded `send` (so at most that many detached records wait outside the mailbox); when no
+//! permit is left, no Tokio runtime is running or the writer has stopped, the record is dropped,
+//! counted in `attachd_audit_records_lost_total{reason="overflow"|"closed"}` and logged at error
+//! level with its type and ids. A detached record whose write fails is counted and logged the
+//! same way (`reason="write_failed"`). [`Audit::flush`] waits for the overflow tasks too.
+//!
+//! Dropping an [`Audit::record`] future while it waits for mailbox space hands the event to
+//! `record_detached`, so cancellation does not lose it either.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix::dev::SendError;
+use actix::{
+    Actor, ActorContext, Addr, Arbiter, AsyncContext, Context, Handler, Message, Running, System,
+};
+use tokio::sync::{oneshot, Semaphore};
+
+use super::health::{self, lost, AuditHealth};
+use super::record::AuditEvent;
+use super::sink::Sink;
+use super::{AuditError, Seq};
+
+/// Mailbox capacity of the audit actor (events waiting for the next batch).
+pub const MAILBOX_CAPACITY: usize = 1024;
+/// Largest batch; a fuller pending list is committed at once.
+pub const MAX_BATCH: usize = 1024;
+/// Detached records that may wait for mailbox space outside the mailbox.
+pub const DETACHED_OVERFLOW: usize = 1024;
+/// Smallest accepted `max_file_bytes`.
+pub const MIN_FILE_BYTES: u64 = 256;
+
+/// Where and how the audit log is written (`audit.path`, `audit.max_file_bytes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// The current log file, e.g. `./data/audit.log`; rotated files go next to it.
+    pub path: PathBuf,
+    /// Rotation size: a record that would push the file past this starts a new file.
+    pub max_file_bytes: u64,
+}
+
+/// The handle to the audit writer: cheap to clone, `Send`, usable from any thread.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    addr: Addr<AuditWriter>,
+    health: AuditHealth,
+    overflow: Arc<Semaphore>,
+    path: PathBuf,
+}
+
+type Reply = oneshot::Sender<Result<Seq, AuditError>>;
+
+/// One event for the next batch; `reply` is `None` for detached records.
+struct Append {
+    ev: AuditEvent,
+    reply: Option<Reply>,
+}
+
+impl Message for Append {
+    type Result = ();
+}
+
+/// Commit everything pending now (self-notification).
+struct Commit;
+
+impl Message for Commit {
+    type Result = ();
+}
+
+/// Commit everything pending and answer when it is durable.
+struct Flush;
+
+impl Message for Flush {
+    type Result = Result<(), AuditError>;
+}
+
+/// Flush, release the file and its lock, and stop.
+struct Close;
+
+impl Message for Close {
+    type Result = Result<(), AuditError>;
+}
+
+/// Retry the sink while health is failing (self-notification).
+struct Retry;
+
+impl Message for Retry {
+    type Result = ();
+}
+
+/// The audit actor: owns the [`Sink`] and the pending batch.
+struct AuditWriter {
+    sink: Sink,
+    pending: Vec<Append>,
+    commit_scheduled: bool,
+    retry_scheduled: bool,
+}
+
+impl Actor for AuditWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.schedule_retry(ctx);
+    }
+
+    fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
+        // Failures were answered to the waiters and logged.
+        let _ = self.commit();
+        Running::Stop
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let _ = self.commit();
+        self.sink.close();
+        // The arbiter exists for this actor only.
+        Arbiter::current().stop();
+    }
+}
+
+/// Describes a record for an error log line (type and ids only).
+fn describe(ev: &AuditEvent) -> String {
+    format!(
+        "type={} outcome={} session_id={} connection_id={} subject={}",
+        ev.kind(),
+        ev.outcome(),
+        ev.session_id_str().unwrap_or("-"),
+        ev.connection_id_str().unwrap_or("-"),
+        ev.subject_str().unwrap_or("-"),
+    )
+}
+
+/// Counts and logs a record that will not be in the log.
+fn report_lost(reason: &str, ev: &AuditEvent, error: &dyn std::fmt::Display) {
+    health::count_lost(reason, 1);
+    tracing::error!(
+        reason,
+        error = %error,
+        record = %describe(ev),
+        "audit record lost"
+    );
+}
+
+impl AuditWriter {
+    /// Writes the pending batch and answers every waiter.
+    fn commit(&mut self) -> Result<(), AuditError> {
+        self.commit_scheduled = false;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let events: Vec<&AuditEvent> = batch.iter().map(|a| &a.ev).collect();
+        let results = self.sink.append_batch(&events);
+        let mut first_err = None;
+        for (append, result) in batch.into_iter().zip(results) {
+            if let Err(e) = &result {
+                let reason = if matches!(e, AuditError::InvalidEvent(_)) {
+                    lost::INVALID
+                } else {
+                    lost::WRITE_FAILED
+                };
+                report_lost(reason, &append.ev, e);
+                if first_err.is_none() {
+                    first_err = Some(e.clone());
+                }
+            }
+            if let Some(reply) = append.reply {
+                // The caller may have gone away; the record's fate is logged above either way.
+                let _ = reply.send(result);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
+        if self.sink.is_failing() && !self.retry_scheduled {
+            self.retry_scheduled = true;
+            ctx.notify_later(Retry, self.sink.retry_delay());
+        }
+    }
+}
+
+impl Handler<Append> for AuditWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) {
+        self.pending.push(msg);
+        if self.pending.len() >= MAX_BATCH {
+            // Committed inline; errors went to the waiters.
+            let _ = self.commit();
+            self.schedule_retry(ctx);
+        } else if !self.commit_scheduled {
+            self.commit_scheduled = true;
+            ctx.notify(Commit);
+        }
+    }
+}
+
+impl Handler<Commit> for AuditWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: Commit, ctx: &mut Context<Self>) {
+        if self.commit_scheduled {
+            // Errors went to the waiters and the log.
+            let _ = self.commit();
+        }
+        self.schedule_retry(ctx);
+    }
+}
+
+impl Handler<Flush> for AuditWriter {
+    type Result = Result<(), AuditError>;
+
+    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
+        let r = self.commit();
+        self.schedule_retry(ctx);
+        r
+    }
+}
+
+impl Handler<Close> for AuditWriter {
+    type Result = Result<(), AuditError>;
+
+    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) -> Self::Result {
+        let r = self.commit();
+        self.sink.close();
+        ctx.stop();
+        r
+    }
+}
+
+impl Handler<Retry> for AuditWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: Retry, ctx: &mut Context<Self>) {
+        self.retry_scheduled = false;
+        if !ctx.connected() && self.pending.is_empty() {
+            // Every handle is gone: nobody will write again.
+            ctx.stop();
+            return;
+        }
+        if self.sink.is_failing() {
+            self.sink.retry();
+        }
+        self.schedule_retry(ctx);
+    }
+}
+
+/// Re-submits an event detached if the `record` future holding it is dropped before the event
+/// reached the mailbox.
+struct ResubmitOnDrop<'a> {
+    audit: &'a Audit,
+    ev: Option<AuditEvent>,
+}
+
+impl Drop for ResubmitOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(ev) = self.ev.take() {
+            self.audit.record_detached(ev);
+        }
+    }
+}
+
+impl Audit {
+    /// Starts the audit writer on a new arbiter of the current actix System (call it inside
+    /// `#[actix_web::main]` / `System::new().block_on` / `#[actix::test]`).
+    ///
+    /// The existing chain is recovered synchronously before this returns, so
+    /// [`Audit::health`] is meaningful at once. I/O problems and a broken chain do not make this
+    /// fail: they show as failing health (with the reason) and are retried. Errors are only
+    /// [`AuditError::Config`] and [`AuditError::NoSystem`].
+    pub fn start(config: AuditConfig) -> Result<Audit, AuditError> {
+        if config.path.as_os_str().is_empty() || config.path.file_name().is_none() {
+            return Err(AuditError::Config("audit.path must name a file".into()));
+        }
+        if config.max_file_bytes < MIN_FILE_BYTES {
+            return Err(AuditError::Config(format!(
+                "audit.max_file_bytes must be at least {MIN_FILE_BYTES}"
+            )));
+        }
+        if System::try_current().is_none() {
+            return Err(AuditError::NoSystem);
+        }
+        let health = AuditHealth::new();
+        let mut sink = Sink::new(config.path.clone(), config.max_file_bytes, health.clone());
+        sink.start();
+        let arbiter = Arbiter::new();
+        let addr = AuditWriter::start_in_arbiter(&arbiter.handle(), move |ctx| {
+            ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+            AuditWriter {
+                sink,
+                pending: Vec::new(),
+                commit_scheduled: false,
+                retry_scheduled: false,
+            }
+        });
+        Ok(Audit {
+            addr,
+            health,
+            overflow: Arc::new(Semaphore::new(DETACHED_OVERFLOW)),
+            path: config.path,
+        })
+    }
+
+    /// Appends `ev` and resolves with its seq once it is durable (written and fdatasynced), or
+    /// with the error that kept it out of the log.
+    pub async fn record(&self, ev: AuditEvent) -> Result<Seq, AuditError> {
+        let (tx, rx) = oneshot::channel();
+        let msg = Append {
+            ev,
+            reply: Some(tx),
+        };
+        match self.addr.try_send(msg) {
+            Ok(()) => {}
+            Err(SendError::Full(msg)) => {
+                let mut guard = ResubmitOnDrop {
+                    audit: self,
+                    ev: Some(msg.ev.clone()),
+                };
+                let sent = self.addr.send(msg).await;
+                guard.ev = None;
+                if sent.is_err() {
+                    return Err(AuditError::Closed);
+                }
+            }
+            Err(SendError::Closed(msg)) => {
+                report_lost(lost::CLOSED, &msg.ev, &AuditError::Closed);
+                return Err(AuditError::Closed);
+            }
+        }
+        rx.await.unwrap_or(Err(AuditError::Closed))
+    }
+
+    /// Appends `ev` without waiting (for `Drop`, `stopping` and other non-async code). Bounded
+    /// and never silent: see the module docs.
+    pub fn record_detached(&self, ev: AuditEvent) {
+        let msg = Append { ev, reply: None };
+        let msg = match self.addr.try_send(msg) {
+            Ok(()) => return,
+            Err(SendError::Closed(msg)) => {
+                report_lost(lost::CLOSED, &msg.ev, &AuditError::Closed);
+                return;
+            }
+            Err(SendError::Full(msg)) => msg,
+        };
+        let Ok(permit) = self.overflow.clone().try_acquire_owned() else {
+            report_lost(lost::OVERFLOW, &msg.ev, &"audit mailbox and overflow allowance full");
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            report_lost(lost::OVERFLOW, &msg.ev, &"audit mailbox full and no runtime to wait on");
+            return;
+        };
+        let addr = self.addr.clone();
+        let described = describe(&msg.ev);
+        rt.spawn(async move {
+            let _permit = permit;
+            if addr.send(msg).await.is_err() {
+                health::count_lost(lost::CLOSED, 1);
+                tracing::error!(record = %described, "audit record lost: the writer stopped");
+            }
+        });
+    }
+
+    /// Waits until every record sent before (including detached ones) is durable or failed;
+    /// `Err` when the last batch failed or the writer stopped. For graceful shutdown.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        self.wait_overflow().await;
+        self.addr.send(Flush).await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Flushes, releases the file and its lock, and stops the writer (other clones then get
+    /// [`AuditError::Closed`]).
+    pub async fn close(&self) -> Result<(), AuditError> {
+        self.wait_overflow().await;
+        self.addr.send(Close).await.map_err(|_| AuditError::Closed)?
+    }
+
+    async fn wait_overflow(&self) {
+        let all = u32::try_from(DETACHED_OVERFLOW).unwrap_or(u32::MAX);
+        // The semaphore is never closed; holding every permit means no overflow task is left.
+        if let Ok(permits) = self.overflow.acquire_many(all).await {
+            drop(permits);
+        }
+    }
+
+    /// The writer's health: cheap to read from any thread (readiness, the fail-closed gate).
+    pub fn health(&self) -> &AuditHealth {
+        &self.health
+    }
+
+    /// The current log file (pass it to [`super::verify_path`] and [`super::read_events`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,444 @@
+//! The connection actor: one per attached WebSocket. It owns the heartbeat, lifetime and
+//! invalid-message budgets and the stdin token bucket, and never waits on anything shared.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::Bytes;
+
+use crate::audit::{Audit, AuditEvent};
+use crate::hub::{ControlRequest, Join, Leave, ParticipantStats, Resize, SessionHub, Stdin};
+use crate::limits::SlotGuard;
+use crate::metrics;
+use crate::outbound::{OutFrame, OutboundTx};
+use crate::protocol::{
+    close, ClientMessage, ControlAction, ErrorCode, HelloLimits, Role, ServerFrame,
+};
+use crate::stdin_rate::{StdinBucket, Verdict};
+
+/// A decoded client frame, as the socket reader hands it over.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum Inbound {
+    /// A complete, valid UTF-8 text message.
+    Text(String),
+    /// A complete binary message (stdin).
+    Binary(Bytes),
+    /// A ping to answer.
+    Ping(Bytes),
+    /// A pong (heartbeat).
+    Pong,
+    /// The client closed, with its code if it sent one.
+    Close(Option<u16>),
+    /// The frame layer rejected the stream; close with this code.
+    Violation(u16),
+}
+
+/// Per-connection limits and timers (SPEC §5).
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// `ws.ping_interval`.
+    pub ping_interval: Duration,
+    /// `ws.heartbeat_timeout`.
+    pub heartbeat_timeout: Duration,
+    /// `ws.max_lifetime`.
+    pub max_lifetime: Duration,
+    /// `ws.max_invalid_messages`.
+    pub max_invalid: u32,
+    /// `ws.stdin_messages_per_sec`.
+    pub stdin_messages_per_sec: u32,
+    /// `ws.stdin_bytes_per_sec`.
+    pub stdin_bytes_per_sec: u64,
+    /// `ws.max_message_bytes`.
+    pub max_message_bytes: usize,
+    /// How often an `attach.stdin` summary is audited while typing goes on.
+    pub stdin_summary_interval: Duration,
+    /// How long a closing connection waits for its peer before it is dropped.
+    pub close_linger: Duration,
+}
+
+/// Who is connected, to what.
+#[derive(Debug, Clone)]
+pub struct ConnIdentity {
+    /// Server-generated connection id.
+    pub connection_id: String,
+    /// Session attached to.
+    pub session_id: String,
+    /// Authenticated subject.
+    pub subject: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// Ticket role.
+    pub role: Role,
+    /// Client address (after trusted-proxy resolution).
+    pub remote_ip: String,
+}
+
+/// Runs the exit duties exactly once, however the connection ends (close, error, timer,
+/// panic unwinding, drain): leave the hub (releasing control), free the slots, audit.
+struct ExitGuard {
+    id: ConnIdentity,
+    hub: Addr<SessionHub>,
+    audit: Audit,
+    slots: Option<SlotGuard>,
+    started: Instant,
+    stats: Arc<ParticipantStats>,
+    close_code: Option<u16>,
+    bytes_in: u64,
+    stdin_messages: u64,
+    stdin_bytes: u64,
+}
+
+impl ExitGuard {
+    fn stdin_summary(&mut self) {
+        if self.stdin_messages == 0 {
+            return;
+        }
+        self.audit.record_detached(
+            AuditEvent::new("attach.stdin", "ok")
+                .subject(&self.id.subject)
+                .tenant(&self.id.tenant)
+                .session_id(&self.id.session_id)
+                .connection_id(&self.id.connection_id)
+                .role(self.id.role.as_str())
+                .field_u64("messages", self.stdin_messages)
+                .field_u64("bytes", self.stdin_bytes),
+        );
+        self.stdin_messages = 0;
+        self.stdin_bytes = 0;
+    }
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let leave = Leave {
+            connection_id: self.id.connection_id.clone(),
+        };
+        if let Err(SendError::Full(leave)) = self.hub.try_send(leave) {
+            let hub = self.hub.clone();
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move {
+                    let _ = hub.send(leave).await;
+                });
+            }
+        }
+        self.slots.take();
+        self.stdin_summary();
+        let code = self.close_code.unwrap_or(1006);
+        metrics::CONNECTIONS
+            .with_label_values(&[self.id.role.as_str()])
+            .dec();
+        metrics::CLOSES.with_label_values(&[&code.to_string()]).inc();
+        self.audit.record_detached(
+            AuditEvent::new("attach.disconnect", "ok")
+                .subject(&self.id.subject)
+                .tenant(&self.id.tenant)
+                .session_id(&self.id.session_id)
+                .connection_id(&self.id.connection_id)
+                .role(self.id.role.as_str())
+                .remote_ip(&self.id.remote_ip)
+                .field_u64("duration_ms", self.started.elapsed().as_millis() as u64)
+                .field_u64("bytes_in", self.bytes_in)
+                .field_u64(
+                    "bytes_out",
+                    self.stats.bytes_out.load(Ordering::Relaxed),
+                )
+                .field_u64("close_code", u64::from(code)),
+        );
+    }
+}
+
+/// The connection actor.
+pub struct Connection {
+    id: ConnIdentity,
+    cfg: ConnConfig,
+    hub: Addr<SessionHub>,
+    out: OutboundTx,
+    stats: Arc<ParticipantStats>,
+    guard: ExitGuard,
+    last_seen: Instant,
+    bucket: StdinBucket,
+    closing: bool,
+}
+
+impl Connection {
+    /// A connection that has passed every handshake check and holds its slots.
+    pub fn new(
+        id: ConnIdentity,
+        cfg: ConnConfig,
+        hub: Addr<SessionHub>,
+        out: OutboundTx,
+        slots: SlotGuard,
+        audit: Audit,
+    ) -> Self {
+        let stats = Arc::new(ParticipantStats::default());
+        metrics::CONNECTIONS.with_label_values(&[id.role.as_str()]).inc();
+        let bucket = StdinBucket::new(cfg.stdin_messages_per_sec, cfg.stdin_bytes_per_sec);
+        Connection {
+            guard: ExitGuard {
+                id: id.clone(),
+                hub: hub.clone(),
+                audit,
+                slots: Some(slots),
+                started: Instant::now(),
+                stats: stats.clone(),
+                close_code: None,
+                bytes_in: 0,
+                stdin_messages: 0,
+                stdin_bytes: 0,
+            },
+            id,
+            cfg,
+            hub,
+            out,
+            stats,
+            last_seen: Instant::now(),
+            bucket,
+            closing: false,
+        }
+    }
+
+    /// Sends an orderly close (after queued frames) and stops once the peer is gone.
+    fn close(&mut self, ctx: &mut Context<Self>, code: u16) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        self.guard.close_code.get_or_insert(code);
+        if self.out.push(OutFrame::Close(code)).is_err() {
+            self.out.close_urgently(code);
+        }
+        ctx.run_later(self.cfg.close_linger, |_, ctx| ctx.stop());
+    }
+
+    fn send_error(&mut self, ctx: &mut Context<Self>, code: ErrorCode, message: &str) {
+        if self
+            .out
+            .push(OutFrame::text(ServerFrame::error(code, message).to_json()))
+            .is_err()
+        {
+            self.stop_now(ctx);
+        }
+    }
+
+    /// Counts a malformed or forbidden message; over budget, closes with 1008.
+    fn invalid(&mut self, ctx: &mut Context<Self>, code: ErrorCode, message: &str) {
+        let n = self.stats.invalid.fetch_add(1, Ordering::AcqRel) + 1;
+        self.send_error(ctx, code, message);
+        if n >= self.cfg.max_invalid {
+            self.close(ctx, close::POLICY_VIOLATION);
+        }
+    }
+
+    fn stop_now(&mut self, ctx: &mut Context<Self>) {
+        if self.guard.close_code.is_none() {
+            self.guard.close_code = self
+                .out
+                .urgent_close_code()
+                .or_else(|| code_of(&self.stats));
+        }
+        ctx.stop();
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.out.urgent_close_code().is_some() || code_of(&self.stats).is_some() {
+            // Closed by the hub (slow consumer, revoke, exit) and the peer is not going away.
+            self.stop_now(ctx);
+            return;
+        }
+        if self.last_seen.elapsed() >= self.cfg.heartbeat_timeout {
+            self.close(ctx, close::HEARTBEAT_TIMEOUT);
+            return;
+        }
+        if self.out.push(OutFrame::Ping(Bytes::new())).is_err() {
+            self.stop_now(ctx);
+            return;
+        }
+        if let Some(fut) = self.guard.slots.as_ref().and_then(SlotGuard::refresh) {
+            ctx.spawn(
+                async move {
+                    if let Err(e) = fut.await {
+                        tracing::warn!(error = %e, "slot refresh failed");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+    }
+
+    fn schedule_silence_check(&self, ctx: &mut Context<Self>, after: Duration) {
+        ctx.run_later(after, |conn, ctx| {
+            let silent = conn.last_seen.elapsed();
+            if silent >= conn.cfg.heartbeat_timeout {
+                conn.close(ctx, close::HEARTBEAT_TIMEOUT);
+            } else {
+                let left = conn.cfg.heartbeat_timeout - silent;
+                conn.schedule_silence_check(ctx, left);
+            }
+        });
+    }
+
+    fn on_stdin(&mut self, ctx: &mut Context<Self>, data: Bytes) {
+        if self.id.role != Role::Driver {
+            self.invalid(ctx, ErrorCode::NotDriver, "observers cannot write to the terminal");
+            return;
+        }
+        match self.bucket.take(data.len(), Instant::now()) {
+            Verdict::Allow => {}
+            Verdict::Limited => {
+                self.send_error(ctx, ErrorCode::RateLimited, "stdin rate exceeded");
+                return;
+            }
+            Verdict::Flood => {
+                self.close(ctx, close::POLICY_VIOLATION);
+                return;
+            }
+        }
+        self.guard.stdin_messages += 1;
+        self.guard.stdin_bytes += data.len() as u64;
+        metrics::BYTES_IN.inc_by(data.len() as u64);
+        let msg = Stdin {
+            connection_id: self.id.connection_id.clone(),
+            data,
+        };
+        match self.hub.try_send(msg) {
+            Ok(()) => {}
+            Err(SendError::Full(_)) => {
+                self.send_error(ctx, ErrorCode::RateLimited, "terminal input is backed up")
+            }
+            Err(SendError::Closed(_)) => self.close(ctx, close::REVOKED),
+        }
+    }
+
+    fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
+        let msg = match ClientMessage::parse(text) {
+            Ok(m) => m,
+            Err(why) => {
+                self.invalid(ctx, ErrorCode::InvalidMessage, &why);
+                return;
+            }
+        };
+        let conn = self.id.connection_id.clone();
+        let full = match msg {
+            ClientMessage::Resize { cols, rows } => matches!(
+                self.hub.try_send(Resize {
+                    connection_id: conn,
+                    // Bounded to 1..=1000 by `parse`.
+                    cols: cols as u16,
+                    rows: rows as u16,
+                }),
+                Err(SendError::Full(_))
+            ),
+            ClientMessage::Control { action } => matches!(
+                self.hub.try_send(ControlRequest {
+                    connection_id: conn,
+                    acquire: action == ControlAction::Acquire,
+                }),
+                Err(SendError::Full(_))
+            ),
+        };
+        if full {
+            self.send_error(ctx, ErrorCode::RateLimited, "session is busy, try again");
+        }
+    }
+}
+
+fn code_of(stats: &ParticipantStats) -> Option<u16> {
+    match stats.close_code.load(Ordering::Acquire) {
+        0 => None,
+        c => u16::try_from(c).ok(),
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let join = Join {
+            connection_id: self.id.connection_id.clone(),
+            subject: self.id.subject.clone(),
+            role: self.id.role,
+            out: self.out.clone(),
+            stats: self.stats.clone(),
+            limits: HelloLimits {
+                max_message_bytes: self.cfg.max_message_bytes,
+                ping_interval_ms: self.cfg.ping_interval.as_millis() as u64,
+            },
+            max_invalid: self.cfg.max_invalid,
+        };
+        ctx.wait(
+            self.hub
+                .send(join)
+                .into_actor(self)
+                .map(|res, conn, ctx| match res {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => conn.close(ctx, close::REVOKED),
+                }),
+        );
+        ctx.run_interval(self.cfg.ping_interval, |conn, ctx| conn.heartbeat(ctx));
+        self.schedule_silence_check(ctx, self.cfg.heartbeat_timeout);
+        ctx.run_later(self.cfg.max_lifetime, |conn, ctx| {
+            conn.close(ctx, close::MAX_LIFETIME)
+        });
+        if self.id.role == Role::Driver {
+            ctx.run_interval(self.cfg.stdin_summary_interval, |conn, _| {
+                conn.guard.stdin_summary()
+            });
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if self.guard.close_code.is_none() {
+            self.guard.close_code = self.out.urgent_close_code().or_else(|| code_of(&self.stats));
+        }
+    }
+}
+
+impl StreamHandler<Inbound> for Connection {
+    fn handle(&mut self, frame: Inbound, ctx: &mut Context<Self>) {
+        self.last_seen = Instant::now();
+        if self.closing {
+            if let Inbound::Close(_) = frame {
+                ctx.stop();
+            }
+            return;
+        }
+        match frame {
+            Inbound::Binary(data) => {
+                self.guard.bytes_in += data.len() as u64;
+                self.on_stdin(ctx, data);
+            }
+            Inbound::Text(text) => {
+                self.guard.bytes_in += text.len() as u64;
+                self.on_text(ctx, &text);
+            }
+            Inbound::Ping(payload) => {
+                if self.out.push(OutFrame::Pong(payload)).is_err() {
+                    self.stop_now(ctx);
+                }
+            }
+            Inbound::Pong => {}
+            Inbound::Close(code) => {
+                self.guard.close_code.get_or_insert(code.unwrap_or(1005));
+                // Echo the close as RFC 6455 asks; the peer then drops the socket.
+                let _ = self.out.push(OutFrame::Close(close::NORMAL));
+                self.closing = true;
+                ctx.run_later(self.cfg.close_linger, |_, ctx| ctx.stop());
+            }
+            Inbound::Violation(code) => self.close(ctx, code),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        if self.guard.close_code.is_none() {
+            self.guard.close_code = self
+                .out
+                .urgent_close_code()
+                .or_else(|| code_of(&self.stats))
+                .or(Some(1006));
+        }
+        ctx.stop();
+    }
+}

@@ -1,0 +1,143 @@
+//! Prometheus metrics of the actor system, registered once in the default registry.
+//! Labels are small fixed sets (roles, reasons); never ids, subjects or tokens.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge_vec,
+    Histogram, IntCounter, IntCounterVec, IntGaugeVec,
+};
+
+fn must<T>(r: prometheus::Result<T>, name: &str) -> T {
+    match r {
+        Ok(v) => v,
+        // Registration fails only for a duplicate or malformed name: a programming error.
+        Err(e) => panic!("metric {name} cannot be registered: {e}"),
+    }
+}
+
+/// Open attach connections by role.
+pub static CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    must(
+        register_int_gauge_vec!(
+            "attachd_connections",
+            "Open attach connections by role",
+            &["role"]
+        ),
+        "attachd_connections",
+    )
+});
+
+/// Handshake outcomes by reason (`ok` or the SPEC error code).
+pub static HANDSHAKES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    must(
+        register_int_counter_vec!(
+            "attachd_handshakes_total",
+            "Attach handshake outcomes by reason",
+            &["outcome"]
+        ),
+        "attachd_handshakes_total",
+    )
+});
+
+/// Rate-limit decisions by limit and decision.
+pub static RATE_LIMIT_DECISIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    must(
+        register_int_counter_vec!(
+            "attachd_rate_limit_decisions_total",
+            "Rate-limit decisions by limit, decision and source (redis or local)",
+            &["limit", "decision", "source"]
+        ),
+        "attachd_rate_limit_decisions_total",
+    )
+});
+
+/// Terminal output bytes delivered into participant queues.
+pub static BYTES_OUT: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!(
+            "attachd_bytes_out_total",
+            "Terminal output bytes queued to participants"
+        ),
+        "attachd_bytes_out_total",
+    )
+});
+
+/// stdin bytes received from drivers.
+pub static BYTES_IN: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!("attachd_bytes_in_total", "stdin bytes received"),
+        "attachd_bytes_in_total",
+    )
+});
+
+/// Participants closed for a full outbound queue.
+pub static SLOW_CONSUMER_CLOSES: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!(
+            "attachd_slow_consumer_closes_total",
+            "Connections closed with 4003 for a full outbound queue"
+        ),
+        "attachd_slow_consumer_closes_total",
+    )
+});
+
+/// Control changes by reason.
+pub static CONTROL_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    must(
+        register_int_counter_vec!(
+            "attachd_control_changes_total",
+            "Control seat changes by reason",
+            &["reason"]
+        ),
+        "attachd_control_changes_total",
+    )
+});
+
+/// Connection closes by close code.
+pub static CLOSES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    must(
+        register_int_counter_vec!(
+            "attachd_closes_total",
+            "Attach connection closes by close code",
+            &["code"]
+        ),
+        "attachd_closes_total",
+    )
+});
+
+/// Redis command latency.
+pub static REDIS_LATENCY: LazyLock<Histogram> = LazyLock::new(|| {
+    must(
+        register_histogram!(
+            "attachd_redis_latency_seconds",
+            "Latency of Redis decisions",
+            vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]
+        ),
+        "attachd_redis_latency_seconds",
+    )
+});
+
+/// Redis errors.
+pub static REDIS_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!("attachd_redis_errors_total", "Failed Redis operations"),
+        "attachd_redis_errors_total",
+    )
+});
+
+/// Touches every metric so it is exported (with zero) from the start.
+pub fn init() {
+    for role in ["driver", "observer"] {
+        CONNECTIONS.with_label_values(&[role]);
+    }
+    LazyLock::force(&HANDSHAKES);
+    LazyLock::force(&RATE_LIMIT_DECISIONS);
+    LazyLock::force(&BYTES_OUT);
+    LazyLock::force(&BYTES_IN);
+    LazyLock::force(&SLOW_CONSUMER_CLOSES);
+    LazyLock::force(&CONTROL_CHANGES);
+    LazyLock::force(&CLOSES);
+    LazyLock::force(&REDIS_LATENCY);
+    LazyLock::force(&REDIS_ERRORS);
+}

@@ -1,0 +1,294 @@
+//! The attach.v1 wire vocabulary: server JSON frames, client JSON messages and close codes.
+//! Pure data and parsing; sockets and framing live elsewhere.
+
+use serde::{Deserialize, Serialize};
+
+/// WebSocket close codes attachd uses (SPEC §4–§5).
+pub mod close {
+    /// Normal closure: the process exited.
+    pub const NORMAL: u16 = 1000;
+    /// The server is draining.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Reserved bits, unknown opcode or another framing violation.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Too many invalid messages, or a sustained stdin flood.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message over `ws.max_message_bytes`.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// Internal error.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// The session was idle for `session.idle_timeout`.
+    pub const SESSION_IDLE: u16 = 4000;
+    /// No frame from the client for `ws.heartbeat_timeout`.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4001;
+    /// The connection reached `ws.max_lifetime`.
+    pub const MAX_LIFETIME: u16 = 4002;
+    /// The outbound queue went over `ws.max_outbound_bytes`.
+    pub const SLOW_CONSUMER: u16 = 4003;
+    /// Revoked by a moderator, or the session was deleted.
+    pub const REVOKED: u16 = 4005;
+
+    /// Short human reason sent in the close frame.
+    pub fn reason(code: u16) -> &'static str {
+        match code {
+            NORMAL => "process exited",
+            GOING_AWAY => "server shutting down",
+            PROTOCOL_ERROR => "protocol error",
+            INVALID_PAYLOAD => "invalid utf-8",
+            POLICY_VIOLATION => "policy violation",
+            MESSAGE_TOO_BIG => "message too big",
+            SESSION_IDLE => "session idle",
+            HEARTBEAT_TIMEOUT => "heartbeat timeout",
+            MAX_LIFETIME => "max lifetime reached",
+            SLOW_CONSUMER => "slow consumer",
+            REVOKED => "revoked",
+            _ => "closed",
+        }
+    }
+}
+
+/// A participant's role, fixed by its ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May type and resize while holding control.
+    Driver,
+    /// Read-only.
+    Observer,
+}
+
+impl Role {
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Driver => "driver",
+            Role::Observer => "observer",
+        }
+    }
+}
+
+/// Why control changed hands (SPEC §5 `control.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlReason {
+    /// A driver took the free seat.
+    Acquired,
+    /// The holder released it (or its reconnect grace ran out).
+    Released,
+    /// The holder sent no stdin for `attach.driver_idle_timeout`.
+    Expired,
+    /// A moderator revoked it.
+    Revoked,
+    /// The holder disconnected; the seat is kept for its subject during the grace period.
+    Disconnected,
+}
+
+impl ControlReason {
+    /// The audit record type of this change.
+    pub fn audit_type(self) -> &'static str {
+        match self {
+            ControlReason::Acquired => "attach.control.acquired",
+            ControlReason::Released | ControlReason::Disconnected => "attach.control.released",
+            ControlReason::Expired => "attach.control.expired",
+            ControlReason::Revoked => "attach.control.revoked",
+        }
+    }
+}
+
+/// The current control holder as participants see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HolderView {
+    /// Connection that holds the seat.
+    pub connection_id: String,
+    /// Its authenticated subject.
+    pub subject: String,
+}
+
+/// `hello.control`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HelloControl {
+    /// Connection id of the holder, if any.
+    pub holder: Option<String>,
+    /// Whether the receiving connection holds control.
+    pub you: bool,
+}
+
+/// `hello.limits`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HelloLimits {
+    /// Largest message the server accepts.
+    pub max_message_bytes: usize,
+    /// How often the server pings.
+    pub ping_interval_ms: u64,
+}
+
+/// Server → client JSON frames; `type` is serialized first.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerFrame {
+    /// Always the first frame of a connection.
+    Hello {
+        /// The session attached to.
+        session_id: String,
+        /// This connection's server-generated id.
+        connection_id: String,
+        /// The role granted by the ticket.
+        role: Role,
+        /// Who holds control.
+        control: HelloControl,
+        /// RFC 3339 time at which the session idles out.
+        idle_deadline: String,
+        /// Limits the client must respect.
+        limits: HelloLimits,
+    },
+    /// Control changed hands.
+    Control {
+        /// The new holder, if any.
+        holder: Option<HolderView>,
+        /// Why.
+        reason: ControlReason,
+    },
+    /// Participant counts after a join or leave.
+    Participants {
+        /// Connected driver-role participants.
+        drivers: usize,
+        /// Connected observers.
+        observers: usize,
+    },
+    /// The session's idle deadline moved.
+    Idle {
+        /// RFC 3339 time at which the session idles out.
+        deadline: String,
+    },
+    /// A refused client message; the connection stays open.
+    Error {
+        /// Machine-readable code.
+        code: ErrorCode,
+        /// Human text.
+        message: String,
+    },
+    /// The process ended; close 1000 follows.
+    Exit {
+        /// Exit status.
+        code: i32,
+    },
+    /// The server drains; close 1001 follows.
+    Shutdown {},
+}
+
+impl ServerFrame {
+    /// Serializes the frame to its JSON text.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+
+    /// Builds an `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Codes of the in-band `error` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// stdin or resize from a connection without control.
+    NotDriver,
+    /// Malformed or unknown message.
+    InvalidMessage,
+    /// stdin over the per-connection rate.
+    RateLimited,
+    /// Control cannot be acquired now, or not by this role.
+    ControlDenied,
+}
+
+/// Client → server JSON messages.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// New terminal size (holder only).
+    Resize {
+        /// Columns, 1..=1000.
+        cols: u32,
+        /// Rows, 1..=1000.
+        rows: u32,
+    },
+    /// Acquire or release control (driver role only).
+    Control {
+        /// What to do.
+        action: ControlAction,
+    },
+}
+
+/// `control.action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlAction {
+    /// Take the free seat.
+    Acquire,
+    /// Give the seat up.
+    Release,
+}
+
+/// Largest accepted terminal dimension.
+pub const MAX_TERMINAL_DIM: u32 = 1000;
+
+impl ClientMessage {
+    /// Parses and validates a client text message; the error text is safe to echo.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let msg: ClientMessage =
+            serde_json::from_str(text).map_err(|e| format!("malformed message: {e}"))?;
+        if let ClientMessage::Resize { cols, rows } = msg {
+            if !(1..=MAX_TERMINAL_DIM).contains(&cols) || !(1..=MAX_TERMINAL_DIM).contains(&rows) {
+                return Err(format!(
+                    "resize out of range: cols and rows must be 1..={MAX_TERMINAL_DIM}"
+                ));
+            }
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_serializes_type_first() {
+        let f = ServerFrame::Participants {
+            drivers: 1,
+            observers: 2,
+        };
+        assert_eq!(
+            f.to_json(),
+            r#"{"type":"participants","drivers":1,"observers":2}"#
+        );
+        assert_eq!(ServerFrame::Shutdown {}.to_json(), r#"{"type":"shutdown"}"#);
+    }
+
+    #[test]
+    fn parses_and_bounds_client_messages() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"resize","cols":80,"rows":24}"#),
+            Ok(ClientMessage::Resize { cols: 80, rows: 24 })
+        );
+        assert!(ClientMessage::parse(r#"{"type":"resize","cols":0,"rows":24}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"resize","cols":1001,"rows":24}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"resize","cols":-1,"rows":24}"#).is_err());
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"control","action":"acquire"}"#),
+            Ok(ClientMessage::Control {
+                action: ControlAction::Acquire
+            })
+        );
+        assert!(ClientMessage::parse(r#"{"type":"control","action":"steal"}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"nope"}"#).is_err());
+        assert!(ClientMessage::parse("not json").is_err());
+    }
+}

@@ -1,0 +1,238 @@
+//! API authentication: static hashed tokens and JWTs become a `Principal` with a tenant and
+//! scopes. Secrets are compared by SHA-256 digest and never kept or logged in clear.
+
+use std::collections::HashMap;
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AuthSettings, ConfigError};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Who.
+    pub subject: String,
+    /// Whose sessions it may see.
+    pub tenant: String,
+    /// Granted scopes; `*` only for the dev bootstrap token.
+    pub scopes: Vec<String>,
+}
+
+impl Principal {
+    /// Whether the principal holds `scope`.
+    pub fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope || s == "*")
+    }
+
+    /// `Ok` when the principal holds `scope`, else 403.
+    pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(scope))
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of a secret.
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    tenant: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+}
+
+struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// Verifies API bearer tokens.
+pub struct Authenticator {
+    by_digest: HashMap<String, Principal>,
+    jwt: Option<JwtVerifier>,
+}
+
+impl Authenticator {
+    /// Builds the verifier from configuration; a dev bootstrap principal may be added.
+    pub fn new(
+        cfg: &AuthSettings,
+        dev_bootstrap: Option<(&str, Principal)>,
+    ) -> Result<Self, ConfigError> {
+        let mut by_digest = HashMap::new();
+        for t in &cfg.static_tokens {
+            by_digest.insert(
+                t.sha256.to_ascii_lowercase(),
+                Principal {
+                    subject: t.subject.clone(),
+                    tenant: t.tenant.clone(),
+                    scopes: t.scopes.clone(),
+                },
+            );
+        }
+        if let Some((secret, p)) = dev_bootstrap {
+            by_digest.insert(sha256_hex(secret), p);
+        }
+        let jwt = match &cfg.jwt {
+            None => None,
+            Some(j) => {
+                let (key, alg) = if let Some(f) = &j.hs256_secret_file {
+                    let secret = std::fs::read(f).map_err(|e| ConfigError {
+                        key: "auth.jwt.hs256_secret_file".into(),
+                        message: format!("{}: {e}", f.display()),
+                    })?;
+                    let secret = trim_ascii(&secret);
+                    if secret.len() < 32 {
+                        return Err(ConfigError {
+                            key: "auth.jwt.hs256_secret_file".into(),
+                            message: "the HS256 secret must be at least 32 bytes".into(),
+                        });
+                    }
+                    (DecodingKey::from_secret(secret), Algorithm::HS256)
+                } else if let Some(f) = &j.public_key_file {
+                    let pem = std::fs::read(f).map_err(|e| ConfigError {
+                        key: "auth.jwt.public_key_file".into(),
+                        message: format!("{}: {e}", f.display()),
+                    })?;
+                    if let Ok(k) = DecodingKey::from_rsa_pem(&pem) {
+                        (k, Algorithm::RS256)
+                    } else if let Ok(k) = DecodingKey::from_ed_pem(&pem) {
+                        (k, Algorithm::EdDSA)
+                    } else {
+                        return Err(ConfigError {
+                            key: "auth.jwt.public_key_file".into(),
+                            message: "not an RSA or Ed25519 public key in PEM".into(),
+                        });
+                    }
+                } else {
+                    return Err(ConfigError {
+                        key: "auth.jwt".into(),
+                        message: "set hs256_secret_file or public_key_file".into(),
+                    });
+                };
+                let mut validation = Validation::new(alg);
+                validation.set_issuer(&[&j.issuer]);
+                validation.set_audience(&[&j.audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                validation.validate_nbf = true;
+                validation.leeway = 5;
+                Some(JwtVerifier { key, validation })
+            }
+        };
+        Ok(Authenticator { by_digest, jwt })
+    }
+
+    /// Resolves a bearer secret to a principal.
+    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        if token.is_empty() || token.len() > 8192 {
+            return Err(ApiError::Unauthorized);
+        }
+        if let Some(p) = self.by_digest.get(&sha256_hex(token)) {
+            return Ok(p.clone());
+        }
+        let Some(jwt) = &self.jwt else {
+            return Err(ApiError::Unauthorized);
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &jwt.key, &jwt.validation)
+            .map_err(|_| ApiError::Unauthorized)?;
+        let c = data.claims;
+        let scopes = match (c.scopes, c.scope) {
+            (Some(v), _) => v,
+            (None, Some(s)) => s.split_whitespace().map(str::to_string).collect(),
+            (None, None) => Vec::new(),
+        };
+        if c.sub.is_empty() || c.tenant.is_empty() || scopes.iter().any(|s| s == "*") {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Principal {
+            subject: c.sub,
+            tenant: c.tenant,
+            scopes,
+        })
+    }
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &b[start..end]
+}
+
+/// The bearer credential of a request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// Extractor: the authenticated API caller, or 401.
+pub struct Auth(pub Principal);
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        ready(match (state, bearer(req)) {
+            (Some(st), Some(tok)) => st.auth.verify(tok).map(Auth),
+            (None, _) => Err(ApiError::Internal("state missing".into())),
+            (_, None) => Err(ApiError::Unauthorized),
+        })
+    }
+}
+
+/// Generates a fresh random secret with a recognizable prefix.
+pub fn new_secret(prefix: &str) -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Shared handle type.
+pub type SharedAuth = Arc<Authenticator>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StaticToken;
+
+    #[test]
+    fn static_tokens_match_by_digest() {
+        let cfg = AuthSettings {
+            static_tokens: vec![StaticToken {
+                subject: "alice".into(),
+                tenant: "acme".into(),
+                scopes: vec!["sessions:read".into()],
+                sha256: sha256_hex("s3cret"),
+            }],
+            jwt: None,
+        };
+        let a = Authenticator::new(&cfg, None).unwrap();
+        let p = a.verify("s3cret").unwrap();
+        assert_eq!(p.subject, "alice");
+        assert!(p.require("sessions:read").is_ok());
+        assert!(p.require("sessions:write").is_err());
+        assert!(a.verify("nope").is_err());
+    }
+}

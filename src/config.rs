@@ -1,0 +1,675 @@
+//! Layered configuration: built-in defaults < `--config` file < `ATTACHD__SECTION__KEY`
+//! environment. Validation refuses unsafe prod settings and names the offending key.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// The dotted key at fault (e.g. `server.tls_cert`).
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Env {
+    /// Strict defaults.
+    #[default]
+    Prod,
+    /// Relaxed, for a developer's machine.
+    Dev,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `prod` or `dev`.
+    pub env: Env,
+    /// Listeners, origins, TLS, timeouts.
+    pub server: ServerSettings,
+    /// Optional shared state.
+    pub redis: RedisSettings,
+    /// API credentials.
+    pub auth: AuthSettings,
+    /// Tickets and control.
+    pub attach: AttachSettings,
+    /// Admission limits.
+    pub limits: LimitSettings,
+    /// WebSocket limits and timers.
+    pub ws: WsSettings,
+    /// Sessions and backends.
+    pub session: SessionSettings,
+    /// The Kubernetes backend.
+    pub kube: KubeSettings,
+    /// The audit log.
+    pub audit: AuditSettings,
+}
+
+/// `server.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// API and attach listener.
+    pub listen: String,
+    /// Metrics listener.
+    pub admin_listen: String,
+    /// Exact browser origins allowed to attach.
+    pub allowed_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is honoured.
+    pub trusted_proxies: Vec<IpNet>,
+    /// PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// TLS is terminated by a proxy in front (explicit opt-out of TLS in prod).
+    pub tls_terminated_upstream: bool,
+    /// Deadline for a complete request head.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Deadline for draining on SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// Directory of the built browser client.
+    pub web_root: PathBuf,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "0.0.0.0:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_terminated_upstream: false,
+            handshake_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(10),
+            web_root: PathBuf::from("web/dist"),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// What to do when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisOnError {
+    /// Fall back to per-replica limits.
+    #[default]
+    Local,
+    /// Refuse attaches.
+    Deny,
+    /// Admit without limits.
+    Allow,
+}
+
+/// `redis.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`; none = per-process state.
+    pub url: Option<String>,
+    /// Outage policy.
+    pub on_error: RedisOnError,
+    /// Prefix of every key.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: None,
+            on_error: RedisOnError::Local,
+            key_prefix: "attachd:".into(),
+        }
+    }
+}
+
+/// One static API token: only the SHA-256 of its secret is configured.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticToken {
+    /// Principal subject.
+    pub subject: String,
+    /// Principal tenant.
+    pub tenant: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Lowercase hex SHA-256 of the secret.
+    pub sha256: String,
+}
+
+/// `auth.jwt`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// HS256 shared secret file.
+    pub hs256_secret_file: Option<PathBuf>,
+    /// RS256 or EdDSA public key (PEM) file.
+    pub public_key_file: Option<PathBuf>,
+}
+
+/// `auth.*`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Static hashed tokens.
+    pub static_tokens: Vec<StaticToken>,
+    /// JWT verification.
+    pub jwt: Option<JwtSettings>,
+}
+
+/// `attach.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachSettings {
+    /// Ticket lifetime.
+    #[serde(with = "humantime_serde")]
+    pub ticket_ttl: Duration,
+    /// How long a disconnected driver's seat is kept for its subject.
+    #[serde(with = "humantime_serde")]
+    pub control_grace: Duration,
+    /// Control expires after this long without stdin.
+    #[serde(with = "humantime_serde")]
+    pub driver_idle_timeout: Duration,
+}
+
+impl Default for AttachSettings {
+    fn default() -> Self {
+        AttachSettings {
+            ticket_ttl: Duration::from_secs(30),
+            control_grace: Duration::from_secs(10),
+            driver_idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `limits.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Attach attempts per client IP per window.
+    pub ip_attempts: u32,
+    /// The sliding window.
+    #[serde(with = "humantime_serde")]
+    pub ip_window: Duration,
+    /// Concurrent connections per subject.
+    pub subject_connections: u32,
+    /// Concurrent participants per session.
+    pub session_participants: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            ip_attempts: 10,
+            ip_window: Duration::from_secs(60),
+            subject_connections: 5,
+            session_participants: 50,
+        }
+    }
+}
+
+/// `ws.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsSettings {
+    /// Largest inbound message (after reassembly).
+    pub max_message_bytes: usize,
+    /// Largest outbound backlog before 4003.
+    pub max_outbound_bytes: usize,
+    /// Server ping period.
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    /// Silence before 4001.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_timeout: Duration,
+    /// Age before 4002.
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    /// Malformed/forbidden messages before 1008.
+    pub max_invalid_messages: u32,
+    /// stdin messages per second.
+    pub stdin_messages_per_sec: u32,
+    /// stdin bytes per second.
+    pub stdin_bytes_per_sec: u64,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        WsSettings {
+            max_message_bytes: 1_048_576,
+            max_outbound_bytes: 1_048_576,
+            ping_interval: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(30),
+            max_lifetime: Duration::from_secs(8 * 3600),
+            max_invalid_messages: 10,
+            stdin_messages_per_sec: 500,
+            stdin_bytes_per_sec: 1_048_576,
+        }
+    }
+}
+
+/// Which backend runs sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A PTY on this host.
+    #[default]
+    Local,
+    /// Pods through the Kubernetes API.
+    Kube,
+}
+
+/// `session.local.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalSettings {
+    /// Default argv of a created session.
+    pub command: Vec<String>,
+    /// Further argv lists a caller may ask for.
+    pub allowed_commands: Vec<Vec<String>>,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            command: vec!["/bin/sh".into()],
+            allowed_commands: Vec::new(),
+        }
+    }
+}
+
+/// `session.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// `local` or `kube`.
+    pub backend: BackendKind,
+    /// Local PTY settings.
+    pub local: LocalSettings,
+    /// No stdin and no output for this long → 4000.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Replay buffer for late joiners.
+    pub scrollback_bytes: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            backend: BackendKind::Local,
+            local: LocalSettings::default(),
+            idle_timeout: Duration::from_secs(30 * 60),
+            scrollback_bytes: 65536,
+        }
+    }
+}
+
+/// `kube.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KubeModeSetting {
+    /// Share the container's TTY.
+    #[default]
+    Attach,
+    /// Run `kube.command` in the container.
+    Exec,
+}
+
+/// `kube.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubeSettings {
+    /// Namespace of the sandbox pods.
+    pub namespace: String,
+    /// Which pods are sessions.
+    pub label_selector: String,
+    /// Container to attach to (default: the pod's first).
+    pub container: Option<String>,
+    /// argv for `exec` mode.
+    pub command: Vec<String>,
+    /// `attach` or `exec`.
+    pub mode: KubeModeSetting,
+    /// Pod label that carries the tenant.
+    pub tenant_label: String,
+    /// API server URL; none = in-cluster config or kubeconfig.
+    pub api_url: Option<String>,
+    /// File holding the bearer token for `api_url`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for KubeSettings {
+    fn default() -> Self {
+        KubeSettings {
+            namespace: "sandboxes".into(),
+            label_selector: "app.kubernetes.io/part-of=sandbox".into(),
+            container: None,
+            command: vec!["/bin/sh".into()],
+            mode: KubeModeSetting::Attach,
+            tenant_label: "attachd.dev/tenant".into(),
+            api_url: None,
+            token_file: None,
+        }
+    }
+}
+
+/// `audit.on_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOnFailure {
+    /// Refuse tickets and attaches while the log cannot be written.
+    Deny,
+    /// Keep serving; the failure is still surfaced.
+    Log,
+}
+
+/// `audit.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The current log file.
+    pub path: PathBuf,
+    /// Rotation size.
+    pub max_file_bytes: ByteSize,
+    /// Failure policy; default `deny` in prod and `log` in dev.
+    pub on_failure: Option<AuditOnFailure>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            path: PathBuf::from("./data/audit.log"),
+            max_file_bytes: ByteSize::mib(64),
+            on_failure: None,
+        }
+    }
+}
+
+impl AuditSettings {
+    /// The effective failure policy.
+    pub fn policy(&self, env: Env) -> AuditOnFailure {
+        self.on_failure.unwrap_or(match env {
+            Env::Prod => AuditOnFailure::Deny,
+            Env::Dev => AuditOnFailure::Log,
+        })
+    }
+}
+
+const LIST_KEYS: &[&str] = &[
+    "server.allowed_origins",
+    "server.trusted_proxies",
+    "session.local.command",
+    "kube.command",
+];
+
+/// Loads defaults, then `file`, then the environment. `dev` makes the embedded default the base.
+pub fn load(file: Option<&Path>, dev: bool) -> Result<Settings, ConfigError> {
+    let mut b = config::Config::builder();
+    if dev {
+        b = b
+            .set_default("env", "dev")
+            .and_then(|b| b.set_default("server.listen", "127.0.0.1:8080"))
+            .map_err(|e| ConfigError::new("env", e.to_string()))?;
+    }
+    if let Some(f) = file {
+        if !f.exists() {
+            return Err(ConfigError::new(
+                "--config",
+                format!("{} does not exist", f.display()),
+            ));
+        }
+        b = b.add_source(config::File::from(f.to_path_buf()).format(config::FileFormat::Toml));
+    }
+    let mut envsrc = config::Environment::with_prefix("ATTACHD")
+        .prefix_separator("__")
+        .separator("__")
+        .list_separator(",")
+        .try_parsing(true);
+    for k in LIST_KEYS {
+        envsrc = envsrc.with_list_parse_key(k);
+    }
+    b = b.add_source(envsrc);
+    let cfg = b.build().map_err(from_config_error)?;
+    let settings: Settings = cfg.try_deserialize().map_err(from_config_error)?;
+    Ok(settings)
+}
+
+fn from_config_error(e: config::ConfigError) -> ConfigError {
+    let text = e.to_string();
+    // The config crate names the key in its message ("... for key `server.listen`").
+    let key = text
+        .split("key `")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .unwrap_or("config")
+        .to_string();
+    ConfigError::new(&key, text)
+}
+
+/// The scopes a principal can hold.
+pub const SCOPES: &[&str] = &[
+    "sessions:read",
+    "sessions:write",
+    "attach:observe",
+    "attach:drive",
+    "attach:moderate",
+    "audit:read",
+];
+
+/// Checks an origin is exact: `scheme://host[:port]`, nothing more.
+pub fn is_exact_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    if scheme != "https" && scheme != "http" {
+        return false;
+    }
+    !rest.is_empty()
+        && !rest.contains(['/', '*', '?', '#', '@', ' '])
+        && rest == rest.to_ascii_lowercase()
+}
+
+impl Settings {
+    /// Whether this is a dev configuration.
+    pub fn is_dev(&self) -> bool {
+        self.env == Env::Dev
+    }
+
+    /// Rejects unsafe or inconsistent settings, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let prod = self.env == Env::Prod;
+        self.server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| ConfigError::new("server.listen", e.to_string()))?;
+        self.server
+            .admin_listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| ConfigError::new("server.admin_listen", e.to_string()))?;
+        for o in &self.server.allowed_origins {
+            if !is_exact_origin(o) {
+                return Err(ConfigError::new(
+                    "server.allowed_origins",
+                    format!("{o:?} is not an exact origin like https://app.example.com (no wildcards, paths or upper case)"),
+                ));
+            }
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "server.tls_key",
+                    "server.tls_cert is set but server.tls_key is not",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "server.tls_cert",
+                    "server.tls_key is set but server.tls_cert is not",
+                ))
+            }
+            _ => {}
+        }
+        if prod && self.server.tls_cert.is_none() && !self.server.tls_terminated_upstream {
+            return Err(ConfigError::new(
+                "server.tls_cert",
+                "TLS is required in prod: set server.tls_cert and server.tls_key, or set server.tls_terminated_upstream = true when a proxy terminates TLS",
+            ));
+        }
+        for (i, t) in self.auth.static_tokens.iter().enumerate() {
+            let key = format!("auth.static_tokens[{i}]");
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::new(
+                    &format!("{key}.sha256"),
+                    "must be the 64-character hex SHA-256 of the secret (see `attachd token new`)",
+                ));
+            }
+            if t.subject.trim().is_empty() || t.tenant.trim().is_empty() {
+                return Err(ConfigError::new(&key, "subject and tenant must not be empty"));
+            }
+            for s in &t.scopes {
+                if s == "*" {
+                    return Err(ConfigError::new(
+                        &format!("{key}.scopes"),
+                        "the wildcard scope exists only for the dev bootstrap token",
+                    ));
+                }
+                if !SCOPES.contains(&s.as_str()) {
+                    return Err(ConfigError::new(
+                        &format!("{key}.scopes"),
+                        format!("unknown scope {s:?}; known scopes: {}", SCOPES.join(", ")),
+                    ));
+                }
+            }
+        }
+        if let Some(j) = &self.auth.jwt {
+            match (&j.hs256_secret_file, &j.public_key_file) {
+                (None, None) | (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        "auth.jwt",
+                        "set exactly one of hs256_secret_file and public_key_file",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if prod && self.auth.static_tokens.is_empty() && self.auth.jwt.is_none() {
+            return Err(ConfigError::new(
+                "auth.static_tokens",
+                "prod needs API credentials: configure auth.static_tokens or auth.jwt",
+            ));
+        }
+        if let Some(url) = &self.redis.url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "redis.url",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+        }
+        if self.session.local.command.is_empty() {
+            return Err(ConfigError::new("session.local.command", "must not be empty"));
+        }
+        if self.ws.heartbeat_timeout < self.ws.ping_interval {
+            return Err(ConfigError::new(
+                "ws.heartbeat_timeout",
+                "must be at least ws.ping_interval",
+            ));
+        }
+        for (key, d) in [
+            ("ws.ping_interval", self.ws.ping_interval),
+            ("ws.max_lifetime", self.ws.max_lifetime),
+            ("attach.ticket_ttl", self.attach.ticket_ttl),
+            ("session.idle_timeout", self.session.idle_timeout),
+            ("limits.ip_window", self.limits.ip_window),
+            ("server.handshake_timeout", self.server.handshake_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::new(key, "must be greater than zero"));
+            }
+        }
+        if self.ws.max_message_bytes < 1024 {
+            return Err(ConfigError::new("ws.max_message_bytes", "must be at least 1024"));
+        }
+        if self.ws.max_outbound_bytes < 16 * 1024 {
+            return Err(ConfigError::new(
+                "ws.max_outbound_bytes",
+                "must be at least 16384",
+            ));
+        }
+        if self.kube.mode == KubeModeSetting::Exec && self.kube.command.is_empty() {
+            return Err(ConfigError::new("kube.command", "exec mode needs a command"));
+        }
+        Ok(())
+    }
+
+    /// Effective browser origins: the allowlist, plus localhost of the listen port in dev.
+    pub fn effective_origins(&self) -> Vec<String> {
+        let mut v = self.server.allowed_origins.clone();
+        if self.is_dev() {
+            if let Ok(addr) = self.server.listen.parse::<std::net::SocketAddr>() {
+                let port = addr.port();
+                for host in ["127.0.0.1", "localhost"] {
+                    for scheme in ["http", "https"] {
+                        v.push(format!("{scheme}://{host}:{port}"));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// Whether a peer address is a trusted proxy.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.server.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_origins_only() {
+        assert!(is_exact_origin("https://app.example.com"));
+        assert!(is_exact_origin("http://127.0.0.1:8080"));
+        assert!(!is_exact_origin("https://*.example.com"));
+        assert!(!is_exact_origin("https://app.example.com/"));
+        assert!(!is_exact_origin("app.example.com"));
+        assert!(!is_exact_origin("*"));
+    }
+
+    #[test]
+    fn prod_without_tls_names_the_key() {
+        let s = Settings::default();
+        let e = s.validate().unwrap_err();
+        assert_eq!(e.key, "server.tls_cert");
+    }
+}

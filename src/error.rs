@@ -1,0 +1,187 @@
+//! Typed API errors and their one mapping to SPEC status codes and `{"error","message"}` bodies.
+//! Every refusal the gateway gives over HTTP goes through `ApiError`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Every refusal of the HTTP API and the attach handshake.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing, malformed or unknown credential; invalid or expired ticket.
+    #[error("authentication required")]
+    Unauthorized,
+    /// The ticket was already redeemed.
+    #[error("this ticket was already used")]
+    TicketReplayed,
+    /// Visible resource, missing scope.
+    #[error("missing scope {0}")]
+    Forbidden(&'static str),
+    /// Unknown, or another tenant's.
+    #[error("not found")]
+    NotFound,
+    /// Malformed request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// `command` not in `session.local.allowed_commands`.
+    #[error("this command is not allowed")]
+    CommandNotAllowed,
+    /// Body over the limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// A credential in the query string.
+    #[error("credentials must not be sent in the URL")]
+    TokenInUrl,
+    /// Origin not in the allowlist (or a cookie credential without an allowed Origin).
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    /// Per-IP attempt window exceeded.
+    #[error("too many attempts, retry later")]
+    RateLimited {
+        /// Seconds for `Retry-After`.
+        retry_after_secs: u64,
+    },
+    /// Per-subject concurrent connections exceeded.
+    #[error("too many concurrent connections for this subject")]
+    TooManyConnections,
+    /// The session participant cap.
+    #[error("session is full")]
+    SessionFull,
+    /// The audit log cannot be written and the policy is `deny`.
+    #[error("audit log unavailable")]
+    AuditUnavailable,
+    /// Redis is down and the policy is `deny`.
+    #[error("shared state unavailable")]
+    RedisUnavailable,
+    /// Only unknown subprotocols offered.
+    #[error("unsupported subprotocol; offer attach.v1")]
+    UnsupportedProtocol,
+    /// Not a valid WebSocket upgrade.
+    #[error("a WebSocket upgrade is required")]
+    UpgradeRequired,
+    /// The method is not supported on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The backend could not be reached or refused.
+    #[error("backend unavailable")]
+    BackendUnavailable(String),
+    /// The server is draining.
+    #[error("server is shutting down")]
+    ShuttingDown,
+    /// A bug or unexpected condition; details go to the log, never to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The SPEC `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::TicketReplayed => "ticket_replayed",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::CommandNotAllowed => "command_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::TokenInUrl => "token_in_url",
+            ApiError::OriginNotAllowed => "origin_not_allowed",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TooManyConnections => "too_many_connections",
+            ApiError::SessionFull => "session_full",
+            ApiError::AuditUnavailable => "audit_unavailable",
+            ApiError::RedisUnavailable => "redis_unavailable",
+            ApiError::UnsupportedProtocol => "unsupported_protocol",
+            ApiError::UpgradeRequired => "upgrade_required",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::BackendUnavailable(_) => "backend_unavailable",
+            ApiError::ShuttingDown => "shutting_down",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized | ApiError::TicketReplayed => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_)
+            | ApiError::CommandNotAllowed
+            | ApiError::TokenInUrl
+            | ApiError::UnsupportedProtocol
+            | ApiError::UpgradeRequired => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. }
+            | ApiError::TooManyConnections
+            | ApiError::SessionFull => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::AuditUnavailable
+            | ApiError::RedisUnavailable
+            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BackendUnavailable(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code.
+    pub error: String,
+    /// Human text.
+    pub message: String,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(detail) | ApiError::BackendUnavailable(detail) => {
+                tracing::error!(code = self.code(), detail = %detail, "request failed");
+            }
+            _ => {}
+        }
+        let mut resp = HttpResponse::build(self.status());
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        resp.insert_header((header::CACHE_CONTROL, "no-store"));
+        resp.json(ErrorBody {
+            error: self.code().to_string(),
+            message: self.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_follow_the_spec() {
+        let cases: &[(ApiError, u16, &str)] = &[
+            (ApiError::TokenInUrl, 400, "token_in_url"),
+            (ApiError::OriginNotAllowed, 403, "origin_not_allowed"),
+            (ApiError::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::TicketReplayed, 401, "ticket_replayed"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::TooManyConnections, 429, "too_many_connections"),
+            (ApiError::SessionFull, 429, "session_full"),
+            (ApiError::AuditUnavailable, 503, "audit_unavailable"),
+            (ApiError::RedisUnavailable, 503, "redis_unavailable"),
+            (ApiError::UnsupportedProtocol, 400, "unsupported_protocol"),
+            (ApiError::CommandNotAllowed, 400, "command_not_allowed"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status().as_u16(), *status, "{code}");
+            assert_eq!(e.code(), *code);
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The `/api/v1` REST handlers: sessions, attach tickets, control revocation and audit.
+//! Order of checks: authenticate (401), tenant visibility (404), scope (403), then the work.
+
+use std::time::Duration;
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::{web, HttpResponse};
+use attachd_actors::audit::{AuditEvent, AuditQuery, MAX_QUERY_LIMIT};
+use attachd_actors::hub::{HubConfig, HubSnapshot, Revoke, Snapshot, Terminate};
+use attachd_actors::protocol::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Auth, Principal};
+use crate::backend::local;
+use crate::config::BackendKind;
+use crate::error::{ApiError, ErrorBody};
+use crate::sessions::{lifecycle_event, new_session_id, now_rfc3339, SessionView};
+use crate::state::AppState;
+use crate::tickets::{now_ms, TicketClaims};
+
+type State = web::Data<AppState>;
+
+/// Longest accepted session name.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// `POST /api/v1/sessions` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// argv; must equal `session.local.command` or one of `session.local.allowed_commands`.
+    pub command: Option<Vec<String>>,
+    /// Display name, 1–64 printable characters.
+    pub name: Option<String>,
+}
+
+/// `GET /api/v1/sessions` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// Sessions of the caller's tenant.
+    pub sessions: Vec<SessionView>,
+}
+
+/// `GET /api/v1/sessions/{id}` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionDetail {
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionView,
+    /// Connected participants on this replica.
+    #[schema(value_type = Vec<Object>)]
+    pub participants: Vec<attachd_actors::hub::ParticipantView>,
+    /// The control holder (`connection_id`, `subject`), if any.
+    #[schema(value_type = Option<Object>)]
+    pub control: Option<attachd_actors::protocol::HolderView>,
+}
+
+/// `POST .../attach-tickets` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRequest {
+    /// `driver` or `observer`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// `body` (default) or `cookie`.
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// How the ticket reaches the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// In the response body.
+    #[default]
+    Body,
+    /// As an HttpOnly cookie scoped to the attach path.
+    Cookie,
+}
+
+/// `POST .../attach-tickets` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketResponse {
+    /// The secret (absent for cookie delivery).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// RFC 3339 expiry.
+    pub expires_at: String,
+    /// Granted role.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Session it opens.
+    pub session_id: String,
+    /// How it was delivered.
+    pub delivery: Delivery,
+}
+
+/// Normalizes a caller-supplied name: trimmed, printable, bounded.
+pub fn normalize_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(n) = name else { return Ok(None) };
+    let n = n.trim().to_string();
+    if n.is_empty() {
+        return Ok(None);
+    }
+    if n.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "name must be at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if n.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+        return Err(ApiError::BadRequest(
+            "name must not contain control or bidi characters".into(),
+        ));
+    }
+    Ok(Some(n))
+}
+
+/// Validates a session id from the path before any lookup.
+pub fn valid_session_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Looks a session up for `p`: 404 when absent or of another tenant.
+pub fn visible(
+    st: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<(SessionView, actix::Addr<attachd_actors::hub::SessionHub>), ApiError> {
+    if !valid_session_id(id) {
+        return Err(ApiError::NotFound);
+    }
+    st.sessions.get(id, &p.tenant).ok_or(ApiError::NotFound)
+}
+
+/// Lists the caller's sessions.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions",
+    responses((status = 200, body = SessionList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
+    p.require("sessions:read")?;
+    Ok(HttpResponse::Ok().json(SessionList {
+        sessions: st.sessions.list(&p.tenant),
+    }))
+}
+
+/// Creates a local session.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSession,
+    responses((status = 201, body = SessionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_session(
+    st: State,
+    Auth(p): Auth,
+    body: web::Json<CreateSession>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("sessions:write")?;
+    if st.is_draining() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let body = body.into_inner();
+    let s = &st.settings;
+    if s.session.backend != BackendKind::Local {
+        return Err(ApiError::BadRequest(
+            "sessions are pods with the kube backend; they cannot be created here".into(),
+        ));
+    }
+    let command = match body.command {
+        None => s.session.local.command.clone(),
+        Some(c) if c == s.session.local.command => c,
+        Some(c) if s.session.local.allowed_commands.contains(&c) => c,
+        Some(_) => return Err(ApiError::CommandNotAllowed),
+    };
+    let name = normalize_name(body.name)?;
+    st.audit_gate()?;
+    let io = local::spawn(&command).map_err(|e| ApiError::BackendUnavailable(e.to_string()))?;
+    let view = SessionView {
+        id: new_session_id(),
+        name,
+        tenant: p.tenant.clone(),
+        created_by: p.subject.clone(),
+        created_at: now_rfc3339(),
+        backend: "local".into(),
+        command,
+    };
+    st.sessions.start(
+        view.clone(),
+        io,
+        hub_config(&st),
+        st.leases.clone(),
+        st.audit.clone(),
+    );
+    st.audit
+        .record_detached(lifecycle_event("session.created", &view, &p.subject));
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// The hub settings derived from configuration.
+pub fn hub_config(st: &AppState) -> HubConfig {
+    let s = &st.settings;
+    HubConfig {
+        scrollback_bytes: s.session.scrollback_bytes,
+        idle_timeout: s.session.idle_timeout,
+        driver_idle_timeout: s.attach.driver_idle_timeout,
+        control_grace: s.attach.control_grace,
+    }
+}
+
+/// One session with its participants and control holder.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = SessionDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_session(
+    st: State,
+    Auth(p): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (view, hub) = visible(&st, &p, &id)?;
+    p.require("sessions:read")?;
+    let snap: HubSnapshot = hub.send(Snapshot).await.map_err(|_| ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(SessionDetail {
+        session: view,
+        participants: snap.participants,
+        control: snap.control,
+    }))
+}
+
+/// Terminates a session; its participants are closed with 4005.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_session(
+    st: State,
+    Auth(p): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (view, hub) = visible(&st, &p, &id)?;
+    p.require("sessions:write")?;
+    st.sessions.remove(&view.id);
+    let _ = hub.send(Terminate).await;
+    st.audit
+        .record_detached(lifecycle_event("session.deleted", &view, &p.subject));
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Issues a single-use attach ticket.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/attach-tickets", tag = "attach",
+    params(("id" = String, Path, description = "session id")), request_body = TicketRequest,
+    responses((status = 201, body = TicketResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn issue_ticket(
+    st: State,
+    Auth(p): Auth,
+    id: web::Path<String>,
+    body: web::Json<TicketRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (view, _) = visible(&st, &p, &id)?;
+    let req = body.into_inner();
+    p.require(match req.role {
+        Role::Driver => "attach:drive",
+        Role::Observer => "attach:observe",
+    })?;
+    st.audit_gate()?;
+    let ttl: Duration = st.settings.attach.ticket_ttl;
+    let expires_at_ms = now_ms() + ttl.as_millis() as u64;
+    let claims = TicketClaims {
+        session_id: view.id.clone(),
+        role: req.role,
+        subject: p.subject.clone(),
+        tenant: p.tenant.clone(),
+        expires_at_ms,
+    };
+    let secret = st
+        .tickets
+        .issue(claims, ttl)
+        .await
+        .map_err(|_| ApiError::RedisUnavailable)?;
+    st.audit
+        .record(
+            AuditEvent::new("attach.ticket.issued", "ok")
+                .subject(&p.subject)
+                .tenant(&p.tenant)
+                .session_id(&view.id)
+                .role(req.role.as_str())
+                .field_str("delivery", delivery_name(req.delivery)),
+        )
+        .await
+        .map(|_| ())
+        .or_else(|_| st.audit_gate())?;
+    let expires_at = attachd_actors::hub::rfc3339(
+        std::time::UNIX_EPOCH + Duration::from_millis(expires_at_ms),
+    );
+    let mut resp = HttpResponse::Created();
+    resp.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    let ticket = match req.delivery {
+        Delivery::Body => Some(secret),
+        Delivery::Cookie => {
+            let cookie = Cookie::build("attach_ticket", secret)
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .path(format!("/api/v1/sessions/{}/attach", view.id))
+                .max_age(CookieDuration::seconds(ttl.as_secs() as i64))
+                .secure(!st.settings.is_dev())
+                .finish();
+            resp.cookie(cookie);
+            None
+        }
+    };
+    Ok(resp.json(TicketResponse {
+        ticket,
+        expires_at,
+        role: req.role,
+        session_id: view.id,
+        delivery: req.delivery,
+    }))
+}
+
+fn delivery_name(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Body => "body",
+        Delivery::Cookie => "cookie",
+    }
+}
+
+/// Revokes the current driver's control.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}/control", tag = "attach",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke_control(
+    st: State,
+    Auth(p): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, hub) = visible(&st, &p, &id)?;
+    p.require("attach:moderate")?;
+    hub.send(Revoke {
+        by: p.subject.clone(),
+    })
+    .await
+    .map_err(|_| ApiError::NotFound)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Query of `GET /api/v1/audit`; list filters are comma-separated.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Record types, comma-separated (≤ 50).
+    #[serde(rename = "type")]
+    pub ty: Option<String>,
+    /// Session ids, comma-separated (≤ 50).
+    pub session_id: Option<String>,
+    /// Subjects, comma-separated (≤ 50).
+    pub subject: Option<String>,
+    /// Only records at or after this time (RFC 3339 or unix ms).
+    pub since: Option<String>,
+    /// At most this many records (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// Most values one list filter may carry.
+pub const MAX_FILTER_VALUES: usize = 50;
+
+fn split_filter(name: &str, v: &Option<String>) -> Result<Vec<String>, ApiError> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let vals: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if vals.len() > MAX_FILTER_VALUES {
+        return Err(ApiError::BadRequest(format!(
+            "{name}: at most {MAX_FILTER_VALUES} values"
+        )));
+    }
+    if vals.iter().any(|s| s.len() > 256) {
+        return Err(ApiError::BadRequest(format!("{name}: value too long")));
+    }
+    Ok(vals)
+}
+
+fn parse_since(v: &Option<String>) -> Result<Option<u64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    if let Ok(ms) = v.parse::<u64>() {
+        return Ok(Some(ms));
+    }
+    humantime::parse_rfc3339_weak(v)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| Some(d.as_millis() as u64))
+        .ok_or_else(|| ApiError::BadRequest("since: expected RFC 3339 or unix milliseconds".into()))
+}
+
+/// Audit records of the caller's tenant, filtered.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn audit_query(
+    st: State,
+    Auth(p): Auth,
+    q: web::Query<AuditParams>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("audit:read")?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit as usize > MAX_QUERY_LIMIT {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1..={MAX_QUERY_LIMIT}"
+        )));
+    }
+    let query = AuditQuery {
+        types: split_filter("type", &q.ty)?,
+        session_ids: split_filter("session_id", &q.session_id)?,
+        subjects: split_filter("subject", &q.subject)?,
+        since_ms: parse_since(&q.since)?,
+        limit: MAX_QUERY_LIMIT,
+    };
+    let path = st.settings.audit.path.clone();
+    let tenant = p.tenant.clone();
+    let mut events = web::block(move || attachd_actors::audit::read_events(&path, &query))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // A tenant sees only its own records.
+    events.retain(|e| e.get("tenant").and_then(|t| t.as_str()) == Some(tenant.as_str()));
+    let skip = events.len().saturating_sub(limit as usize);
+    let events: Vec<_> = events.into_iter().skip(skip).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+}
+
+/// `GET /api/v1/audit/verify` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    /// Whether the whole chain verifies.
+    pub ok: bool,
+    /// Records checked.
+    pub records: u64,
+    /// First seq that fails, if any.
+    pub first_bad_seq: Option<u64>,
+}
+
+/// Verifies the whole audit chain.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = VerifyResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn audit_verify(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
+    p.require("audit:read")?;
+    let path = st.settings.audit.path.clone();
+    let report = web::block(move || attachd_actors::audit::verify_path(&path))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(VerifyResponse {
+        ok: report.ok,
+        records: report.records,
+        first_bad_seq: report.first_bad_seq,
+    }))
+}

@@ -1,0 +1,112 @@
+//! The HTTP surface: route table, request limits and JSON error mapping for bodies.
+//! Handlers live in `api` (REST), `attach` (the WebSocket handshake) and `ops`.
+
+pub mod api;
+pub mod attach;
+pub mod ops;
+pub mod web;
+
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::web::{self as aw, ServiceConfig};
+use actix_web::HttpResponse;
+
+use crate::error::ApiError;
+
+/// Every API route: (method, path template, scope or "none"). The authorization matrix test
+/// walks this table, so a new route without a row there fails.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "none"),
+    ("GET", "/readyz", "none"),
+    ("GET", "/openapi.json", "none"),
+    ("GET", "/api/v1/sessions", "sessions:read"),
+    ("POST", "/api/v1/sessions", "sessions:write"),
+    ("GET", "/api/v1/sessions/{id}", "sessions:read"),
+    ("DELETE", "/api/v1/sessions/{id}", "sessions:write"),
+    ("POST", "/api/v1/sessions/{id}/attach-tickets", "attach:drive|attach:observe"),
+    ("DELETE", "/api/v1/sessions/{id}/control", "attach:moderate"),
+    ("GET", "/api/v1/audit", "audit:read"),
+    ("GET", "/api/v1/audit/verify", "audit:read"),
+    ("GET", "/api/v1/sessions/{id}/attach", "ticket"),
+];
+
+fn json_error(e: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    match e {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge.into()
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::BadRequest("expected Content-Type: application/json".into()).into()
+        }
+        JsonPayloadError::Deserialize(d) => {
+            ApiError::BadRequest(format!("invalid JSON body: {d}")).into()
+        }
+        _ => ApiError::BadRequest("invalid JSON body".into()).into(),
+    }
+}
+
+fn query_error(e: QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid query: {e}")).into()
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Registers the API and attach routes.
+pub fn configure(cfg: &mut ServiceConfig, max_body: usize) {
+    cfg.app_data(
+        aw::JsonConfig::default()
+            .limit(max_body)
+            .error_handler(json_error),
+    )
+    .app_data(aw::PayloadConfig::default().limit(max_body))
+    .app_data(aw::QueryConfig::default().error_handler(query_error))
+    .route("/healthz", aw::get().to(ops::healthz))
+    .route("/readyz", aw::get().to(ops::readyz))
+    .route("/openapi.json", aw::get().to(ops::openapi))
+    .service(
+        aw::scope("/api/v1")
+            .service(
+                aw::resource("/sessions")
+                    .route(aw::get().to(api::list_sessions))
+                    .route(aw::post().to(api::create_session))
+                    .default_service(aw::to(method_not_allowed)),
+            )
+            .service(
+                aw::resource("/sessions/{id}")
+                    .route(aw::get().to(api::get_session))
+                    .route(aw::delete().to(api::delete_session))
+                    .default_service(aw::to(method_not_allowed)),
+            )
+            .service(
+                aw::resource("/sessions/{id}/attach-tickets")
+                    .route(aw::post().to(api::issue_ticket))
+                    .default_service(aw::to(method_not_allowed)),
+            )
+            .service(
+                aw::resource("/sessions/{id}/control")
+                    .route(aw::delete().to(api::revoke_control))
+                    .default_service(aw::to(method_not_allowed)),
+            )
+            .service(
+                aw::resource("/sessions/{id}/attach")
+                    .route(aw::get().to(attach::attach))
+                    .default_service(aw::to(method_not_allowed)),
+            )
+            .service(
+                aw::resource("/audit")
+                    .route(aw::get().to(api::audit_query))
+                    .default_service(aw::to(method_not_allowed)),
+            )
+            .service(
+                aw::resource("/audit/verify")
+                    .route(aw::get().to(api::audit_verify))
+                    .default_service(aw::to(method_not_allowed)),
+            )
+            .default_service(aw::to(not_found)),
+    );
+}

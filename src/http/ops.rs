@@ -1,0 +1,124 @@
+//! Operational endpoints: liveness, readiness with its checks, the OpenAPI document and the
+//! Prometheus exposition on the admin listener.
+
+use actix_web::{web, HttpResponse};
+use prometheus::Encoder;
+use serde_json::json;
+use utoipa::OpenApi;
+
+use crate::config::{AuditOnFailure, RedisOnError};
+use crate::state::AppState;
+
+/// `GET /healthz`: the process serves.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 503 with the failing checks when the audit sink or required Redis fails.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = Object), (status = 503, body = Object)))]
+pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
+    let mut ready = true;
+    let health = st.audit.health().snapshot();
+    let audit = if health.ok {
+        json!("ok")
+    } else {
+        ready = false;
+        json!(format!("failing: {}", health.last_error.unwrap_or_default()))
+    };
+    let policy = st.settings.audit.policy(st.settings.env);
+    let redis = match crate::redis_state::status(&st) {
+        crate::redis_state::RedisStatus::Disabled => json!("disabled"),
+        crate::redis_state::RedisStatus::Ok => json!("ok"),
+        crate::redis_state::RedisStatus::Down => {
+            if st.settings.redis.on_error == RedisOnError::Deny {
+                ready = false;
+                json!("failing")
+            } else {
+                json!("degraded")
+            }
+        }
+    };
+    if st.is_draining() {
+        ready = false;
+    }
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {
+            "audit": audit,
+            "audit_policy": if policy == AuditOnFailure::Deny { "deny" } else { "log" },
+            "redis": redis,
+            "draining": st.is_draining(),
+        }
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// `GET /metrics` (admin listener).
+pub async fn metrics() -> HttpResponse {
+    let families = prometheus::gather();
+    let mut buf = Vec::new();
+    if prometheus::TextEncoder::new()
+        .encode(&families, &mut buf)
+        .is_err()
+    {
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(buf)
+}
+
+/// The OpenAPI document of the HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "attachd", description = "Hardened WebSocket attach gateway"),
+    paths(
+        healthz,
+        readyz,
+        crate::http::api::list_sessions,
+        crate::http::api::create_session,
+        crate::http::api::get_session,
+        crate::http::api::delete_session,
+        crate::http::api::issue_ticket,
+        crate::http::api::revoke_control,
+        crate::http::api::audit_query,
+        crate::http::api::audit_verify,
+    ),
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::sessions::SessionView,
+        crate::http::api::CreateSession,
+        crate::http::api::SessionList,
+        crate::http::api::SessionDetail,
+        crate::http::api::TicketRequest,
+        crate::http::api::TicketResponse,
+        crate::http::api::Delivery,
+        crate::http::api::VerifyResponse,
+    )),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

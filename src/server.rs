@@ -1,0 +1,247 @@
+//! Starting and stopping the gateway: builds the state, binds the API and admin listeners
+//! (TLS when configured), and drains on SIGTERM within `server.drain_timeout`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{middleware, web, App, HttpServer};
+use attachd_actors::audit::{Audit, AuditConfig};
+use attachd_actors::hub::Drain;
+use attachd_actors::lease::LocalLeases;
+use attachd_actors::limits::LocalLimiter;
+use attachd_actors::metrics;
+
+use crate::auth::{new_secret, Authenticator, Principal};
+use crate::config::Settings;
+use crate::http;
+use crate::sessions::SessionRegistry;
+use crate::state::AppState;
+use crate::telemetry;
+use crate::tickets::LocalTickets;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration (names the key).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The audit log could not be opened or its chain does not verify.
+    #[error("audit log: {0}")]
+    Audit(String),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// TLS material could not be loaded.
+    #[error("{key}: {reason}")]
+    Tls {
+        /// The config key.
+        key: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn tls_config(s: &Settings) -> Result<Option<rustls::ServerConfig>, StartError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&s.server.tls_cert, &s.server.tls_key) else {
+        return Ok(None);
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StartError::Tls {
+            key: "server.tls_cert",
+            reason: format!("{}: {e}", cert.display()),
+        })?;
+    if certs.is_empty() {
+        return Err(StartError::Tls {
+            key: "server.tls_cert",
+            reason: format!("{}: no certificate found", cert.display()),
+        });
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| StartError::Tls {
+        key: "server.tls_key",
+        reason: format!("{}: {e}", key.display()),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls {
+            key: "server.tls_cert",
+            reason: e.to_string(),
+        })?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| StartError::Tls {
+            key: "server.tls_key",
+            reason: e.to_string(),
+        })?;
+    Ok(Some(cfg))
+}
+
+/// Runs the gateway until SIGTERM/SIGINT and a completed drain.
+pub async fn run(settings: Settings) -> Result<(), StartError> {
+    settings.validate()?;
+    telemetry::init(!settings.is_dev());
+    metrics::init();
+    let tls = tls_config(&settings)?;
+
+    let dev_token = settings.is_dev().then(|| new_secret("adt_"));
+    let auth = Authenticator::new(
+        &settings.auth,
+        dev_token.as_deref().map(|t| {
+            (
+                t,
+                Principal {
+                    subject: "dev".into(),
+                    tenant: "dev".into(),
+                    scopes: vec!["*".into()],
+                },
+            )
+        }),
+    )?;
+
+    let audit = Audit::start(AuditConfig {
+        path: settings.audit.path.clone(),
+        max_file_bytes: settings.audit.max_file_bytes.as_u64(),
+    })
+    .map_err(|e| StartError::Audit(e.to_string()))?;
+
+    let origins = settings.effective_origins();
+    let settings = Arc::new(settings);
+    let state = web::Data::new(AppState {
+        settings: settings.clone(),
+        auth,
+        tickets: Arc::new(LocalTickets::new()),
+        limiter: Arc::new(LocalLimiter::new()),
+        leases: Arc::new(LocalLeases::new()),
+        audit: audit.clone(),
+        sessions: SessionRegistry::new(),
+        origins,
+        draining: Default::default(),
+    });
+
+    let web_root = settings.server.web_root.clone();
+    let max_body = settings.server.max_body_bytes;
+    let has_tls = tls.is_some();
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        let root = web_root.clone();
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(middleware::from_fn(telemetry::request_log))
+            .wrap(http::web::security_headers(has_tls))
+            .configure(|c| http::configure(c, max_body))
+            .configure(|c| http::web::configure(c, &root))
+    })
+    .client_request_timeout(settings.server.handshake_timeout)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .shutdown_timeout(settings.server.drain_timeout.as_secs().max(1))
+    .disable_signals();
+    let listen = settings.server.listen.clone();
+    let bind_err = |e: std::io::Error| StartError::Bind {
+        addr: listen.clone(),
+        reason: e.to_string(),
+    };
+    let server = match tls {
+        Some(cfg) => server.bind_rustls_0_23(&listen, cfg).map_err(bind_err)?,
+        None => server.bind(&listen).map_err(bind_err)?,
+    };
+    let bound: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
+    let server = server.run();
+
+    let admin_addr = settings.server.admin_listen.clone();
+    let admin = HttpServer::new(|| {
+        App::new()
+            .route("/metrics", web::get().to(http::ops::metrics))
+            .route("/healthz", web::get().to(http::ops::healthz))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(&admin_addr)
+    .map_err(|e| StartError::Bind {
+        addr: admin_addr.clone(),
+        reason: e.to_string(),
+    })?
+    .run();
+
+    let scheme = if has_tls { "https" } else { "http" };
+    tracing::info!(listen = ?bound, admin = %admin_addr, env = ?settings.env, "attachd listening");
+    if let Some(t) = &dev_token {
+        let addr = bound.first().cloned().unwrap_or_default();
+        println!("attachd dev mode: http API and web client on {scheme}://{addr}/");
+        println!("  open {scheme}://{addr}/ in a browser and paste this dev API token (shown once):");
+        println!("  dev API token: {t}");
+        println!("  metrics on http://{admin_addr}/metrics");
+    }
+
+    let handle = server.handle();
+    let admin_handle = admin.handle();
+    let drain_state = state.clone();
+    actix_web::rt::spawn(async move {
+        wait_for_signal().await;
+        drain(drain_state, settings.server.drain_timeout).await;
+        handle.stop(true).await;
+        admin_handle.stop(false).await;
+    });
+    let (a, b) = futures_util::future::join(server, admin).await;
+    a?;
+    b?;
+    let _ = audit.flush().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// SIGTERM: refuse new work, tell every participant `shutdown` + 1001, wait for them to go.
+async fn drain(state: web::Data<AppState>, timeout: Duration) {
+    tracing::info!("draining");
+    state.draining.store(true, Ordering::Release);
+    for hub in state.sessions.hubs() {
+        let _ = hub.send(Drain).await;
+    }
+    let deadline = Instant::now() + timeout.saturating_sub(Duration::from_millis(500));
+    while Instant::now() < deadline {
+        let open: i64 = ["driver", "observer"]
+            .iter()
+            .map(|r| metrics::CONNECTIONS.with_label_values(&[r]).get())
+            .sum();
+        if open <= 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Err(e) = state.audit.flush().await {
+        tracing::error!(error = %e, "audit flush failed during drain");
+    }
+    tracing::info!("drained");
+}

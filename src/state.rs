@@ -1,0 +1,58 @@
+//! The shared application state handed to every handler: settings, verifiers, stores and the
+//! audit handle. Built once at start; nothing in it is locked on the output path.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use attachd_actors::audit::Audit;
+use attachd_actors::lease::LeaseStore;
+use attachd_actors::limits::Limiter;
+
+use crate::auth::Authenticator;
+use crate::config::{AuditOnFailure, Settings};
+use crate::error::ApiError;
+use crate::sessions::SessionRegistry;
+use crate::tickets::TicketStore;
+
+/// Everything handlers share.
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// API token verification.
+    pub auth: Authenticator,
+    /// Attach tickets.
+    pub tickets: Arc<dyn TicketStore>,
+    /// Admission limits.
+    pub limiter: Arc<dyn Limiter>,
+    /// Control leases.
+    pub leases: Arc<dyn LeaseStore>,
+    /// The audit writer.
+    pub audit: Audit,
+    /// Sessions of this process.
+    pub sessions: Arc<SessionRegistry>,
+    /// Effective browser origins.
+    pub origins: Vec<String>,
+    /// Set once SIGTERM arrives.
+    pub draining: AtomicBool,
+}
+
+impl AppState {
+    /// Refuses when the audit log is failing and the policy is `deny` (SPEC §6).
+    pub fn audit_gate(&self) -> Result<(), ApiError> {
+        let policy = self.settings.audit.policy(self.settings.env);
+        if policy == AuditOnFailure::Deny && !self.audit.health().is_ok() {
+            return Err(ApiError::AuditUnavailable);
+        }
+        Ok(())
+    }
+
+    /// Whether the server is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Whether an Origin is in the effective allowlist (exact match only).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o == origin)
+    }
+}

@@ -1,0 +1,180 @@
+//! Attach tickets: short-lived, single-use secrets bound to session, role, subject and tenant.
+//! Only a digest of each ticket is stored; redemption consumes it, a second one is a replay.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use attachd_actors::protocol::Role;
+use futures_util::future::{ready, BoxFuture};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{new_secret, sha256_hex};
+
+/// What a ticket grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketClaims {
+    /// Session it opens.
+    pub session_id: String,
+    /// Role granted.
+    pub role: Role,
+    /// Subject it was issued to.
+    pub subject: String,
+    /// Tenant of that subject.
+    pub tenant: String,
+    /// Expiry, unix milliseconds.
+    pub expires_at_ms: u64,
+}
+
+/// Why a ticket was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    /// Unknown, malformed or expired.
+    #[error("invalid or expired ticket")]
+    Invalid,
+    /// Already redeemed.
+    #[error("ticket already used")]
+    Replayed,
+    /// The store cannot be reached.
+    #[error("ticket store unavailable")]
+    Unavailable,
+}
+
+/// Prefix of every ticket secret.
+pub const TICKET_PREFIX: &str = "atk_";
+
+/// Storage of outstanding and redeemed tickets.
+pub trait TicketStore: Send + Sync + 'static {
+    /// Stores `claims` under the digest of a new secret and returns the secret.
+    fn issue(&self, claims: TicketClaims, ttl: Duration)
+        -> BoxFuture<'static, Result<String, TicketError>>;
+    /// Consumes a ticket; a second redemption is `Replayed`.
+    fn redeem(&self, secret: &str) -> BoxFuture<'static, Result<TicketClaims, TicketError>>;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a string has the shape of a ticket (used to refuse junk early).
+pub fn well_formed(secret: &str) -> bool {
+    secret.len() == TICKET_PREFIX.len() + 43
+        && secret.starts_with(TICKET_PREFIX)
+        && secret[TICKET_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+struct Entry {
+    claims: TicketClaims,
+    used: bool,
+    forget_at: Instant,
+}
+
+/// Tickets of one process.
+#[derive(Default)]
+pub struct LocalTickets {
+    // Handshake path only.
+    map: Mutex<HashMap<String, Entry>>,
+}
+
+/// Most outstanding tickets one process keeps; beyond it issuance waits for expiry.
+pub const MAX_LOCAL_TICKETS: usize = 100_000;
+
+impl LocalTickets {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl TicketStore for LocalTickets {
+    fn issue(
+        &self,
+        claims: TicketClaims,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<String, TicketError>> {
+        let secret = new_secret(TICKET_PREFIX);
+        let now = Instant::now();
+        let res = match self.map.lock() {
+            Ok(mut m) => {
+                m.retain(|_, e| e.forget_at > now);
+                if m.len() >= MAX_LOCAL_TICKETS {
+                    Err(TicketError::Unavailable)
+                } else {
+                    // Remember a redeemed ticket as long as it could otherwise still be valid.
+                    m.insert(
+                        sha256_hex(&secret),
+                        Entry {
+                            claims,
+                            used: false,
+                            forget_at: now + ttl,
+                        },
+                    );
+                    Ok(secret)
+                }
+            }
+            Err(_) => Err(TicketError::Unavailable),
+        };
+        Box::pin(ready(res))
+    }
+
+    fn redeem(&self, secret: &str) -> BoxFuture<'static, Result<TicketClaims, TicketError>> {
+        let res = if !well_formed(secret) {
+            Err(TicketError::Invalid)
+        } else {
+            match self.map.lock() {
+                Ok(mut m) => match m.get_mut(&sha256_hex(secret)) {
+                    None => Err(TicketError::Invalid),
+                    Some(e) if e.used => Err(TicketError::Replayed),
+                    Some(e) => {
+                        e.used = true;
+                        if e.claims.expires_at_ms <= now_ms() {
+                            Err(TicketError::Invalid)
+                        } else {
+                            Ok(e.claims.clone())
+                        }
+                    }
+                },
+                Err(_) => Err(TicketError::Unavailable),
+            }
+        };
+        Box::pin(ready(res))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(ttl_ms: u64) -> TicketClaims {
+        TicketClaims {
+            session_id: "s".into(),
+            role: Role::Driver,
+            subject: "a".into(),
+            tenant: "t".into(),
+            expires_at_ms: now_ms() + ttl_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn single_use() {
+        let s = LocalTickets::new();
+        let t = s.issue(claims(30_000), Duration::from_secs(30)).await.unwrap();
+        assert!(well_formed(&t));
+        assert_eq!(s.redeem(&t).await.unwrap().subject, "a");
+        assert_eq!(s.redeem(&t).await, Err(TicketError::Replayed));
+        assert_eq!(s.redeem("atk_nope").await, Err(TicketError::Invalid));
+    }
+
+    #[tokio::test]
+    async fn expired_is_invalid() {
+        let s = LocalTickets::new();
+        let t = s.issue(claims(0), Duration::from_secs(30)).await.unwrap();
+        assert_eq!(s.redeem(&t).await, Err(TicketError::Invalid));
+    }
+}

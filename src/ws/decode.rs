@@ -1,0 +1,142 @@
+//! Client frames → `Inbound`: reassembles fragments within `ws.max_message_bytes`, checks
+//! UTF-8 of whole text messages, and turns every framing violation into its close code.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_http::ws::{Codec, Frame, Item, ProtocolError};
+use actix_web::web::Payload;
+use attachd_actors::connection::Inbound;
+use attachd_actors::protocol::close;
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use actix_codec::Decoder;
+
+/// Decodes a request payload into client frames.
+pub struct FrameDecoder {
+    payload: Payload,
+    buf: BytesMut,
+    codec: Codec,
+    max_message: usize,
+    partial: Option<(bool, BytesMut)>,
+    done: bool,
+}
+
+impl FrameDecoder {
+    /// A decoder refusing messages over `max_message` bytes.
+    pub fn new(payload: Payload, max_message: usize) -> Self {
+        FrameDecoder {
+            payload,
+            buf: BytesMut::new(),
+            codec: Codec::new().max_size(max_message),
+            max_message,
+            partial: None,
+            done: false,
+        }
+    }
+
+    /// Decodes one frame from the buffer, if complete.
+    fn next_frame(&mut self) -> Option<Inbound> {
+        loop {
+            let frame = match self.codec.decode(&mut self.buf) {
+                Ok(Some(f)) => f,
+                Ok(None) => return None,
+                Err(e) => return Some(Inbound::Violation(violation_code(&e))),
+            };
+            match frame {
+                Frame::Text(b) => return Some(text(b)),
+                Frame::Binary(b) => return Some(Inbound::Binary(b)),
+                Frame::Ping(b) => return Some(Inbound::Ping(b)),
+                Frame::Pong(_) => return Some(Inbound::Pong),
+                Frame::Close(reason) => {
+                    return Some(Inbound::Close(reason.map(|r| u16::from(r.code))))
+                }
+                Frame::Continuation(item) => {
+                    if let Some(done) = self.continuation(item) {
+                        return Some(done);
+                    }
+                }
+            }
+        }
+    }
+
+    fn continuation(&mut self, item: Item) -> Option<Inbound> {
+        let (first, is_text, data, last) = match item {
+            Item::FirstText(b) => (true, true, b, false),
+            Item::FirstBinary(b) => (true, false, b, false),
+            Item::Continue(b) => (false, false, b, false),
+            Item::Last(b) => (false, false, b, true),
+        };
+        if first {
+            self.partial = Some((is_text, BytesMut::new()));
+        }
+        let Some((is_text, acc)) = self.partial.as_mut() else {
+            return Some(Inbound::Violation(close::PROTOCOL_ERROR));
+        };
+        if acc.len() + data.len() > self.max_message {
+            self.partial = None;
+            return Some(Inbound::Violation(close::MESSAGE_TOO_BIG));
+        }
+        acc.extend_from_slice(&data);
+        let is_text = *is_text;
+        if !last {
+            return None;
+        }
+        let (_, acc) = self.partial.take()?;
+        let whole = acc.freeze();
+        Some(if is_text {
+            text(whole)
+        } else {
+            Inbound::Binary(whole)
+        })
+    }
+}
+
+fn text(b: Bytes) -> Inbound {
+    match String::from_utf8(b.to_vec()) {
+        Ok(s) => Inbound::Text(s),
+        Err(_) => Inbound::Violation(close::INVALID_PAYLOAD),
+    }
+}
+
+/// The close code for a codec error.
+pub fn violation_code(e: &ProtocolError) -> u16 {
+    match e {
+        ProtocolError::Overflow => close::MESSAGE_TOO_BIG,
+        ProtocolError::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<std::str::Utf8Error>()) =>
+        {
+            close::INVALID_PAYLOAD
+        }
+        _ => close::PROTOCOL_ERROR,
+    }
+}
+
+impl Stream for FrameDecoder {
+    type Item = Inbound;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Inbound>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            if let Some(item) = this.next_frame() {
+                if matches!(item, Inbound::Violation(_) | Inbound::Close(_)) {
+                    this.done = true;
+                }
+                return Poll::Ready(Some(item));
+            }
+            match Pin::new(&mut this.payload).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => this.buf.extend_from_slice(&chunk),
+                Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
