@@ -179,7 +179,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     if let Some(t) = &dev_token {
         let addr = bound.first().cloned().unwrap_or_default();
         println!("attachd dev mode: http API and web client on {scheme}://{addr}/");
-        println!("  open {scheme}://{addr}/ in a browser and paste this dev API token (shown once):");
+        println!("  open {scheme}://{addr}/ in a browser and paste the token below (shown once):");
         println!("  dev API token: {t}");
         println!("  metrics on http://{admin_addr}/metrics");
     }

@@ -375,21 +375,22 @@ impl SessionHub {
         }
     }
 
-    /// Tries to seat `conn`; on success the seat is `Held` and everyone is told.
+    /// Tries to seat `conn`, then runs `then(hub, seated)`; on success everyone is told.
     fn try_seat(
         &mut self,
         ctx: &mut Context<Self>,
         conn: String,
         subject: String,
-        announce: bool,
-    ) -> Option<bool> {
+        then: impl FnOnce(&mut Self, bool) + 'static,
+    ) {
         let free_for_subject = match &self.seat {
             Seat::Free => true,
             Seat::Grace { lease, .. } => lease.holder.subject == subject,
             Seat::Held { .. } => false,
         };
         if !free_for_subject {
-            return Some(false);
+            then(self, false);
+            return;
         }
         let holder = Holder {
             connection_id: conn.clone(),
@@ -400,20 +401,23 @@ impl SessionHub {
             .acquire(&self.session_id, &holder, self.lease_ttl());
         // Waiting here keeps the hub's view consistent: nothing else is handled until the
         // store answers (immediately in memory; one round trip with Redis).
-        ctx.wait(fut.into_actor(self).map(move |res, hub, _ctx| match res {
-            Ok(Some(lease)) if hub.participants.contains_key(&conn) => {
-                hub.seat = Seat::Held {
-                    lease,
-                    last_stdin: Instant::now(),
-                };
-                if announce {
-                    hub.control_changed(ControlReason::Acquired, &subject, &conn);
+        ctx.wait(fut.into_actor(self).map(move |res, hub, _ctx| {
+            let seated = match res {
+                Ok(Some(lease)) if hub.participants.contains_key(&conn) => {
+                    hub.seat = Seat::Held {
+                        lease,
+                        last_stdin: Instant::now(),
+                    };
+                    true
                 }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "control lease store failed"),
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "control lease store failed");
+                    false
+                }
+            };
+            then(hub, seated);
         }));
-        None
     }
 }
 
@@ -547,18 +551,15 @@ impl Handler<Join> for SessionHub {
                 max_invalid: msg.max_invalid,
             },
         );
-        if msg.role == Role::Driver {
-            self.try_seat(ctx, conn.clone(), msg.subject.clone(), false);
-        }
         let role = msg.role;
         let limits = msg.limits;
         let subject = msg.subject;
-        // After a possible seat acquisition (ctx.wait above), greet, replay, announce.
-        ctx.wait(
-            async {}
-                .into_actor(self)
-                .map(move |(), hub, _ctx| hub.greet(conn, subject, role, limits)),
-        );
+        if role == Role::Driver {
+            let (c, s) = (conn.clone(), subject.clone());
+            self.try_seat(ctx, conn, subject, move |hub, _| hub.greet(c, s, role, limits));
+        } else {
+            self.greet(conn, subject, role, limits);
+        }
         Ok(())
     }
 }
@@ -744,23 +745,30 @@ impl Handler<ControlRequest> for SessionHub {
             if self.holder_conn() == Some(msg.connection_id.as_str()) {
                 return;
             }
-            if self.try_seat(ctx, msg.connection_id.clone(), subject.clone(), true)
-                == Some(false)
-            {
-                self.audit.record_detached(
-                    self.event("attach.control.denied", "refused")
-                        .reason("held")
-                        .subject(&subject)
-                        .connection_id(&msg.connection_id),
-                );
-                self.send_to(
-                    &msg.connection_id,
-                    OutFrame::text(
-                        ServerFrame::error(ErrorCode::ControlDenied, "control is held by another")
+            let conn = msg.connection_id.clone();
+            let subj = subject.clone();
+            self.try_seat(ctx, msg.connection_id, subject, move |hub, seated| {
+                if seated {
+                    hub.control_changed(ControlReason::Acquired, &subj, &conn);
+                } else {
+                    hub.audit.record_detached(
+                        hub.event("attach.control.denied", "refused")
+                            .reason("held")
+                            .subject(&subj)
+                            .connection_id(&conn),
+                    );
+                    hub.send_to(
+                        &conn,
+                        OutFrame::text(
+                            ServerFrame::error(
+                                ErrorCode::ControlDenied,
+                                "control is held by another driver",
+                            )
                             .to_json(),
-                    ),
-                );
-            }
+                        ),
+                    );
+                }
+            });
         } else if let Seat::Held { lease, .. } = self.seat.clone() {
             if lease.holder.connection_id == msg.connection_id {
                 self.seat = Seat::Free;

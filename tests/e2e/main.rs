@@ -1,1 +1,4 @@
-fn main(){}
+//! Black-box tests of attachd: real processes, real sockets, real PTYs.
+
+mod core;
+mod support;

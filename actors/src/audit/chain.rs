@@ -35,7 +35,9 @@ pub fn record_hash(record: &Map<String, Value>) -> Result<Option<String>, Canoni
 
 /// True when `s` is 64 lowercase hex characters (the shape of `hash` and `prev`).
 pub fn is_hash_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A record ready to append: its `seq`, its `hash` and its line (canonical JSON with `hash`, then

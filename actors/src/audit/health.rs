@@ -75,11 +75,7 @@ impl AuditHealth {
 
     /// Records a failure.
     pub(crate) fn set_failing(&self, why: &str) {
-        *self
-            .0
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(why.to_owned());
+        *self.0.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_owned());
         self.0.ok.store(false, Ordering::Release);
     }
 }
@@ -165,8 +161,13 @@ pub fn write_errors_total() -> u64 {
 
 /// The current value of `attachd_audit_records_lost_total` summed over reasons.
 pub fn records_lost_total() -> u64 {
-    [lost::WRITE_FAILED, lost::OVERFLOW, lost::CLOSED, lost::INVALID]
-        .iter()
-        .map(|r| METRICS.records_lost.with_label_values(&[r]).get())
-        .sum()
+    [
+        lost::WRITE_FAILED,
+        lost::OVERFLOW,
+        lost::CLOSED,
+        lost::INVALID,
+    ]
+    .iter()
+    .map(|r| METRICS.records_lost.with_label_values(&[r]).get())
+    .sum()
 }

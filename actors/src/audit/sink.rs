@@ -484,9 +484,7 @@ impl Sink {
             .mode(0o600)
             .open(&self.path)
             .map_err(|e| AuditError::io(&self.path, e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| AuditError::io(&self.path, e))?;
+        let meta = file.metadata().map_err(|e| AuditError::io(&self.path, e))?;
         if !existed {
             sync_dir(dir_of(&self.path))?;
         }
@@ -628,10 +626,7 @@ fn recover(path: &Path, file: &File) -> Result<Recovered, AuditError> {
                     ))
                 })?;
             let last = check_record_alone(&line).map_err(|e| {
-                AuditError::ChainBroken(format!(
-                    "last record of {}: {e}",
-                    last_path.display()
-                ))
+                AuditError::ChainBroken(format!("last record of {}: {e}", last_path.display()))
             })?;
             let mut ck = ChainChecker::after(&last);
             ck.begin_file(true);
@@ -678,10 +673,9 @@ fn recover(path: &Path, file: &File) -> Result<Recovered, AuditError> {
         }
     }
     let needs_marker = if ck.records == 0 {
-        rotated.last().and_then(|(_, p)| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        rotated
+            .last()
+            .and_then(|(_, p)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
     } else {
         None
     };

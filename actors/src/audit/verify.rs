@@ -531,7 +531,10 @@ mod tests {
     #[test]
     fn rotation_names_sort_in_chain_order() {
         assert_eq!(rotation_number("audit.log", "audit.log.000001"), Some(1));
-        assert_eq!(rotation_number("audit.log", "audit.log.1234567"), Some(1_234_567));
+        assert_eq!(
+            rotation_number("audit.log", "audit.log.1234567"),
+            Some(1_234_567)
+        );
         assert_eq!(rotation_number("audit.log", "audit.log.lock"), None);
         assert_eq!(rotation_number("audit.log", "audit.log."), None);
         assert_eq!(rotation_number("audit.log", "audit.logx.1"), None);

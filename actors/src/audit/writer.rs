@@ -368,11 +368,19 @@ impl Audit {
             Err(SendError::Full(msg)) => msg,
         };
         let Ok(permit) = self.overflow.clone().try_acquire_owned() else {
-            report_lost(lost::OVERFLOW, &msg.ev, &"audit mailbox and overflow allowance full");
+            report_lost(
+                lost::OVERFLOW,
+                &msg.ev,
+                &"audit mailbox and overflow allowance full",
+            );
             return;
         };
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            report_lost(lost::OVERFLOW, &msg.ev, &"audit mailbox full and no runtime to wait on");
+            report_lost(
+                lost::OVERFLOW,
+                &msg.ev,
+                &"audit mailbox full and no runtime to wait on",
+            );
             return;
         };
         let addr = self.addr.clone();
@@ -390,14 +398,20 @@ impl Audit {
     /// `Err` when the last batch failed or the writer stopped. For graceful shutdown.
     pub async fn flush(&self) -> Result<(), AuditError> {
         self.wait_overflow().await;
-        self.addr.send(Flush).await.map_err(|_| AuditError::Closed)?
+        self.addr
+            .send(Flush)
+            .await
+            .map_err(|_| AuditError::Closed)?
     }
 
     /// Flushes, releases the file and its lock, and stops the writer (other clones then get
     /// [`AuditError::Closed`]).
     pub async fn close(&self) -> Result<(), AuditError> {
         self.wait_overflow().await;
-        self.addr.send(Close).await.map_err(|_| AuditError::Closed)?
+        self.addr
+            .send(Close)
+            .await
+            .map_err(|_| AuditError::Closed)?
     }
 
     async fn wait_overflow(&self) {

@@ -1,0 +1,41 @@
+# attachd — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run build web test test-rust test-web test-deploy lint fmt bench fuzz clean
+
+## Start the gateway on the embedded default (local PTY, no Redis) and print how to open it.
+run: build web
+	./target/debug/attachd serve --dev
+
+build:
+	$(CARGO) build --workspace --bins
+
+## Build the browser client into web/dist (needs node + npm).
+web:
+	@if [ -f web/package.json ]; then \
+	  cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build; \
+	fi
+
+## Every test: Rust unit + black-box tests, web unit + browser tests, deploy checks.
+test: build web test-rust test-web test-deploy
+
+test-rust:
+	$(CARGO) test --workspace -- --test-threads=4
+
+test-web:
+	@if [ -f web/package.json ]; then cd web && npm test && npm run e2e; fi
+
+test-deploy:
+	@if [ -f deploy/tests/check_manifests.py ]; then python3 deploy/tests/check_manifests.py; fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf web/dist

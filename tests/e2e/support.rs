@@ -1,0 +1,602 @@
+//! Test support: real attachd processes on free loopback ports, known API tokens, an HTTP
+//! client and WebSocket clients (a library client and a raw-socket one for framing cases).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream as TokioTcp;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Every scope.
+pub const ALL_SCOPES: &[&str] = &[
+    "sessions:read",
+    "sessions:write",
+    "attach:observe",
+    "attach:drive",
+    "attach:moderate",
+    "audit:read",
+];
+
+/// A test principal: secret, subject, tenant, scopes.
+pub struct Tok {
+    pub secret: &'static str,
+    pub subject: &'static str,
+    pub tenant: &'static str,
+    pub scopes: &'static [&'static str],
+}
+
+pub const ALICE: Tok = Tok {
+    secret: "tok-alice-0123456789",
+    subject: "alice",
+    tenant: "acme",
+    scopes: ALL_SCOPES,
+};
+pub const BOB: Tok = Tok {
+    secret: "tok-bob-0123456789",
+    subject: "bob",
+    tenant: "acme",
+    scopes: ALL_SCOPES,
+};
+/// Read-only observer of acme.
+pub const OLIVE: Tok = Tok {
+    secret: "tok-olive-0123456789",
+    subject: "olive",
+    tenant: "acme",
+    scopes: &["sessions:read", "attach:observe"],
+};
+/// Another tenant with every scope.
+pub const MALLORY: Tok = Tok {
+    secret: "tok-mallory-0123456789",
+    subject: "mallory",
+    tenant: "evil",
+    scopes: ALL_SCOPES,
+};
+/// A moderator of acme.
+pub const MOD: Tok = Tok {
+    secret: "tok-mod-0123456789",
+    subject: "moderator",
+    tenant: "acme",
+    scopes: &["sessions:read", "attach:moderate"],
+};
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// The attachd binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_attachd"))
+}
+
+fn tokens_toml() -> String {
+    let mut s = String::new();
+    for t in [&ALICE, &BOB, &OLIVE, &MALLORY, &MOD] {
+        let scopes: Vec<String> = t.scopes.iter().map(|s| format!("\"{s}\"")).collect();
+        s.push_str(&format!(
+            "[[auth.static_tokens]]\nsubject = \"{}\"\ntenant = \"{}\"\nscopes = [{}]\nsha256 = \"{}\"\n\n",
+            t.subject,
+            t.tenant,
+            scopes.join(", "),
+            sha256_hex(t.secret)
+        ));
+    }
+    s
+}
+
+/// A running attachd.
+pub struct Server {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub admin_port: u16,
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+    pub extra_toml: String,
+}
+
+/// How to start a server.
+#[derive(Default, Clone)]
+pub struct Opts {
+    /// `ATTACHD__...` overrides.
+    pub env: Vec<(String, String)>,
+    /// TOML appended to the generated config (top-level keys must come first: use sections).
+    pub toml: String,
+    /// Run with `--dev`.
+    pub dev: bool,
+}
+
+impl Opts {
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn toml(mut self, t: &str) -> Self {
+        self.toml.push_str(t);
+        self.toml.push('\n');
+        self
+    }
+}
+
+impl Server {
+    /// Starts attachd (prod rules, TLS terminated upstream, test tokens) and waits for /healthz.
+    pub fn start(opts: Opts) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut srv = Server {
+            child: None,
+            port: free_port(),
+            admin_port: free_port(),
+            dir,
+            env: opts.env.clone(),
+            extra_toml: opts.toml.clone(),
+        };
+        srv.spawn(opts.dev);
+        srv
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("attachd.toml")
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("attachd.log")
+    }
+
+    fn spawn(&mut self, dev: bool) {
+        let toml = format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ntls_terminated_upstream = true\nallowed_origins = [\"https://app.example.com\"]\n\n[audit]\npath = \"{}\"\n\n{}\n{}",
+            self.port,
+            self.admin_port,
+            self.audit_path().display(),
+            tokens_toml(),
+            self.extra_toml
+        );
+        std::fs::write(self.config_path(), toml).expect("write config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve").arg("--config").arg(self.config_path());
+        if dev {
+            cmd.arg("--dev");
+        }
+        cmd.current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        // Tests attach often from one IP; the rate-limit tests set their own limit.
+        cmd.env("ATTACHD__LIMITS__IP_ATTEMPTS", "100000");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn attachd");
+        self.child = Some(child);
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!(
+                    "attachd exited early with {status}:\n{}",
+                    self.logs()
+                );
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut buf = String::new();
+                let _ = s.read_to_string(&mut buf);
+                if buf.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("attachd did not become healthy:\n{}", self.logs());
+    }
+
+    /// Restarts on the same ports and files.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn(false);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn audit_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.path()) {
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("audit.log"))
+                })
+                .collect();
+            files.sort();
+            for f in files {
+                s.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+            }
+        }
+        s
+    }
+
+    /// Parsed audit records of the current file.
+    pub fn audit_records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.audit_path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until an audit record matches.
+    pub async fn wait_audit(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(r) = self.audit_records().into_iter().find(|r| pred(r)) {
+                return r;
+            }
+            if Instant::now() > deadline {
+                panic!("no audit record {what}; audit:\n{}", self.audit_text());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn api(&self, tok: &Tok) -> Api {
+        Api {
+            base: self.url(""),
+            token: tok.secret.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP API client with a bearer token.
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+/// Status, headers and JSON body of a response.
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn error_code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+impl Api {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self
+            .http
+            .request(m, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn create_session(&self) -> String {
+        let r = self.call("POST", "/api/v1/sessions", Some(json!({}))).await;
+        assert_eq!(r.status, 201, "create session: {}", r.text);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn ticket(&self, sid: &str, role: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                &format!("/api/v1/sessions/{sid}/attach-tickets"),
+                Some(json!({"role": role})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "ticket: {}", r.text);
+        r.body["ticket"].as_str().expect("ticket").to_string()
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TokioTcp>>;
+
+/// A WebSocket request with optional extra headers.
+pub async fn ws_connect(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Ws, tokio_tungstenite::tungstenite::handshake::client::Response), tokio_tungstenite::tungstenite::Error> {
+    let mut req = url.into_client_request().expect("request");
+    for (k, v) in headers {
+        req.headers_mut().append(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(req))
+        .await
+        .expect("connect timed out")
+}
+
+/// Attaches with a header ticket and `attach.v1`.
+pub async fn attach(srv: &Server, sid: &str, ticket: &str) -> Ws {
+    let (ws, resp) = ws_connect(
+        &srv.ws_url(&format!("/api/v1/sessions/{sid}/attach")),
+        &[
+            ("Authorization", &format!("Bearer {ticket}")),
+            ("Sec-WebSocket-Protocol", "attach.v1"),
+        ],
+    )
+    .await
+    .expect("attach");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("attach.v1")
+    );
+    ws
+}
+
+/// Issues a ticket as `tok` and attaches with it.
+pub async fn attach_as(srv: &Server, tok: &Tok, sid: &str, role: &str) -> Ws {
+    let t = srv.api(tok).ticket(sid, role).await;
+    attach(srv, sid, &t).await
+}
+
+/// What a client saw.
+#[derive(Debug)]
+pub enum Seen {
+    Json(Value),
+    Bin(Vec<u8>),
+    Closed(Option<u16>),
+}
+
+/// Next frame within `secs`, skipping pings/pongs.
+pub async fn next(ws: &mut Ws, secs: u64) -> Seen {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("no frame within {secs}s"),
+            Ok(None) => return Seen::Closed(None),
+            Ok(Some(Err(_))) => return Seen::Closed(None),
+            Ok(Some(Ok(m))) => match m {
+                Message::Text(t) => {
+                    return Seen::Json(serde_json::from_str(t.as_str()).expect("json frame"))
+                }
+                Message::Binary(b) => return Seen::Bin(b.to_vec()),
+                Message::Close(c) => return Seen::Closed(c.map(|c| u16::from(c.code))),
+                _ => continue,
+            },
+        }
+    }
+}
+
+/// Waits for a JSON frame of `ty`, collecting output meanwhile; returns it.
+pub async fn expect_json(ws: &mut Ws, ty: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
+        match next(ws, left).await {
+            Seen::Json(v) if v["type"] == ty => return v,
+            Seen::Closed(c) => panic!("closed ({c:?}) while waiting for {ty}"),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            panic!("no {ty} frame within {secs}s");
+        }
+    }
+}
+
+/// Waits for a `control` frame with `reason`, skipping other control changes.
+pub async fn expect_control(ws: &mut Ws, reason: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
+        let c = expect_json(ws, "control", left).await;
+        if c["reason"] == reason {
+            return c;
+        }
+        if Instant::now() > deadline {
+            panic!("no control {reason} within {secs}s");
+        }
+    }
+}
+
+/// Reads until the accumulated output contains `needle`; returns all output seen.
+pub async fn expect_output(ws: &mut Ws, needle: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            panic!(
+                "output never contained {needle:?}; got {:?}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+        match next(ws, left.as_secs().max(1)).await {
+            Seen::Bin(b) => {
+                out.extend_from_slice(&b);
+                if String::from_utf8_lossy(&out).contains(needle) {
+                    return String::from_utf8_lossy(&out).into_owned();
+                }
+            }
+            Seen::Closed(c) => panic!(
+                "closed ({c:?}) before output {needle:?}; got {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+            Seen::Json(_) => {}
+        }
+    }
+}
+
+/// Reads until the connection closes; returns the close code.
+pub async fn expect_close(ws: &mut Ws, secs: u64) -> Option<u16> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            panic!("connection not closed within {secs}s");
+        }
+        if let Seen::Closed(c) = next(ws, left.as_secs().max(1)).await {
+            return c;
+        }
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.expect("send");
+}
+
+pub async fn send_bin(ws: &mut Ws, b: &[u8]) {
+    ws.send(Message::binary(b.to_vec())).await.expect("send");
+}
+
+/// A plain-HTTP upgrade attempt; returns the status and body (for refusal cases).
+pub async fn raw_upgrade(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TokioTcp::connect(addr).await.expect("connect");
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 8192];
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(idx) = text.find("\r\n\r\n") {
+                    let head = &text[..idx];
+                    if head.starts_with("HTTP/1.1 101") {
+                        break;
+                    }
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if got.len() >= idx + 4 + len {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_string(), body.to_string())
+}
+
+/// Runs a python3 helper script; fails with install advice when python3 is missing.
+pub fn python3(args: &[&str]) -> std::process::Output {
+    Command::new("python3").args(args).output().unwrap_or_else(|e| {
+        panic!("python3 is required for this test (apt-get install python3): {e}")
+    })
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
