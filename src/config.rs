@@ -93,6 +93,8 @@ pub struct ServerSettings {
     pub web_root: PathBuf,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Mounts `/__conformance/echo` for frame-level tests; refused in prod.
+    pub conformance_echo: bool,
 }
 
 impl Default for ServerSettings {
@@ -109,6 +111,7 @@ impl Default for ServerSettings {
             drain_timeout: Duration::from_secs(10),
             web_root: PathBuf::from("web/dist"),
             max_body_bytes: 64 * 1024,
+            conformance_echo: false,
         }
     }
 }
@@ -541,6 +544,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "server.tls_cert",
                 "TLS is required in prod: set server.tls_cert and server.tls_key, or set server.tls_terminated_upstream = true when a proxy terminates TLS",
+            ));
+        }
+        if prod && self.server.conformance_echo {
+            return Err(ConfigError::new(
+                "server.conformance_echo",
+                "the conformance echo endpoint is for tests only and cannot run in prod",
             ));
         }
         for (i, t) in self.auth.static_tokens.iter().enumerate() {

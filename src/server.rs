@@ -132,6 +132,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     let web_root = settings.server.web_root.clone();
     let max_body = settings.server.max_body_bytes;
+    let echo = settings.server.conformance_echo;
     let has_tls = tls.is_some();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -140,7 +141,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             .app_data(app_state.clone())
             .wrap(middleware::from_fn(telemetry::request_log))
             .wrap(http::web::security_headers(has_tls))
-            .configure(|c| http::configure(c, max_body))
+            .configure(|c| http::configure(c, max_body, echo))
             .configure(|c| http::web::configure(c, &root))
     })
     .client_request_timeout(settings.server.handshake_timeout)

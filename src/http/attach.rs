@@ -274,11 +274,9 @@ pub async fn attach(
     }
 
     // Durable before accepted: the connect record must be on disk first (under `deny`).
-    let accepted = att
-        .event("ok")
-        .connection_id(&connection_id)
-        .field_str("reason", "accepted");
-    if st.audit.record(accepted).await.is_err() {
+    let accepted = att.event("ok").connection_id(&connection_id);
+    if let Err(e) = st.audit.record(accepted).await {
+        tracing::error!(error = %e, "connect record not written");
         st.audit_gate().map_err(|e| att.refuse(e))?;
     }
     metrics::HANDSHAKES.with_label_values(&["ok"]).inc();

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod echo;
 pub mod ops;
 pub mod web;
 
@@ -57,7 +58,10 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 /// Registers the API and attach routes.
-pub fn configure(cfg: &mut ServiceConfig, max_body: usize) {
+pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: bool) {
+    if conformance_echo {
+        cfg.route("/__conformance/echo", aw::get().to(echo::echo));
+    }
     cfg.app_data(
         aw::JsonConfig::default()
             .limit(max_body)

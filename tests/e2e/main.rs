@@ -1,4 +1,5 @@
 //! Black-box tests of attachd: real processes, real sockets, real PTYs.
 
 mod core;
+mod handshake;
 mod support;

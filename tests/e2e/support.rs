@@ -178,7 +178,22 @@ impl Server {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let mut cmd = Command::new(bin());
+        let fsize = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "ATTACHD_TEST_FSIZE_KB")
+            .map(|(_, v)| v.clone());
+        let mut cmd = match fsize {
+            // Ignore SIGXFSZ (inherited through exec) so writes past the limit fail with EFBIG.
+            Some(kb) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("trap '' XFSZ; ulimit -f {kb}; exec \"$0\" \"$@\""))
+                    .arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("serve").arg("--config").arg(self.config_path());
         if dev {
             cmd.arg("--dev");
@@ -186,14 +201,28 @@ impl Server {
         cmd.current_dir(self.dir.path())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         // Tests attach often from one IP; the rate-limit tests set their own limit.
         cmd.env("ATTACHD__LIMITS__IP_ATTEMPTS", "100000");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn attachd");
+        let mut child = cmd.spawn().expect("spawn attachd");
+        // Copy output from the test process, so limits set on attachd never apply to its log.
+        for pipe in [
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut out = log.try_clone().expect("log");
+            std::thread::spawn(move || {
+                let mut pipe = pipe;
+                let _ = std::io::copy(&mut pipe, &mut out);
+            });
+        }
         self.child = Some(child);
         self.wait_healthy();
     }
@@ -372,6 +401,12 @@ impl Api {
         let r = self.call("POST", "/api/v1/sessions", Some(json!({}))).await;
         assert_eq!(r.status, 201, "create session: {}", r.text);
         r.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Status and text of a session creation.
+    pub async fn create_session_status(&self) -> (u16, String) {
+        let r = self.call("POST", "/api/v1/sessions", Some(json!({}))).await;
+        (r.status, r.text)
     }
 
     pub async fn ticket(&self, sid: &str, role: &str) -> String {

@@ -1,0 +1,483 @@
+//! Every refusal of the attach handshake (SPEC §4), subprotocol negotiation, and the audit of
+//! each attempt. Refusals are checked with a raw HTTP upgrade so nothing hides the status.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::support::*;
+
+fn attach_path(sid: &str) -> String {
+    format!("/api/v1/sessions/{sid}/attach")
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+fn code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn credential_in_url_is_refused_even_when_valid() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    for param in ["ticket", "token", "access_token", "auth", "TOKEN"] {
+        let t = api.ticket(&sid, "driver").await;
+        let (st, _, body) = raw_upgrade(
+            srv.addr(),
+            &format!("{}?{param}={t}", attach_path(&sid)),
+            &[("Authorization", &bearer(&t))],
+        )
+        .await;
+        assert_eq!((st, code(&body).as_str()), (400, "token_in_url"), "{param}");
+        assert!(!srv.logs().contains(&t), "ticket leaked into logs");
+        assert!(!srv.audit_text().contains(&t), "ticket leaked into audit");
+    }
+    srv.wait_audit("token_in_url audited", |r| {
+        r["type"] == "attach.connect" && r["outcome"] == "refused" && r["reason"] == "token_in_url"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn foreign_origin_is_refused_for_header_credentials_too() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let t = api.ticket(&sid, "driver").await;
+    for origin in [
+        "https://evil.example.com",
+        "https://app.example.com.evil.com",
+        "https://APP.example.com",
+        "http://app.example.com",
+        "null",
+    ] {
+        let (st, _, body) = raw_upgrade(
+            srv.addr(),
+            &attach_path(&sid),
+            &[("Authorization", &bearer(&t)), ("Origin", origin)],
+        )
+        .await;
+        assert_eq!((st, code(&body).as_str()), (403, "origin_not_allowed"), "{origin}");
+    }
+    // The refused attempts did not consume the ticket; the allowed origin works.
+    let (st, head, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t)), ("Origin", "https://app.example.com")],
+    )
+    .await;
+    assert_eq!(st, 101, "{head}");
+}
+
+#[tokio::test]
+async fn cookie_tickets_need_an_allowed_origin_cswsh() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(json!({"role": "observer", "delivery": "cookie"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.body.get("ticket").is_none(), "cookie delivery must not put the secret in the body");
+    let set_cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(set_cookie.starts_with("attach_ticket=atk_"), "{set_cookie}");
+    for attr in [
+        "HttpOnly",
+        "SameSite=Strict",
+        &format!("Path=/api/v1/sessions/{sid}/attach"),
+        "Max-Age=30",
+        "Secure",
+    ] {
+        assert!(set_cookie.contains(attr), "missing {attr} in {set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+    // No Origin at all: refused.
+    let (st, _, body) = raw_upgrade(srv.addr(), &attach_path(&sid), &[("Cookie", &cookie)]).await;
+    assert_eq!((st, code(&body).as_str()), (403, "origin_not_allowed"));
+    // Cross-site WebSocket hijacking: the victim's cookie from a foreign page.
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Cookie", &cookie), ("Origin", "https://evil.example.com")],
+    )
+    .await;
+    assert_eq!((st, code(&body).as_str()), (403, "origin_not_allowed"));
+    // The real page.
+    let (st, head, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Cookie", &cookie), ("Origin", "https://app.example.com")],
+    )
+    .await;
+    assert_eq!(st, 101, "{head}");
+    let rec = srv
+        .wait_audit("cookie attach", |r| r["type"] == "attach.connect" && r["outcome"] == "ok")
+        .await;
+    assert_eq!(rec["transport"], "cookie");
+}
+
+#[tokio::test]
+async fn dev_cookies_are_not_secure_and_dev_allows_only_localhost_origins() {
+    let srv = Server::start(Opts {
+        dev: true,
+        ..Opts::default()
+    });
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(json!({"role": "driver", "delivery": "cookie"})),
+        )
+        .await;
+    let set_cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let (st, _, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Cookie", &cookie), ("Origin", "http://localhost:1")],
+    )
+    .await;
+    assert_eq!(st, 403, "another localhost port is another origin");
+    let (st, head, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Cookie", &cookie), ("Origin", &format!("http://127.0.0.1:{}", srv.port))],
+    )
+    .await;
+    assert_eq!(st, 101, "{head}");
+}
+
+#[tokio::test]
+async fn per_ip_attempts_are_limited_and_refusals_count() {
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__LIMITS__IP_ATTEMPTS", "3")
+            .env("ATTACHD__LIMITS__IP_WINDOW", "60s"),
+    );
+    let sid = srv.api(&ALICE).create_session().await;
+    // Three refused attempts (no ticket) use up the window.
+    for _ in 0..3 {
+        let (st, _, body) = raw_upgrade(srv.addr(), &attach_path(&sid), &[]).await;
+        assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
+    }
+    let t = srv.api(&ALICE).ticket(&sid, "driver").await;
+    let (st, head, body) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!((st, code(&body).as_str()), (429, "rate_limited"));
+    let retry: u64 = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after:").map(|v| v.trim().parse().unwrap()))
+        .expect("Retry-After header");
+    assert!((1..=60).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn spoofed_forwarded_for_from_an_untrusted_peer_does_not_evade_the_limit() {
+    let srv = Server::start(Opts::default().env("ATTACHD__LIMITS__IP_ATTEMPTS", "2"));
+    let sid = srv.api(&ALICE).create_session().await;
+    for i in 0..2 {
+        let (st, _, _) = raw_upgrade(
+            srv.addr(),
+            &attach_path(&sid),
+            &[("X-Forwarded-For", &format!("198.51.100.{i}"))],
+        )
+        .await;
+        assert_eq!(st, 401);
+    }
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("X-Forwarded-For", "198.51.100.77")],
+    )
+    .await;
+    assert_eq!((st, code(&body).as_str()), (429, "rate_limited"));
+}
+
+#[tokio::test]
+async fn trusted_proxy_forwarded_for_is_the_client_ip() {
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__LIMITS__IP_ATTEMPTS", "1")
+            .env("ATTACHD__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
+    );
+    let sid = srv.api(&ALICE).create_session().await;
+    // Each forwarded client has its own window behind the trusted proxy.
+    for i in 0..3 {
+        let (st, _, _) = raw_upgrade(
+            srv.addr(),
+            &attach_path(&sid),
+            &[("X-Forwarded-For", &format!("6.6.6.6, 198.51.100.{i}"))],
+        )
+        .await;
+        assert_eq!(st, 401, "client {i} should have its own window");
+    }
+    let (st, _, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("X-Forwarded-For", "198.51.100.1")],
+    )
+    .await;
+    assert_eq!(st, 429);
+    let rec = srv
+        .wait_audit("forwarded ip", |r| r["remote_ip"] == "198.51.100.2")
+        .await;
+    assert_eq!(rec["type"], "attach.connect");
+}
+
+#[tokio::test]
+async fn tickets_missing_invalid_expired_and_replayed() {
+    let srv = Server::start(Opts::default().env("ATTACHD__ATTACH__TICKET_TTL", "1s"));
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let (st, _, body) = raw_upgrade(srv.addr(), &attach_path(&sid), &[]).await;
+    assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", "Bearer atk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+    )
+    .await;
+    assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
+    // An API token is not a ticket.
+    let (st, _, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(ALICE.secret))],
+    )
+    .await;
+    assert_eq!(st, 401);
+
+    let t = api.ticket(&sid, "driver").await;
+    let (st, _, _) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!(st, 101);
+    let (st, _, body) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!((st, code(&body).as_str()), (401, "ticket_replayed"));
+
+    let t = api.ticket(&sid, "driver").await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (st, _, body) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
+
+    // A ticket is bound to its session.
+    let other = api.create_session().await;
+    let t = api.ticket(&sid, "driver").await;
+    let (st, _, _) =
+        raw_upgrade(srv.addr(), &attach_path(&other), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!(st, 401);
+}
+
+#[tokio::test]
+async fn unknown_session_is_404() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let t = api.ticket(&sid, "observer").await;
+    assert_eq!(api.call("DELETE", &format!("/api/v1/sessions/{sid}"), None).await.status, 204);
+    let (st, _, body) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!((st, code(&body).as_str()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn subject_connection_cap_and_its_slot_is_freed_on_close() {
+    let srv = Server::start(Opts::default().env("ATTACHD__LIMITS__SUBJECT_CONNECTIONS", "2"));
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let a = attach_as(&srv, &ALICE, &sid, "observer").await;
+    let _b = attach_as(&srv, &ALICE, &sid, "observer").await;
+    let t = api.ticket(&sid, "observer").await;
+    let (st, _, body) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!((st, code(&body).as_str()), (429, "too_many_connections"));
+    // Another subject is not affected.
+    let _o = attach_as(&srv, &OLIVE, &sid, "observer").await;
+    drop(a);
+    // The slot comes back once the close is processed.
+    let mut ok = false;
+    for _ in 0..100 {
+        let t = api.ticket(&sid, "observer").await;
+        let (st, _, _) =
+            raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+        if st == 101 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "slot was not freed after close");
+}
+
+#[tokio::test]
+async fn session_participant_cap() {
+    let srv = Server::start(Opts::default().env("ATTACHD__LIMITS__SESSION_PARTICIPANTS", "1"));
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let _a = attach_as(&srv, &ALICE, &sid, "observer").await;
+    let t = srv.api(&BOB).ticket(&sid, "observer").await;
+    let (st, _, body) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!((st, code(&body).as_str()), (429, "session_full"));
+}
+
+#[tokio::test]
+async fn subprotocols_are_negotiated_and_the_bearer_entry_never_echoed() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+
+    let t = api.ticket(&sid, "driver").await;
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t)), ("Sec-WebSocket-Protocol", "chat, superchat")],
+    )
+    .await;
+    assert_eq!((st, code(&body).as_str()), (400, "unsupported_protocol"));
+
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.as_bytes());
+    let (st, head, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[
+            ("Sec-WebSocket-Protocol", &format!("attach.v1, attach.v1.bearer.{b64}")),
+            ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
+        ],
+    )
+    .await;
+    assert_eq!(st, 101, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("sec-websocket-protocol: attach.v1\r\n") || lower.ends_with("sec-websocket-protocol: attach.v1"), "{head}");
+    assert!(!head.contains(&b64), "bearer entry echoed: {head}");
+    assert!(!lower.contains("sec-websocket-extensions"), "an extension was negotiated: {head}");
+    let rec = srv
+        .wait_audit("subprotocol attach", |r| r["transport"] == "subprotocol")
+        .await;
+    assert_eq!(rec["outcome"], "ok");
+
+    // No subprotocol offered: v1 without the header.
+    let t = api.ticket(&sid, "observer").await;
+    let (st, head, _) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!(st, 101);
+    assert!(!head.to_ascii_lowercase().contains("sec-websocket-protocol"), "{head}");
+}
+
+#[tokio::test]
+async fn audit_failure_refuses_tickets_with_503_under_deny() {
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__AUDIT__PATH", "/dev/full")
+            .env("ATTACHD__AUDIT__ON_FAILURE", "deny"),
+    );
+    let api = srv.api(&ALICE);
+    // The first write (this session's record) fails and flips the gate.
+    let (st, _) = api.create_session_status().await;
+    assert!(st == 201 || st == 503, "{st}");
+    let mut ready = 200;
+    for _ in 0..100 {
+        ready = api.call("GET", "/readyz", None).await.status;
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, 503, "readyz must report the failing audit sink");
+    let r = api.call("GET", "/readyz", None).await;
+    assert!(r.body["checks"]["audit"].as_str().unwrap().starts_with("failing"), "{}", r.text);
+    let (st, text) = api.create_session_status().await;
+    assert_eq!(st, 503, "{text}");
+    assert!(text.contains("audit_unavailable"));
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", srv.admin_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let errors: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("attachd_audit_write_errors_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .expect("attachd_audit_write_errors_total exported");
+    assert!(errors >= 1.0);
+}
+
+#[tokio::test]
+async fn audit_failure_mid_run_refuses_attaches_with_503() {
+    // A file-size limit on the process makes writes past 24 KiB fail (EFBIG): the disk "fills".
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD_TEST_FSIZE_KB", "24")
+            .env("ATTACHD__AUDIT__ON_FAILURE", "deny"),
+    );
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let t = api.ticket(&sid, "driver").await;
+    // Refused attempts are audited too: push the log past the limit.
+    let mut failing = false;
+    for _ in 0..400 {
+        let (st, _, _) = raw_upgrade(srv.addr(), &attach_path(&sid), &[]).await;
+        assert!(st == 401 || st == 503, "{st}");
+        let r = api.call("GET", "/readyz", None).await;
+        if r.status == 503 {
+            failing = true;
+            break;
+        }
+    }
+    assert!(failing, "audit never failed");
+    let (st, _, body) =
+        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!((st, code(&body).as_str()), (503, "audit_unavailable"));
+    let r = api
+        .call("POST", &format!("/api/v1/sessions/{sid}/attach-tickets"), Some(json!({"role": "driver"})))
+        .await;
+    assert_eq!((r.status, r.error_code()), (503, "audit_unavailable"));
+    assert!(srv.logs().contains("audit"), "the failure must be logged");
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = Server::start(Opts::default().env("ATTACHD__SERVER__HANDSHAKE_TIMEOUT", "1s"));
+    let mut s = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    s.write_all(b"GET /api/v1/sessions/x/attach HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut buf = [0u8; 512];
+    let started = std::time::Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("the server kept a slow request head open")
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn request_bodies_are_capped_at_64k() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let big = "x".repeat(70 * 1024);
+    let r = api
+        .call("POST", "/api/v1/sessions", Some(json!({"name": big})))
+        .await;
+    assert_eq!((r.status, r.error_code()), (413, "payload_too_large"));
+}

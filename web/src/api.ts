@@ -1,0 +1,128 @@
+// Thin fetch wrappers for the attachd HTTP API (SPEC §3). The API token is passed in by the
+// caller and only ever sent in the Authorization header, never in a URL or browser storage.
+
+import type { Role } from './protocol';
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** An HTTP error answer: status plus the `{"error", "message"}` body of SPEC §2. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface SessionSummary {
+  readonly id: string;
+  readonly name: string | null;
+  readonly command: readonly string[] | null;
+  readonly createdAt: string | null;
+  readonly state: string | null;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Accepts the session shapes a server may reasonably send; the spec fixes only the paths. */
+export function normalizeSession(v: unknown): SessionSummary | null {
+  if (!isRecord(v)) return null;
+  const id = typeof v.id === 'string' ? v.id : typeof v.session_id === 'string' ? v.session_id : null;
+  if (!id) return null;
+  const command = Array.isArray(v.command) && v.command.every((c) => typeof c === 'string') ? (v.command as string[]) : null;
+  return {
+    id,
+    name: typeof v.name === 'string' ? v.name : null,
+    command,
+    createdAt: typeof v.created_at === 'string' ? v.created_at : null,
+    state: typeof v.state === 'string' ? v.state : typeof v.status === 'string' ? v.status : null,
+  };
+}
+
+/** A list answer is either a bare array or an object with a `sessions` (or `items`) array. */
+export function parseSessionList(body: unknown): SessionSummary[] {
+  const list = Array.isArray(body)
+    ? body
+    : isRecord(body) && Array.isArray(body.sessions)
+      ? body.sessions
+      : isRecord(body) && Array.isArray(body.items)
+        ? body.items
+        : [];
+  return list.map(normalizeSession).filter((s): s is SessionSummary => s !== null);
+}
+
+export function sessionPath(id: string): string {
+  return `/api/v1/sessions/${encodeURIComponent(id)}`;
+}
+
+export function attachPath(id: string): string {
+  return `${sessionPath(id)}/attach`;
+}
+
+/** ws(s):// URL of a same-origin path. No query string is ever added (SPEC §4 `token_in_url`). */
+export function wsURL(path: string, loc: Pick<Location, 'protocol' | 'host'> = window.location): string {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}${path}`;
+}
+
+async function errorFrom(res: Response): Promise<ApiError> {
+  let code = `http_${res.status}`;
+  let message = res.statusText || `HTTP ${res.status}`;
+  try {
+    const body: unknown = await res.json();
+    if (isRecord(body)) {
+      if (typeof body.error === 'string') code = body.error;
+      if (typeof body.message === 'string') message = body.message;
+    }
+  } catch {
+    // not JSON: keep the status text
+  }
+  return new ApiError(res.status, code, message);
+}
+
+export class ApiClient {
+  readonly #token: string;
+  readonly #fetch: FetchLike;
+  readonly #base: string;
+
+  constructor(token: string, fetchImpl: FetchLike = (input, init) => fetch(input, init), base = '') {
+    this.#token = token;
+    this.#fetch = fetchImpl;
+    this.#base = base;
+  }
+
+  async #request(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.#token}`, Accept: 'application/json' };
+    const init: RequestInit = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const res = await this.#fetch(`${this.#base}${path}`, init);
+    if (!res.ok) throw await errorFrom(res);
+    return res;
+  }
+
+  async listSessions(): Promise<SessionSummary[]> {
+    const res = await this.#request('GET', '/api/v1/sessions');
+    return parseSessionList(await res.json());
+  }
+
+  async createSession(): Promise<SessionSummary> {
+    const res = await this.#request('POST', '/api/v1/sessions', {});
+    const body: unknown = await res.json();
+    const s = normalizeSession(body) ?? (isRecord(body) ? normalizeSession(body.session) : null);
+    if (!s) throw new ApiError(res.status, 'bad_response', 'The server did not return a session id.');
+    return s;
+  }
+
+  /** POST an attach ticket with cookie delivery: the server sets an HttpOnly cookie; no secret in the body. */
+  async requestCookieTicket(sessionId: string, role: Role): Promise<void> {
+    await this.#request('POST', `${sessionPath(sessionId)}/attach-tickets`, { role, delivery: 'cookie' });
+  }
+}

@@ -1,0 +1,259 @@
+// DOM wiring: sign-in, session list, terminal and status bar around the AttachController.
+// The API token lives only in the ApiClient held by this module: no storage, no cookie, no URL.
+
+import '@xterm/xterm/css/xterm.css';
+import './style.css';
+
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+
+import { ApiClient, ApiError, attachPath, type SessionSummary, wsURL } from './api';
+import { AttachController, openBrowserSocket } from './attach';
+import { installCspStyleShim } from './csp-compat';
+import { type AttachState, canAcquire, canRelease, canSendInput, type Role } from './protocol';
+import { connStateText, holderText, idleText, participantsText, roleText } from './status';
+
+function byId<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing element #${id}`);
+  return el as T;
+}
+
+const ui = {
+  whoami: byId('whoami'),
+  signout: byId<HTMLButtonElement>('signout'),
+  signinPanel: byId('signin-panel'),
+  token: byId<HTMLInputElement>('token'),
+  signin: byId<HTMLButtonElement>('signin'),
+  signinError: byId('signin-error'),
+  sessionsPanel: byId('sessions-panel'),
+  refresh: byId<HTMLButtonElement>('refresh'),
+  newSession: byId<HTMLButtonElement>('new-session'),
+  sessions: byId<HTMLUListElement>('sessions'),
+  sessionsEmpty: byId('sessions-empty'),
+  sessionsError: byId('sessions-error'),
+  attachPanel: byId('attach-panel'),
+  connState: byId('conn-state'),
+  role: byId('role'),
+  holder: byId('holder'),
+  participants: byId('participants'),
+  idle: byId('idle'),
+  acquire: byId<HTMLButtonElement>('acquire'),
+  release: byId<HTMLButtonElement>('release'),
+  retry: byId<HTMLButtonElement>('retry'),
+  detach: byId<HTMLButtonElement>('detach'),
+  closeReason: byId('close-reason'),
+  notice: byId('notice'),
+  terminal: byId('terminal'),
+};
+
+/** The only reference to the token (inside ApiClient's private field). */
+let api: ApiClient | null = null;
+
+function errorText(err: unknown): string {
+  if (err instanceof ApiError) return `${err.message} (${err.status} ${err.code})`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---- terminal ----------------------------------------------------------------------------
+
+installCspStyleShim(document);
+const term = new Terminal({
+  cursorBlink: true,
+  disableStdin: true,
+  fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace',
+  fontSize: 14,
+  scrollback: 5000,
+});
+const fit = new FitAddon();
+term.loadAddon(fit);
+let termOpened = false;
+
+function ensureTerminal(): void {
+  if (termOpened) return;
+  term.open(ui.terminal);
+  termOpened = true;
+  new ResizeObserver(() => {
+    if (!ui.attachPanel.hidden) fit.fit();
+  }).observe(ui.terminal);
+}
+
+// ---- attach controller ---------------------------------------------------------------------
+
+const controller = new AttachController(
+  {
+    requestTicket: async (sessionId, role) => {
+      if (!api) throw new ApiError(401, 'unauthorized', 'Not signed in.');
+      await api.requestCookieTicket(sessionId, role);
+    },
+    openSocket: (sessionId, handlers) => openBrowserSocket(wsURL(attachPath(sessionId)), handlers),
+    now: () => Date.now(),
+    setTimer: (fn, ms) => window.setTimeout(fn, ms),
+    clearTimer: (h) => window.clearTimeout(h as number),
+    // Web Locks exist in secure contexts (https, localhost, 127.0.0.1); elsewhere run unserialised.
+    ...('locks' in navigator
+      ? { exclusive: async (key: string, fn: () => Promise<void>): Promise<void> => { await navigator.locks.request(key, fn); } }
+      : {}),
+  },
+  {
+    onState: (state) => render(state),
+    onOutput: (bytes) => term.write(bytes),
+    onReset: () => term.reset(),
+    getSize: () => (termOpened ? { cols: term.cols, rows: term.rows } : null),
+  },
+);
+
+term.onData((data) => {
+  controller.sendInput(data);
+});
+term.onResize(({ cols, rows }) => {
+  controller.sendResize(cols, rows);
+});
+
+function render(state: AttachState, now = Date.now()): void {
+  ui.connState.textContent = connStateText(state, now);
+  ui.connState.dataset.state = state.phase;
+  ui.role.textContent = roleText(state);
+  ui.holder.textContent = holderText(state);
+  ui.participants.textContent = participantsText(state);
+  ui.idle.textContent = idleText(state, now);
+  ui.closeReason.textContent = state.closeMessage ?? '';
+  ui.notice.textContent = state.phase === 'connected' ? state.notice ?? '' : '';
+  ui.acquire.disabled = !canAcquire(state);
+  ui.release.disabled = !canRelease(state);
+  ui.retry.hidden = state.phase !== 'failed' && state.phase !== 'closed';
+  const input = canSendInput(state);
+  if (term.options.disableStdin === input) term.options.disableStdin = !input;
+  ui.terminal.dataset.input = input ? 'enabled' : 'disabled';
+}
+
+// Countdowns (reconnect, idle deadline) tick once a second.
+window.setInterval(() => {
+  if (controller.state.phase !== 'idle') render(controller.state);
+}, 1000);
+
+ui.acquire.addEventListener('click', () => controller.acquire());
+ui.release.addEventListener('click', () => controller.release());
+ui.retry.addEventListener('click', () => controller.retry());
+ui.detach.addEventListener('click', () => {
+  controller.stop();
+  showSessions();
+});
+
+function attach(sessionId: string, role: Role): void {
+  ui.sessionsPanel.hidden = true;
+  ui.attachPanel.hidden = false;
+  ensureTerminal();
+  term.reset();
+  fit.fit();
+  controller.start(sessionId, role);
+  term.focus();
+}
+
+// ---- sessions --------------------------------------------------------------------------------
+
+function sessionItem(s: SessionSummary): HTMLLIElement {
+  const li = document.createElement('li');
+  li.dataset.testid = 'session';
+  li.dataset.sessionId = s.id;
+  const id = document.createElement('code');
+  id.className = 'session-id';
+  id.textContent = s.id;
+  li.append(id);
+  const label = [s.name, s.command?.join(' '), s.state].filter((x): x is string => !!x).join(' · ');
+  if (label) {
+    const span = document.createElement('span');
+    span.className = 'muted';
+    span.textContent = label;
+    li.append(span);
+  }
+  for (const role of ['driver', 'observer'] as const) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = `attach-${role}`;
+    b.dataset.testid = `attach-${role}`;
+    b.textContent = role === 'driver' ? 'Attach as driver' : 'Attach as observer';
+    b.addEventListener('click', () => attach(s.id, role));
+    li.append(b);
+  }
+  return li;
+}
+
+async function loadSessions(): Promise<void> {
+  if (!api) return;
+  ui.sessionsError.textContent = '';
+  try {
+    const list = await api.listSessions();
+    ui.sessions.replaceChildren(...list.map(sessionItem));
+    ui.sessionsEmpty.hidden = list.length > 0;
+  } catch (err) {
+    ui.sessionsError.textContent = `Could not list sessions: ${errorText(err)}`;
+    if (err instanceof ApiError && err.status === 401) signOut('The API token was rejected (401).');
+  }
+}
+
+function showSessions(): void {
+  ui.attachPanel.hidden = true;
+  ui.sessionsPanel.hidden = false;
+  void loadSessions();
+}
+
+ui.refresh.addEventListener('click', () => void loadSessions());
+ui.newSession.addEventListener('click', async () => {
+  if (!api) return;
+  ui.newSession.disabled = true;
+  ui.sessionsError.textContent = '';
+  try {
+    const s = await api.createSession();
+    await loadSessions();
+    ui.sessions.querySelector<HTMLElement>(`li[data-session-id="${CSS.escape(s.id)}"]`)?.classList.add('new');
+  } catch (err) {
+    ui.sessionsError.textContent = `Could not create a session: ${errorText(err)}`;
+  } finally {
+    ui.newSession.disabled = false;
+  }
+});
+
+// ---- sign-in -------------------------------------------------------------------------------
+
+async function signIn(): Promise<void> {
+  const token = ui.token.value.trim();
+  ui.token.value = '';
+  ui.signinError.textContent = '';
+  if (!token) {
+    ui.signinError.textContent = 'Paste an API token first.';
+    return;
+  }
+  const candidate = new ApiClient(token);
+  try {
+    await candidate.listSessions();
+  } catch (err) {
+    ui.signinError.textContent = `Sign-in failed: ${errorText(err)}`;
+    return;
+  }
+  api = candidate;
+  ui.signinPanel.hidden = true;
+  ui.signout.hidden = false;
+  ui.whoami.textContent = 'signed in';
+  showSessions();
+}
+
+function signOut(message = ''): void {
+  controller.stop();
+  api = null;
+  ui.sessions.replaceChildren();
+  ui.attachPanel.hidden = true;
+  ui.sessionsPanel.hidden = true;
+  ui.signinPanel.hidden = false;
+  ui.signout.hidden = true;
+  ui.whoami.textContent = '';
+  ui.signinError.textContent = message;
+  if (termOpened) term.reset();
+}
+
+ui.signin.addEventListener('click', () => void signIn());
+ui.token.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter') void signIn();
+});
+ui.signout.addEventListener('click', () => signOut());
+render(controller.state);

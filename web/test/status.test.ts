@@ -1,0 +1,47 @@
+// Unit tests for the status-bar wording (connection state, holder, participants, idle).
+// The reducer produces the states; these check what a person reads.
+
+import { describe, expect, it } from 'vitest';
+
+import { type AttachEvent, type AttachState, initialState, reduce } from '../src/protocol';
+import { connStateText, formatDuration, holderText, idleText, participantsText, roleText } from '../src/status';
+
+const msg = (v: unknown): AttachEvent => ({ type: 'message', data: JSON.stringify(v) });
+const connected = (control: unknown, deadline: unknown = null): AttachState =>
+  [
+    { type: 'attach', sessionId: 's', role: 'driver' } as AttachEvent,
+    msg({ type: 'hello', connection_id: 'me', role: 'driver', control, idle_deadline: deadline }),
+  ].reduce(reduce, initialState);
+
+describe('status texts', () => {
+  it('connection state, including the reconnect countdown', () => {
+    expect(connStateText(initialState, 0)).toBe('not attached');
+    const s = reduce(connected({ holder: 'me', you: true }), { type: 'close', code: 1006, reason: '' });
+    const scheduled = reduce(s, { type: 'retry-scheduled', attempt: 2, at: 10_500 });
+    expect(connStateText(scheduled, 7_000)).toBe('reconnecting (attempt 2, next try in 4s)');
+    expect(connStateText(reduce(scheduled, { type: 'connecting' }), 0)).toBe('reconnecting (attempt 2)');
+    expect(connStateText(reduce(scheduled, { type: 'give-up' }), 0)).toBe('failed');
+  });
+
+  it('holder: you / someone (subject) / someone / nobody', () => {
+    expect(holderText(connected({ holder: 'me', you: true }))).toBe('you');
+    expect(holderText(connected({ holder: 'other', you: false }))).toBe('someone');
+    const named = reduce(connected({ holder: null, you: false }), msg({ type: 'control', holder: { connection_id: 'x', subject: 'bob' }, reason: 'acquired' }));
+    expect(holderText(named)).toBe('someone (bob)');
+    expect(holderText(connected({ holder: null, you: false }))).toBe('nobody');
+  });
+
+  it('participants and role', () => {
+    const s = reduce(connected({ holder: null, you: false }), msg({ type: 'participants', drivers: 1, observers: 2 }));
+    expect(participantsText(s)).toBe('1 driver, 2 observers');
+    expect(roleText(s)).toBe('driver');
+  });
+
+  it('idle countdown', () => {
+    const s = connected({ holder: null, you: false }, 1_900_000_000_000);
+    expect(idleText(s, 1_900_000_000_000 - 90_500)).toBe('idle close in 1:31');
+    expect(idleText(s, 1_900_000_000_001)).toBe('idle deadline reached');
+    expect(idleText(connected({ holder: null, you: false }), 0)).toBe('—');
+    expect(formatDuration(3_723_000)).toBe('1:02:03');
+  });
+});
