@@ -2,4 +2,5 @@
 
 mod core;
 mod handshake;
+mod limits;
 mod support;

@@ -541,8 +541,10 @@ pub async fn expect_output(ws: &mut Ws, needle: &str, secs: u64) -> String {
         }
         match next(ws, left.as_secs().max(1)).await {
             Seen::Bin(b) => {
+                let from = out.len().saturating_sub(needle.len());
                 out.extend_from_slice(&b);
-                if String::from_utf8_lossy(&out).contains(needle) {
+                // Search only the new bytes (plus an overlap): large outputs stay linear.
+                if String::from_utf8_lossy(&out[from..]).contains(needle) {
                     return String::from_utf8_lossy(&out).into_owned();
                 }
             }

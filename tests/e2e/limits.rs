@@ -1,0 +1,199 @@
+//! Connection limits and timers (SPEC §5): heartbeat, lifetime, idle, invalid-message budget,
+//! stdin rate, slow consumers, drain; and that every exit frees the slot and is audited.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::support::*;
+
+async fn disconnect_record(srv: &Server, code: u16) -> serde_json::Value {
+    srv.wait_audit(&format!("disconnect {code}"), |r| {
+        r["type"] == "attach.disconnect" && r["close_code"] == code
+    })
+    .await
+}
+
+#[tokio::test]
+async fn silent_client_is_closed_with_4001_and_its_slot_freed() {
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__WS__PING_INTERVAL", "1s")
+            .env("ATTACHD__WS__HEARTBEAT_TIMEOUT", "2s")
+            .env("ATTACHD__LIMITS__SUBJECT_CONNECTIONS", "1"),
+    );
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut ws = attach_as(&srv, &ALICE, &sid, "driver").await;
+    // Not reading means never answering pings: the server sees silence.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(expect_close(&mut ws, 10).await, Some(4001));
+    let rec = disconnect_record(&srv, 4001).await;
+    assert_eq!(rec["subject"], "alice");
+    // Control was released (grace) and the only slot is free again.
+    let mut again = attach_as(&srv, &ALICE, &sid, "driver").await;
+    let h = expect_json(&mut again, "hello", 5).await;
+    assert_eq!(h["control"]["you"], true, "same subject reclaims within grace");
+}
+
+#[tokio::test]
+async fn answering_pings_keeps_the_connection_open() {
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__WS__PING_INTERVAL", "1s")
+            .env("ATTACHD__WS__HEARTBEAT_TIMEOUT", "2s"),
+    );
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut ws = attach_as(&srv, &ALICE, &sid, "observer").await;
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut pings = 0;
+    while Instant::now() < until {
+        // tungstenite answers pings while we read.
+        match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c)))) => {
+                panic!("closed while answering pings: {c:?}")
+            }
+            Ok(None) | Ok(Some(Err(_))) => panic!("connection dropped"),
+            _ => {}
+        }
+    }
+    assert!(pings >= 3, "server pinged {pings} times in 5 s");
+}
+
+#[tokio::test]
+async fn max_lifetime_closes_with_4002() {
+    let srv = Server::start(Opts::default().env("ATTACHD__WS__MAX_LIFETIME", "2s"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut ws = attach_as(&srv, &ALICE, &sid, "observer").await;
+    expect_json(&mut ws, "hello", 5).await;
+    assert_eq!(expect_close(&mut ws, 10).await, Some(4002));
+    disconnect_record(&srv, 4002).await;
+}
+
+#[tokio::test]
+async fn idle_session_closes_with_4000_after_idle_frames() {
+    let srv = Server::start(Opts::default().env("ATTACHD__SESSION__IDLE_TIMEOUT", "3s"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut ws = attach_as(&srv, &ALICE, &sid, "driver").await;
+    let hello = expect_json(&mut ws, "hello", 5).await;
+    let first = hello["idle_deadline"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send_bin(&mut ws, b"\n").await;
+    // Activity moved the deadline by more than the threshold: an `idle` frame announces it.
+    let idle = expect_json(&mut ws, "idle", 5).await;
+    assert!(idle["deadline"].as_str().unwrap() > first.as_str(), "{idle} vs {first}");
+    assert_eq!(expect_close(&mut ws, 10).await, Some(4000));
+    disconnect_record(&srv, 4000).await;
+}
+
+#[tokio::test]
+async fn invalid_messages_are_answered_then_closed_with_1008() {
+    let srv = Server::start(Opts::default().env("ATTACHD__WS__MAX_INVALID_MESSAGES", "3"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut ws = attach_as(&srv, &ALICE, &sid, "driver").await;
+    expect_json(&mut ws, "hello", 5).await;
+    send_text(&mut ws, json!({"type": "bogus"})).await;
+    assert_eq!(expect_json(&mut ws, "error", 5).await["code"], "invalid_message");
+    send_text(&mut ws, json!({"type": "resize", "cols": "wide"})).await;
+    assert_eq!(expect_json(&mut ws, "error", 5).await["code"], "invalid_message");
+    send_text(&mut ws, json!({"type": "control", "action": "steal"})).await;
+    assert_eq!(expect_close(&mut ws, 5).await, Some(1008));
+    disconnect_record(&srv, 1008).await;
+}
+
+#[tokio::test]
+async fn observer_forbidden_frames_count_against_the_budget() {
+    let srv = Server::start(Opts::default().env("ATTACHD__WS__MAX_INVALID_MESSAGES", "2"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut ws = attach_as(&srv, &OLIVE, &sid, "observer").await;
+    expect_json(&mut ws, "hello", 5).await;
+    send_bin(&mut ws, b"ls\n").await;
+    send_bin(&mut ws, b"ls\n").await;
+    assert_eq!(expect_close(&mut ws, 5).await, Some(1008));
+}
+
+#[tokio::test]
+async fn stdin_flood_is_rate_limited_then_closed_with_1008() {
+    let srv = Server::start(Opts::default().env("ATTACHD__WS__STDIN_MESSAGES_PER_SEC", "5"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut ws = attach_as(&srv, &ALICE, &sid, "driver").await;
+    expect_json(&mut ws, "hello", 5).await;
+    for _ in 0..10 {
+        send_bin(&mut ws, b"#").await;
+    }
+    assert_eq!(expect_json(&mut ws, "error", 5).await["code"], "rate_limited");
+    for _ in 0..40 {
+        if futures_util::SinkExt::send(&mut ws, tokio_tungstenite::tungstenite::Message::binary(b"#".to_vec()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(expect_close(&mut ws, 10).await, Some(1008));
+}
+
+#[tokio::test]
+async fn slow_observer_is_cut_with_4003_while_the_driver_keeps_going() {
+    let srv = Server::start(Opts::default().env("ATTACHD__WS__MAX_OUTBOUND_BYTES", "65536"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut d = attach_as(&srv, &ALICE, &sid, "driver").await;
+    expect_json(&mut d, "hello", 5).await;
+    // The slow observer: attached, never reading.
+    let mut slow = attach_as(&srv, &OLIVE, &sid, "observer").await;
+    // ~8 MB of output: far more than socket buffers plus 64 KiB of queue.
+    send_bin(&mut d, b"head -c 6000000 /dev/urandom | base64; echo flood-$((1+1))-done\n").await;
+    let started = Instant::now();
+    expect_output(&mut d, "flood-2-done", 120).await;
+    let flood_secs = started.elapsed().as_secs_f64();
+    // The driver's echo stays quick after the flood.
+    let t0 = Instant::now();
+    send_bin(&mut d, b"echo ping-$((2*21))\n").await;
+    expect_output(&mut d, "ping-42", 10).await;
+    assert!(t0.elapsed() < Duration::from_secs(5), "driver echo took {:?}", t0.elapsed());
+    let rec = srv
+        .wait_audit("slow consumer", |r| r["type"] == "attach.slow_consumer")
+        .await;
+    assert_eq!(rec["subject"], "olive");
+    // The observer finally reads: buffered frames, then close 4003.
+    assert_eq!(expect_close(&mut slow, 30).await, Some(4003));
+    disconnect_record(&srv, 4003).await;
+    eprintln!("flood delivered to the driver in {flood_secs:.2}s");
+}
+
+#[tokio::test]
+async fn sigterm_drains_with_shutdown_then_1001_and_exits_in_time() {
+    let mut srv = Server::start(Opts::default().env("ATTACHD__SERVER__DRAIN_TIMEOUT", "5s"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut d = attach_as(&srv, &ALICE, &sid, "driver").await;
+    let mut o = attach_as(&srv, &OLIVE, &sid, "observer").await;
+    expect_json(&mut d, "hello", 5).await;
+    expect_json(&mut o, "hello", 5).await;
+    let started = Instant::now();
+    let reader = tokio::spawn(async move {
+        let s = expect_json(&mut o, "shutdown", 10).await;
+        let c = expect_close(&mut o, 10).await;
+        (s, c)
+    });
+    let status = tokio::task::spawn_blocking(move || {
+        let st = srv.terminate(Duration::from_secs(8));
+        (st, srv)
+    });
+    let (s, c) = reader.await.unwrap();
+    assert_eq!(s["type"], "shutdown");
+    assert_eq!(c, Some(1001));
+    assert_eq!(expect_close(&mut d, 10).await, Some(1001));
+    let (st, srv) = status.await.unwrap();
+    let st = st.expect("attachd did not exit within the drain timeout");
+    assert!(st.success(), "exit status {st}");
+    assert!(started.elapsed() < Duration::from_secs(7));
+    let recs = srv.audit_records();
+    let closes: Vec<_> = recs
+        .iter()
+        .filter(|r| r["type"] == "attach.disconnect")
+        .map(|r| r["close_code"].clone())
+        .collect();
+    assert_eq!(closes.len(), 2, "both disconnects audited and flushed: {closes:?}");
+    assert!(closes.iter().all(|c| c == 1001), "{closes:?}");
+}
