@@ -561,7 +561,10 @@ impl Settings {
                 ));
             }
             if t.subject.trim().is_empty() || t.tenant.trim().is_empty() {
-                return Err(ConfigError::new(&key, "subject and tenant must not be empty"));
+                return Err(ConfigError::new(
+                    &key,
+                    "subject and tenant must not be empty",
+                ));
             }
             for s in &t.scopes {
                 if s == "*" {
@@ -604,7 +607,10 @@ impl Settings {
             }
         }
         if self.session.local.command.is_empty() {
-            return Err(ConfigError::new("session.local.command", "must not be empty"));
+            return Err(ConfigError::new(
+                "session.local.command",
+                "must not be empty",
+            ));
         }
         if self.ws.heartbeat_timeout < self.ws.ping_interval {
             return Err(ConfigError::new(
@@ -625,7 +631,10 @@ impl Settings {
             }
         }
         if self.ws.max_message_bytes < 1024 {
-            return Err(ConfigError::new("ws.max_message_bytes", "must be at least 1024"));
+            return Err(ConfigError::new(
+                "ws.max_message_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.ws.max_outbound_bytes < 16 * 1024 {
             return Err(ConfigError::new(
@@ -634,7 +643,10 @@ impl Settings {
             ));
         }
         if self.kube.mode == KubeModeSetting::Exec && self.kube.command.is_empty() {
-            return Err(ConfigError::new("kube.command", "exec mode needs a command"));
+            return Err(ConfigError::new(
+                "kube.command",
+                "exec mode needs a command",
+            ));
         }
         Ok(())
     }

@@ -112,13 +112,13 @@ impl ApiError {
             | ApiError::UnsupportedProtocol
             | ApiError::UpgradeRequired => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. }
-            | ApiError::TooManyConnections
-            | ApiError::SessionFull => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyConnections | ApiError::SessionFull => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::AuditUnavailable
-            | ApiError::RedisUnavailable
-            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::AuditUnavailable | ApiError::RedisUnavailable | ApiError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::BackendUnavailable(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -167,7 +167,13 @@ mod tests {
         let cases: &[(ApiError, u16, &str)] = &[
             (ApiError::TokenInUrl, 400, "token_in_url"),
             (ApiError::OriginNotAllowed, 403, "origin_not_allowed"),
-            (ApiError::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
+            (
+                ApiError::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+                "rate_limited",
+            ),
             (ApiError::Unauthorized, 401, "unauthorized"),
             (ApiError::TicketReplayed, 401, "ticket_replayed"),
             (ApiError::NotFound, 404, "not_found"),

@@ -46,8 +46,11 @@ pub const TICKET_PREFIX: &str = "atk_";
 /// Storage of outstanding and redeemed tickets.
 pub trait TicketStore: Send + Sync + 'static {
     /// Stores `claims` under the digest of a new secret and returns the secret.
-    fn issue(&self, claims: TicketClaims, ttl: Duration)
-        -> BoxFuture<'static, Result<String, TicketError>>;
+    fn issue(
+        &self,
+        claims: TicketClaims,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<String, TicketError>>;
     /// Consumes a ticket; a second redemption is `Replayed`.
     fn redeem(&self, secret: &str) -> BoxFuture<'static, Result<TicketClaims, TicketError>>;
 }
@@ -164,7 +167,10 @@ mod tests {
     #[tokio::test]
     async fn single_use() {
         let s = LocalTickets::new();
-        let t = s.issue(claims(30_000), Duration::from_secs(30)).await.unwrap();
+        let t = s
+            .issue(claims(30_000), Duration::from_secs(30))
+            .await
+            .unwrap();
         assert!(well_formed(&t));
         assert_eq!(s.redeem(&t).await.unwrap().subject, "a");
         assert_eq!(s.redeem(&t).await, Err(TicketError::Replayed));

@@ -42,7 +42,11 @@ pub struct BackendIo {
 
 impl BackendIo {
     /// Creates the two bounded channels; the backend keeps the returned ends.
-    pub fn channels() -> (Self, mpsc::Sender<BackendEvent>, mpsc::Receiver<BackendInput>) {
+    pub fn channels() -> (
+        Self,
+        mpsc::Sender<BackendEvent>,
+        mpsc::Receiver<BackendInput>,
+    ) {
         let (ev_tx, ev_rx) = mpsc::channel(OUTPUT_CHANNEL_CAPACITY);
         let (in_tx, in_rx) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
         (

@@ -130,7 +130,9 @@ impl Drop for ExitGuard {
         metrics::CONNECTIONS
             .with_label_values(&[self.id.role.as_str()])
             .dec();
-        metrics::CLOSES.with_label_values(&[&code.to_string()]).inc();
+        metrics::CLOSES
+            .with_label_values(&[&code.to_string()])
+            .inc();
         self.audit.record_detached(
             AuditEvent::new("attach.disconnect", "ok")
                 .subject(&self.id.subject)
@@ -141,10 +143,7 @@ impl Drop for ExitGuard {
                 .remote_ip(&self.id.remote_ip)
                 .field_u64("duration_ms", self.started.elapsed().as_millis() as u64)
                 .field_u64("bytes_in", self.bytes_in)
-                .field_u64(
-                    "bytes_out",
-                    self.stats.bytes_out.load(Ordering::Relaxed),
-                )
+                .field_u64("bytes_out", self.stats.bytes_out.load(Ordering::Relaxed))
                 .field_u64("close_code", u64::from(code)),
         );
     }
@@ -174,7 +173,9 @@ impl Connection {
         audit: Audit,
     ) -> Self {
         let stats = Arc::new(ParticipantStats::default());
-        metrics::CONNECTIONS.with_label_values(&[id.role.as_str()]).inc();
+        metrics::CONNECTIONS
+            .with_label_values(&[id.role.as_str()])
+            .inc();
         let bucket = StdinBucket::new(cfg.stdin_messages_per_sec, cfg.stdin_bytes_per_sec);
         Connection {
             guard: ExitGuard {
@@ -282,7 +283,11 @@ impl Connection {
 
     fn on_stdin(&mut self, ctx: &mut Context<Self>, data: Bytes) {
         if self.id.role != Role::Driver {
-            self.invalid(ctx, ErrorCode::NotDriver, "observers cannot write to the terminal");
+            self.invalid(
+                ctx,
+                ErrorCode::NotDriver,
+                "observers cannot write to the terminal",
+            );
             return;
         }
         match self.bucket.take(data.len(), Instant::now()) {
@@ -391,7 +396,10 @@ impl Actor for Connection {
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         if self.guard.close_code.is_none() {
-            self.guard.close_code = self.out.urgent_close_code().or_else(|| code_of(&self.stats));
+            self.guard.close_code = self
+                .out
+                .urgent_close_code()
+                .or_else(|| code_of(&self.stats));
         }
     }
 }

@@ -111,8 +111,11 @@ pub struct SessionHub {
     last_activity: Instant,
     announced_deadline: SystemTime,
     exited: bool,
-    on_end: Option<Box<dyn FnOnce(&str) + Send>>,
+    on_end: Option<OnEnd>,
 }
+
+/// Runs once when a hub stops, with its session id (unregisters the session).
+pub type OnEnd = Box<dyn FnOnce(&str) + Send>;
 
 impl SessionHub {
     /// A hub for `session_id` over a running backend. `on_end` runs once when it stops.
@@ -123,7 +126,7 @@ impl SessionHub {
         io: BackendIo,
         leases: Arc<dyn LeaseStore>,
         audit: Audit,
-        on_end: Box<dyn FnOnce(&str) + Send>,
+        on_end: OnEnd,
     ) -> Self {
         let scrollback = Scrollback::new(cfg.scrollback_bytes);
         let deadline = SystemTime::now() + cfg.idle_timeout;
@@ -168,13 +171,10 @@ impl SessionHub {
 
     /// Queues a frame to one participant; a full queue drops that participant (4003).
     fn send_to(&mut self, conn: &str, frame: OutFrame) {
-        let failed = match self.participants.get(conn) {
-            Some(p) => match p.out.push(frame) {
-                Ok(()) => None,
-                Err(e) => Some(e),
-            },
-            None => None,
-        };
+        let failed = self
+            .participants
+            .get(conn)
+            .and_then(|p| p.out.push(frame).err());
         if let Some(e) = failed {
             self.drop_participant(conn, e);
         }
@@ -245,7 +245,9 @@ impl SessionHub {
 
     /// Announces a control change to everyone and audits it.
     fn control_changed(&mut self, reason: ControlReason, subject: &str, conn: &str) {
-        metrics::CONTROL_CHANGES.with_label_values(&[reason_label(reason)]).inc();
+        metrics::CONTROL_CHANGES
+            .with_label_values(&[reason_label(reason)])
+            .inc();
         self.audit.record_detached(
             self.event(reason.audit_type(), "ok")
                 .reason(reason_label(reason))
@@ -467,7 +469,8 @@ impl StreamHandler<BackendEvent> for SessionHub {
             BackendEvent::Exited(code) => {
                 self.exited = true;
                 self.audit.record_detached(
-                    self.event("session.exited", "ok").field_i64("exit_code", i64::from(code)),
+                    self.event("session.exited", "ok")
+                        .field_i64("exit_code", i64::from(code)),
                 );
                 self.broadcast(&ServerFrame::Exit { code });
                 for p in self.participants.values() {
@@ -479,7 +482,8 @@ impl StreamHandler<BackendEvent> for SessionHub {
             BackendEvent::Gone(reason) => {
                 self.exited = true;
                 self.audit.record_detached(
-                    self.event("session.exited", "error").reason(&truncate(&reason, 200)),
+                    self.event("session.exited", "error")
+                        .reason(truncate(&reason, 200)),
                 );
                 for p in self.participants.values() {
                     p.close_urgently(close::REVOKED);
@@ -556,7 +560,9 @@ impl Handler<Join> for SessionHub {
         let subject = msg.subject;
         if role == Role::Driver {
             let (c, s) = (conn.clone(), subject.clone());
-            self.try_seat(ctx, conn, subject, move |hub, _| hub.greet(c, s, role, limits));
+            self.try_seat(ctx, conn, subject, move |hub, _| {
+                hub.greet(c, s, role, limits)
+            });
         } else {
             self.greet(conn, subject, role, limits);
         }
@@ -662,11 +668,7 @@ impl Handler<Stdin> for SessionHub {
             return;
         }
         self.last_activity = Instant::now();
-        if self
-            .input
-            .try_send(BackendInput::Stdin(msg.data))
-            .is_err()
-        {
+        if self.input.try_send(BackendInput::Stdin(msg.data)).is_err() {
             self.send_to(
                 &msg.connection_id,
                 OutFrame::text(
@@ -801,7 +803,9 @@ impl Handler<Revoke> for SessionHub {
                         .connection_id(&lease.holder.connection_id)
                         .reason("moderator"),
                 );
-                metrics::CONTROL_CHANGES.with_label_values(&["revoked"]).inc();
+                metrics::CONTROL_CHANGES
+                    .with_label_values(&["revoked"])
+                    .inc();
                 let frame = self.control_frame(ControlReason::Revoked);
                 self.broadcast(&frame);
                 true

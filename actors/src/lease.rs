@@ -155,14 +155,30 @@ mod tests {
     async fn one_holder_and_fencing() {
         let s = LocalLeases::new();
         let ttl = Duration::from_secs(10);
-        let a = s.acquire("s1", &h("c1", "alice"), ttl).await.unwrap().unwrap();
-        assert!(s.acquire("s1", &h("c2", "bob"), ttl).await.unwrap().is_none());
+        let a = s
+            .acquire("s1", &h("c1", "alice"), ttl)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s
+            .acquire("s1", &h("c2", "bob"), ttl)
+            .await
+            .unwrap()
+            .is_none());
         // Same subject reclaims with a newer epoch; the old epoch is fenced out.
-        let a2 = s.acquire("s1", &h("c3", "alice"), ttl).await.unwrap().unwrap();
+        let a2 = s
+            .acquire("s1", &h("c3", "alice"), ttl)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(a2.epoch > a.epoch);
         assert!(!s.renew("s1", a.epoch, ttl).await.unwrap());
         assert!(!s.release("s1", a.epoch).await.unwrap());
         assert!(s.release("s1", a2.epoch).await.unwrap());
-        assert!(s.acquire("s1", &h("c2", "bob"), ttl).await.unwrap().is_some());
+        assert!(s
+            .acquire("s1", &h("c2", "bob"), ttl)
+            .await
+            .unwrap()
+            .is_some());
     }
 }

@@ -279,10 +279,16 @@ mod tests {
             connection_id: c.into(),
         };
         assert_eq!(l.acquire_now(&k("c1", "s1"), 2, 1), Ok(()));
-        assert_eq!(l.acquire_now(&k("c2", "s1"), 2, 1), Err(SlotDenied::Session));
+        assert_eq!(
+            l.acquire_now(&k("c2", "s1"), 2, 1),
+            Err(SlotDenied::Session)
+        );
         assert_eq!(l.subject_count("alice"), 1);
         assert_eq!(l.acquire_now(&k("c2", "s2"), 2, 1), Ok(()));
-        assert_eq!(l.acquire_now(&k("c3", "s3"), 2, 1), Err(SlotDenied::Subject));
+        assert_eq!(
+            l.acquire_now(&k("c3", "s3"), 2, 1),
+            Err(SlotDenied::Subject)
+        );
         l.release_now(&k("c1", "s1"));
         l.release_now(&k("c1", "s1"));
         assert_eq!(l.subject_count("alice"), 1);

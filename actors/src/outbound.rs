@@ -179,9 +179,7 @@ impl Stream for OutboundRx {
         }
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(frame)) => {
-                self.shared
-                    .queued
-                    .fetch_sub(frame.cost(), Ordering::AcqRel);
+                self.shared.queued.fetch_sub(frame.cost(), Ordering::AcqRel);
                 if matches!(frame, OutFrame::Close(_)) {
                     self.done = true;
                     self.rx.close();

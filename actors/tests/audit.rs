@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use attachd_actors::audit::{
-    chain_files, read_events, verify_files, verify_path, write_errors_total, Audit, AuditConfig,
-    AuditError, AuditEvent, AuditQuery,
+    chain_files, read_events, records_lost_total, verify_files, verify_path, write_errors_total,
+    Audit, AuditConfig, AuditError, AuditEvent, AuditQuery,
 };
 use serde_json::Value;
 
@@ -116,6 +116,15 @@ async fn chain_continues_across_restarts() {
     assert_eq!(write_n(&a, 3).await, vec![1, 2, 3]);
     a.close().await.unwrap();
     assert!(matches!(a.record(event(9)).await, Err(AuditError::Closed)));
+    let h = a.health().clone();
+    wait_until("health failing after close", || !h.is_ok()).await;
+    // Nothing sent to a stopped writer disappears silently.
+    let lost_before = records_lost_total();
+    a.record_detached(event(10));
+    wait_until("the dropped record is counted", || {
+        records_lost_total() > lost_before
+    })
+    .await;
 
     let b = Audit::start(config(&path, BIG)).unwrap();
     assert!(b.health().is_ok(), "{:?}", b.health().snapshot());
@@ -268,8 +277,8 @@ async fn failing_directory_recovers_and_continues_the_chain() {
 }
 
 #[actix::test]
-async fn failed_write_while_rotating_then_recovers() {
-    // Rotation needs the directory: break it between records, so the rename fails mid-run.
+async fn failure_and_recovery_with_rotation() {
+    // The directory breaks between records of a log that rotates after every record.
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     let away = dir.path().join("logs.away");
@@ -565,7 +574,7 @@ async fn read_events_filters_across_files() {
     };
     let got = read_events(&path, &q).unwrap();
     let ns: Vec<u64> = got.iter().map(|v| v["n"].as_u64().unwrap()).collect();
-    assert_eq!(ns, vec![13, 14, 15, 17, 18, 19][1..].to_vec());
+    assert_eq!(ns, vec![14, 15, 17, 18, 19]);
 
     let q = AuditQuery {
         session_ids: vec!["s9".into()],
@@ -605,4 +614,97 @@ async fn read_events_filters_across_files() {
     assert!(read_events(&path, &AuditQuery::default())
         .unwrap()
         .is_empty());
+}
+
+#[test]
+fn handle_and_futures_are_send() {
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Audit>();
+    let sys = actix::System::new();
+    sys.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Audit::start(config(&dir.path().join("audit.log"), BIG)).unwrap();
+        let f = a.record(event(1));
+        send(&f);
+        assert_eq!(f.await.unwrap(), 1);
+        let f = a.flush();
+        send(&f);
+        f.await.unwrap();
+        a.close().await.unwrap();
+    });
+}
+
+#[actix::test]
+async fn start_outside_a_system_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let r = std::thread::spawn(move || Audit::start(config(&path, BIG)).map(|_| ()))
+        .join()
+        .unwrap();
+    assert!(matches!(r, Err(AuditError::NoSystem)), "{r:?}");
+    assert!(matches!(
+        Audit::start(config(&dir.path().join("x"), 10)),
+        Err(AuditError::Config(_))
+    ));
+}
+
+#[actix::test]
+async fn crash_between_rotation_rename_and_new_file_is_completed_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let a = Audit::start(config(&path, 1024)).unwrap();
+    write_n(&a, 5).await;
+    a.close().await.unwrap();
+    // As if the writer died right after renaming the current file.
+    let n = chain_files(&path).unwrap().len();
+    let target = dir.path().join(format!("audit.log.{n:06}"));
+    fs::rename(&path, &target).unwrap();
+    let last = lines(&target).pop().unwrap();
+
+    let a = Audit::start(config(&path, 1024)).unwrap();
+    assert!(a.health().is_ok(), "{:?}", a.health().snapshot());
+    let first = lines(&path).remove(0);
+    assert_eq!(first["type"], "audit.rotated");
+    assert_eq!(first["prev"], last["hash"]);
+    assert_eq!(
+        first["rotated_file"],
+        Value::from(format!("audit.log.{n:06}"))
+    );
+    let seq = a.record(event(6)).await.unwrap();
+    assert_eq!(seq, last["seq"].as_u64().unwrap() + 2);
+    a.close().await.unwrap();
+    assert!(both_verifiers(&chain_files(&path).unwrap()).0);
+}
+
+#[actix::test]
+async fn file_moved_away_while_running_is_not_forked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let moved = dir.path().join("moved.log");
+    let a = Audit::start(config(&path, BIG)).unwrap();
+    write_n(&a, 2).await;
+    fs::rename(&path, &moved).unwrap();
+    // The open file is no longer at the path: refuse, and do not start a new chain there.
+    assert!(a.record(event(3)).await.is_err());
+    let h = a.health().clone();
+    actix::clock::sleep(Duration::from_millis(500)).await;
+    assert!(!h.is_ok());
+    let r = a.record(event(4)).await;
+    assert!(r.is_err(), "{r:?}");
+    assert!(
+        h.last_error().unwrap().contains("broken") || h.last_error().unwrap().contains("moved"),
+        "{:?}",
+        h.last_error()
+    );
+    assert!(!path.exists(), "no second chain may be started at the path");
+    // Putting the file back heals it, and the chain continues where it was.
+    fs::rename(&moved, &path).unwrap();
+    wait_until("health ok after the file is back", || h.is_ok()).await;
+    assert_eq!(a.record(event(5)).await.unwrap(), 3);
+    a.close().await.unwrap();
+    assert_eq!(
+        both_verifiers(&chain_files(&path).unwrap()),
+        (true, 3, None)
+    );
 }

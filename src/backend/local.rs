@@ -88,7 +88,11 @@ pub fn spawn(argv: &[String]) -> Result<BackendIo, LocalError> {
             while let Some(msg) = input.blocking_recv() {
                 match msg {
                     BackendInput::Stdin(data) => {
-                        if writer.write_all(&data).and_then(|()| writer.flush()).is_err() {
+                        if writer
+                            .write_all(&data)
+                            .and_then(|()| writer.flush())
+                            .is_err()
+                        {
                             break;
                         }
                     }

@@ -293,9 +293,8 @@ pub async fn issue_ticket(
         .await
         .map(|_| ())
         .or_else(|_| st.audit_gate())?;
-    let expires_at = attachd_actors::hub::rfc3339(
-        std::time::UNIX_EPOCH + Duration::from_millis(expires_at_ms),
-    );
+    let expires_at =
+        attachd_actors::hub::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(expires_at_ms));
     let mut resp = HttpResponse::Created();
     resp.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
     let ticket = match req.delivery {

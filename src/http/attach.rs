@@ -260,7 +260,11 @@ pub async fn attach(
     };
     match st
         .limiter
-        .acquire(&key, s.limits.subject_connections, s.limits.session_participants)
+        .acquire(
+            &key,
+            s.limits.subject_connections,
+            s.limits.session_participants,
+        )
         .await
     {
         Ok(Ok(())) => {}

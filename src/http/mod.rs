@@ -23,7 +23,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/sessions", "sessions:write"),
     ("GET", "/api/v1/sessions/{id}", "sessions:read"),
     ("DELETE", "/api/v1/sessions/{id}", "sessions:write"),
-    ("POST", "/api/v1/sessions/{id}/attach-tickets", "attach:drive|attach:observe"),
+    (
+        "POST",
+        "/api/v1/sessions/{id}/attach-tickets",
+        "attach:drive|attach:observe",
+    ),
     ("DELETE", "/api/v1/sessions/{id}/control", "attach:moderate"),
     ("GET", "/api/v1/audit", "audit:read"),
     ("GET", "/api/v1/audit/verify", "audit:read"),

@@ -19,10 +19,16 @@ pub fn security_headers(tls: bool) -> DefaultHeaders {
         .add(("Referrer-Policy", "no-referrer"))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
         .add(("Cross-Origin-Resource-Policy", "same-origin"))
-        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ))
         .add(("Content-Security-Policy", CSP));
     if tls {
-        h = h.add(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"));
+        h = h.add((
+            "Strict-Transport-Security",
+            "max-age=63072000; includeSubDomains",
+        ));
     }
     h
 }

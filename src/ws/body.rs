@@ -85,6 +85,9 @@ mod tests {
     fn header_lengths() {
         assert_eq!(&encode(2, b"hi")[..], &[0x82, 2, b'h', b'i']);
         assert_eq!(&encode(2, &[0; 200])[..4], &[0x82, 126, 0, 200]);
-        assert_eq!(&encode(2, &vec![0; 70000])[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+        assert_eq!(
+            &encode(2, &vec![0; 70000])[..10],
+            &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]
+        );
     }
 }

@@ -4,13 +4,13 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use actix_codec::Decoder;
 use actix_http::ws::{Codec, Frame, Item, ProtocolError};
 use actix_web::web::Payload;
 use attachd_actors::connection::Inbound;
 use attachd_actors::protocol::close;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use actix_codec::Decoder;
 
 /// Decodes a request payload into client frames.
 pub struct FrameDecoder {

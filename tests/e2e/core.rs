@@ -42,7 +42,10 @@ async fn driver_types_and_both_see_output_observer_is_read_only() {
     assert_eq!(e["code"], "control_denied");
     send_bin(&mut d, b"echo after\n").await;
     let out = expect_output(&mut d, "after\r\n", 10).await;
-    assert!(!out.contains("observer-was-here"), "observer input reached the pty: {out}");
+    assert!(
+        !out.contains("observer-was-here"),
+        "observer input reached the pty: {out}"
+    );
 }
 
 #[tokio::test]
@@ -50,7 +53,10 @@ async fn handover_release_then_acquire_by_another_driver() {
     let srv = Server::start(Opts::default());
     let sid = srv.api(&ALICE).create_session().await;
     let mut a = attach_as(&srv, &ALICE, &sid, "driver").await;
-    assert_eq!(expect_json(&mut a, "hello", 5).await["control"]["you"], true);
+    assert_eq!(
+        expect_json(&mut a, "hello", 5).await["control"]["you"],
+        true
+    );
     let mut b = attach_as(&srv, &BOB, &sid, "driver").await;
     let bh = expect_json(&mut b, "hello", 5).await;
     assert_eq!(bh["control"]["you"], false);
@@ -58,7 +64,10 @@ async fn handover_release_then_acquire_by_another_driver() {
 
     // Bob cannot take it while Alice holds it, nor type.
     send_text(&mut b, json!({"type": "control", "action": "acquire"})).await;
-    assert_eq!(expect_json(&mut b, "error", 5).await["code"], "control_denied");
+    assert_eq!(
+        expect_json(&mut b, "error", 5).await["code"],
+        "control_denied"
+    );
     send_bin(&mut b, b"x").await;
     assert_eq!(expect_json(&mut b, "error", 5).await["code"], "not_driver");
 
@@ -80,7 +89,10 @@ async fn handover_release_then_acquire_by_another_driver() {
         r["type"] == "attach.control.acquired" && r["subject"] == "bob"
     })
     .await;
-    srv.wait_audit("control released", |r| r["type"] == "attach.control.released").await;
+    srv.wait_audit("control released", |r| {
+        r["type"] == "attach.control.released"
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -88,17 +100,26 @@ async fn same_subject_reclaims_within_grace_others_cannot() {
     let srv = Server::start(Opts::default().env("ATTACHD__ATTACH__CONTROL_GRACE", "30s"));
     let sid = srv.api(&ALICE).create_session().await;
     let mut a = attach_as(&srv, &ALICE, &sid, "driver").await;
-    assert_eq!(expect_json(&mut a, "hello", 5).await["control"]["you"], true);
+    assert_eq!(
+        expect_json(&mut a, "hello", 5).await["control"]["you"],
+        true
+    );
     let mut b = attach_as(&srv, &BOB, &sid, "driver").await;
     expect_json(&mut b, "hello", 5).await;
     drop(a);
     expect_control(&mut b, "disconnected", 10).await;
     send_text(&mut b, json!({"type": "control", "action": "acquire"})).await;
-    assert_eq!(expect_json(&mut b, "error", 5).await["code"], "control_denied");
+    assert_eq!(
+        expect_json(&mut b, "error", 5).await["code"],
+        "control_denied"
+    );
 
     let mut a2 = attach_as(&srv, &ALICE, &sid, "driver").await;
     let h = expect_json(&mut a2, "hello", 5).await;
-    assert_eq!(h["control"]["you"], true, "alice should reclaim her seat: {h}");
+    assert_eq!(
+        h["control"]["you"], true,
+        "alice should reclaim her seat: {h}"
+    );
     let c = expect_control(&mut b, "acquired", 5).await;
     assert_eq!(c["holder"]["subject"], "alice");
 }
@@ -124,12 +145,16 @@ async fn idle_driver_loses_control_with_expired() {
     let srv = Server::start(Opts::default().env("ATTACHD__ATTACH__DRIVER_IDLE_TIMEOUT", "2s"));
     let sid = srv.api(&ALICE).create_session().await;
     let mut a = attach_as(&srv, &ALICE, &sid, "driver").await;
-    assert_eq!(expect_json(&mut a, "hello", 5).await["control"]["you"], true);
+    assert_eq!(
+        expect_json(&mut a, "hello", 5).await["control"]["you"],
+        true
+    );
     let c = expect_control(&mut a, "expired", 10).await;
     assert!(c["holder"].is_null());
     send_bin(&mut a, b"x").await;
     assert_eq!(expect_json(&mut a, "error", 5).await["code"], "not_driver");
-    srv.wait_audit("control expired", |r| r["type"] == "attach.control.expired").await;
+    srv.wait_audit("control expired", |r| r["type"] == "attach.control.expired")
+        .await;
 }
 
 #[tokio::test]
@@ -137,15 +162,27 @@ async fn moderator_revokes_control() {
     let srv = Server::start(Opts::default());
     let sid = srv.api(&ALICE).create_session().await;
     let mut a = attach_as(&srv, &ALICE, &sid, "driver").await;
-    assert_eq!(expect_json(&mut a, "hello", 5).await["control"]["you"], true);
+    assert_eq!(
+        expect_json(&mut a, "hello", 5).await["control"]["you"],
+        true
+    );
 
     // Without attach:moderate: 403. Another tenant: 404.
-    let r = srv.api(&OLIVE).call("DELETE", &format!("/api/v1/sessions/{sid}/control"), None).await;
+    let r = srv
+        .api(&OLIVE)
+        .call("DELETE", &format!("/api/v1/sessions/{sid}/control"), None)
+        .await;
     assert_eq!((r.status, r.error_code()), (403, "forbidden"));
-    let r = srv.api(&MALLORY).call("DELETE", &format!("/api/v1/sessions/{sid}/control"), None).await;
+    let r = srv
+        .api(&MALLORY)
+        .call("DELETE", &format!("/api/v1/sessions/{sid}/control"), None)
+        .await;
     assert_eq!((r.status, r.error_code()), (404, "not_found"));
 
-    let r = srv.api(&MOD).call("DELETE", &format!("/api/v1/sessions/{sid}/control"), None).await;
+    let r = srv
+        .api(&MOD)
+        .call("DELETE", &format!("/api/v1/sessions/{sid}/control"), None)
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
     let c = expect_control(&mut a, "revoked", 5).await;
     assert!(c["holder"].is_null());
@@ -195,8 +232,11 @@ async fn exit_code_arrives_then_close_1000_and_session_is_gone() {
     assert_eq!(expect_close(&mut o, 10).await, Some(1000));
     assert_eq!(expect_json(&mut a, "exit", 10).await["code"], 7);
     assert_eq!(expect_close(&mut a, 10).await, Some(1000));
-    srv.wait_audit("session.exited", |r| r["type"] == "session.exited").await;
-    let r = api.call("GET", &format!("/api/v1/sessions/{sid}"), None).await;
+    srv.wait_audit("session.exited", |r| r["type"] == "session.exited")
+        .await;
+    let r = api
+        .call("GET", &format!("/api/v1/sessions/{sid}"), None)
+        .await;
     assert_eq!(r.status, 404);
 }
 
@@ -207,10 +247,13 @@ async fn deleting_a_session_closes_participants_with_4005() {
     let sid = api.create_session().await;
     let mut o = attach_as(&srv, &OLIVE, &sid, "observer").await;
     expect_json(&mut o, "hello", 5).await;
-    let r = api.call("DELETE", &format!("/api/v1/sessions/{sid}"), None).await;
+    let r = api
+        .call("DELETE", &format!("/api/v1/sessions/{sid}"), None)
+        .await;
     assert_eq!(r.status, 204);
     assert_eq!(expect_close(&mut o, 10).await, Some(4005));
-    srv.wait_audit("session.deleted", |r| r["type"] == "session.deleted").await;
+    srv.wait_audit("session.deleted", |r| r["type"] == "session.deleted")
+        .await;
     srv.wait_audit("disconnect 4005", |r| {
         r["type"] == "attach.disconnect" && r["close_code"] == 4005
     })
@@ -227,7 +270,13 @@ async fn resize_reaches_the_pty_and_is_bounds_checked() {
     send_bin(&mut a, b"stty size\n").await;
     expect_output(&mut a, "45 123", 10).await;
     send_text(&mut a, json!({"type": "resize", "cols": 0, "rows": 45})).await;
-    assert_eq!(expect_json(&mut a, "error", 5).await["code"], "invalid_message");
+    assert_eq!(
+        expect_json(&mut a, "error", 5).await["code"],
+        "invalid_message"
+    );
     send_text(&mut a, json!({"type": "resize", "cols": 1001, "rows": 45})).await;
-    assert_eq!(expect_json(&mut a, "error", 5).await["code"], "invalid_message");
+    assert_eq!(
+        expect_json(&mut a, "error", 5).await["code"],
+        "invalid_message"
+    );
 }

@@ -65,13 +65,20 @@ async fn foreign_origin_is_refused_for_header_credentials_too() {
             &[("Authorization", &bearer(&t)), ("Origin", origin)],
         )
         .await;
-        assert_eq!((st, code(&body).as_str()), (403, "origin_not_allowed"), "{origin}");
+        assert_eq!(
+            (st, code(&body).as_str()),
+            (403, "origin_not_allowed"),
+            "{origin}"
+        );
     }
     // The refused attempts did not consume the ticket; the allowed origin works.
     let (st, head, _) = raw_upgrade(
         srv.addr(),
         &attach_path(&sid),
-        &[("Authorization", &bearer(&t)), ("Origin", "https://app.example.com")],
+        &[
+            ("Authorization", &bearer(&t)),
+            ("Origin", "https://app.example.com"),
+        ],
     )
     .await;
     assert_eq!(st, 101, "{head}");
@@ -90,8 +97,17 @@ async fn cookie_tickets_need_an_allowed_origin_cswsh() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert!(r.body.get("ticket").is_none(), "cookie delivery must not put the secret in the body");
-    let set_cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(
+        r.body.get("ticket").is_none(),
+        "cookie delivery must not put the secret in the body"
+    );
+    let set_cookie = r
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(set_cookie.starts_with("attach_ticket=atk_"), "{set_cookie}");
     for attr in [
         "HttpOnly",
@@ -124,7 +140,9 @@ async fn cookie_tickets_need_an_allowed_origin_cswsh() {
     .await;
     assert_eq!(st, 101, "{head}");
     let rec = srv
-        .wait_audit("cookie attach", |r| r["type"] == "attach.connect" && r["outcome"] == "ok")
+        .wait_audit("cookie attach", |r| {
+            r["type"] == "attach.connect" && r["outcome"] == "ok"
+        })
         .await;
     assert_eq!(rec["transport"], "cookie");
 }
@@ -144,7 +162,13 @@ async fn dev_cookies_are_not_secure_and_dev_allows_only_localhost_origins() {
             Some(json!({"role": "driver", "delivery": "cookie"})),
         )
         .await;
-    let set_cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
+    let set_cookie = r
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(!set_cookie.contains("Secure"), "{set_cookie}");
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     let (st, _, _) = raw_upgrade(
@@ -157,7 +181,10 @@ async fn dev_cookies_are_not_secure_and_dev_allows_only_localhost_origins() {
     let (st, head, _) = raw_upgrade(
         srv.addr(),
         &attach_path(&sid),
-        &[("Cookie", &cookie), ("Origin", &format!("http://127.0.0.1:{}", srv.port))],
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &format!("http://127.0.0.1:{}", srv.port)),
+        ],
     )
     .await;
     assert_eq!(st, 101, "{head}");
@@ -177,12 +204,20 @@ async fn per_ip_attempts_are_limited_and_refusals_count() {
         assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
     }
     let t = srv.api(&ALICE).ticket(&sid, "driver").await;
-    let (st, head, body) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, head, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!((st, code(&body).as_str()), (429, "rate_limited"));
     let retry: u64 = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .expect("Retry-After header");
     assert!((1..=60).contains(&retry), "{retry}");
 }
@@ -250,7 +285,10 @@ async fn tickets_missing_invalid_expired_and_replayed() {
     let (st, _, body) = raw_upgrade(
         srv.addr(),
         &attach_path(&sid),
-        &[("Authorization", "Bearer atk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+        &[(
+            "Authorization",
+            "Bearer atk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )],
     )
     .await;
     assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
@@ -264,24 +302,40 @@ async fn tickets_missing_invalid_expired_and_replayed() {
     assert_eq!(st, 401);
 
     let t = api.ticket(&sid, "driver").await;
-    let (st, _, _) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, _, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!(st, 101);
-    let (st, _, body) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!((st, code(&body).as_str()), (401, "ticket_replayed"));
 
     let t = api.ticket(&sid, "driver").await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let (st, _, body) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
 
     // A ticket is bound to its session.
     let other = api.create_session().await;
     let t = api.ticket(&sid, "driver").await;
-    let (st, _, _) =
-        raw_upgrade(srv.addr(), &attach_path(&other), &[("Authorization", &bearer(&t))]).await;
+    let (st, _, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&other),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!(st, 401);
 }
 
@@ -291,9 +345,18 @@ async fn unknown_session_is_404() {
     let api = srv.api(&ALICE);
     let sid = api.create_session().await;
     let t = api.ticket(&sid, "observer").await;
-    assert_eq!(api.call("DELETE", &format!("/api/v1/sessions/{sid}"), None).await.status, 204);
-    let (st, _, body) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    assert_eq!(
+        api.call("DELETE", &format!("/api/v1/sessions/{sid}"), None)
+            .await
+            .status,
+        204
+    );
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!((st, code(&body).as_str()), (404, "not_found"));
 }
 
@@ -305,8 +368,12 @@ async fn subject_connection_cap_and_its_slot_is_freed_on_close() {
     let a = attach_as(&srv, &ALICE, &sid, "observer").await;
     let _b = attach_as(&srv, &ALICE, &sid, "observer").await;
     let t = api.ticket(&sid, "observer").await;
-    let (st, _, body) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!((st, code(&body).as_str()), (429, "too_many_connections"));
     // Another subject is not affected.
     let _o = attach_as(&srv, &OLIVE, &sid, "observer").await;
@@ -315,8 +382,12 @@ async fn subject_connection_cap_and_its_slot_is_freed_on_close() {
     let mut ok = false;
     for _ in 0..100 {
         let t = api.ticket(&sid, "observer").await;
-        let (st, _, _) =
-            raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+        let (st, _, _) = raw_upgrade(
+            srv.addr(),
+            &attach_path(&sid),
+            &[("Authorization", &bearer(&t))],
+        )
+        .await;
         if st == 101 {
             ok = true;
             break;
@@ -333,8 +404,12 @@ async fn session_participant_cap() {
     let sid = api.create_session().await;
     let _a = attach_as(&srv, &ALICE, &sid, "observer").await;
     let t = srv.api(&BOB).ticket(&sid, "observer").await;
-    let (st, _, body) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!((st, code(&body).as_str()), (429, "session_full"));
 }
 
@@ -348,7 +423,10 @@ async fn subprotocols_are_negotiated_and_the_bearer_entry_never_echoed() {
     let (st, _, body) = raw_upgrade(
         srv.addr(),
         &attach_path(&sid),
-        &[("Authorization", &bearer(&t)), ("Sec-WebSocket-Protocol", "chat, superchat")],
+        &[
+            ("Authorization", &bearer(&t)),
+            ("Sec-WebSocket-Protocol", "chat, superchat"),
+        ],
     )
     .await;
     assert_eq!((st, code(&body).as_str()), (400, "unsupported_protocol"));
@@ -358,16 +436,29 @@ async fn subprotocols_are_negotiated_and_the_bearer_entry_never_echoed() {
         srv.addr(),
         &attach_path(&sid),
         &[
-            ("Sec-WebSocket-Protocol", &format!("attach.v1, attach.v1.bearer.{b64}")),
-            ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
+            (
+                "Sec-WebSocket-Protocol",
+                &format!("attach.v1, attach.v1.bearer.{b64}"),
+            ),
+            (
+                "Sec-WebSocket-Extensions",
+                "permessage-deflate; client_max_window_bits",
+            ),
         ],
     )
     .await;
     assert_eq!(st, 101, "{head}");
     let lower = head.to_ascii_lowercase();
-    assert!(lower.contains("sec-websocket-protocol: attach.v1\r\n") || lower.ends_with("sec-websocket-protocol: attach.v1"), "{head}");
+    assert!(
+        lower.contains("sec-websocket-protocol: attach.v1\r\n")
+            || lower.ends_with("sec-websocket-protocol: attach.v1"),
+        "{head}"
+    );
     assert!(!head.contains(&b64), "bearer entry echoed: {head}");
-    assert!(!lower.contains("sec-websocket-extensions"), "an extension was negotiated: {head}");
+    assert!(
+        !lower.contains("sec-websocket-extensions"),
+        "an extension was negotiated: {head}"
+    );
     let rec = srv
         .wait_audit("subprotocol attach", |r| r["transport"] == "subprotocol")
         .await;
@@ -375,10 +466,17 @@ async fn subprotocols_are_negotiated_and_the_bearer_entry_never_echoed() {
 
     // No subprotocol offered: v1 without the header.
     let t = api.ticket(&sid, "observer").await;
-    let (st, head, _) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, head, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!(st, 101);
-    assert!(!head.to_ascii_lowercase().contains("sec-websocket-protocol"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("sec-websocket-protocol"),
+        "{head}"
+    );
 }
 
 #[tokio::test]
@@ -402,7 +500,14 @@ async fn audit_failure_refuses_tickets_with_503_under_deny() {
     }
     assert_eq!(ready, 503, "readyz must report the failing audit sink");
     let r = api.call("GET", "/readyz", None).await;
-    assert!(r.body["checks"]["audit"].as_str().unwrap().starts_with("failing"), "{}", r.text);
+    assert!(
+        r.body["checks"]["audit"]
+            .as_str()
+            .unwrap()
+            .starts_with("failing"),
+        "{}",
+        r.text
+    );
     let (st, text) = api.create_session_status().await;
     assert_eq!(st, 503, "{text}");
     assert!(text.contains("audit_unavailable"));
@@ -444,11 +549,19 @@ async fn audit_failure_mid_run_refuses_attaches_with_503() {
         }
     }
     assert!(failing, "audit never failed");
-    let (st, _, body) =
-        raw_upgrade(srv.addr(), &attach_path(&sid), &[("Authorization", &bearer(&t))]).await;
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
     assert_eq!((st, code(&body).as_str()), (503, "audit_unavailable"));
     let r = api
-        .call("POST", &format!("/api/v1/sessions/{sid}/attach-tickets"), Some(json!({"role": "driver"})))
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(json!({"role": "driver"})),
+        )
         .await;
     assert_eq!((r.status, r.error_code()), (503, "audit_unavailable"));
     assert!(srv.logs().contains("audit"), "the failure must be logged");
@@ -459,7 +572,9 @@ async fn slow_request_heads_are_cut() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let srv = Server::start(Opts::default().env("ATTACHD__SERVER__HANDSHAKE_TIMEOUT", "1s"));
     let mut s = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
-    s.write_all(b"GET /api/v1/sessions/x/attach HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    s.write_all(b"GET /api/v1/sessions/x/attach HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 512];
     let started = std::time::Instant::now();
     let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))

@@ -33,7 +33,10 @@ async fn silent_client_is_closed_with_4001_and_its_slot_freed() {
     // Control was released (grace) and the only slot is free again.
     let mut again = attach_as(&srv, &ALICE, &sid, "driver").await;
     let h = expect_json(&mut again, "hello", 5).await;
-    assert_eq!(h["control"]["you"], true, "same subject reclaims within grace");
+    assert_eq!(
+        h["control"]["you"], true,
+        "same subject reclaims within grace"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +85,10 @@ async fn idle_session_closes_with_4000_after_idle_frames() {
     send_bin(&mut ws, b"\n").await;
     // Activity moved the deadline by more than the threshold: an `idle` frame announces it.
     let idle = expect_json(&mut ws, "idle", 5).await;
-    assert!(idle["deadline"].as_str().unwrap() > first.as_str(), "{idle} vs {first}");
+    assert!(
+        idle["deadline"].as_str().unwrap() > first.as_str(),
+        "{idle} vs {first}"
+    );
     assert_eq!(expect_close(&mut ws, 10).await, Some(4000));
     disconnect_record(&srv, 4000).await;
 }
@@ -94,9 +100,15 @@ async fn invalid_messages_are_answered_then_closed_with_1008() {
     let mut ws = attach_as(&srv, &ALICE, &sid, "driver").await;
     expect_json(&mut ws, "hello", 5).await;
     send_text(&mut ws, json!({"type": "bogus"})).await;
-    assert_eq!(expect_json(&mut ws, "error", 5).await["code"], "invalid_message");
+    assert_eq!(
+        expect_json(&mut ws, "error", 5).await["code"],
+        "invalid_message"
+    );
     send_text(&mut ws, json!({"type": "resize", "cols": "wide"})).await;
-    assert_eq!(expect_json(&mut ws, "error", 5).await["code"], "invalid_message");
+    assert_eq!(
+        expect_json(&mut ws, "error", 5).await["code"],
+        "invalid_message"
+    );
     send_text(&mut ws, json!({"type": "control", "action": "steal"})).await;
     assert_eq!(expect_close(&mut ws, 5).await, Some(1008));
     disconnect_record(&srv, 1008).await;
@@ -122,11 +134,17 @@ async fn stdin_flood_is_rate_limited_then_closed_with_1008() {
     for _ in 0..10 {
         send_bin(&mut ws, b"#").await;
     }
-    assert_eq!(expect_json(&mut ws, "error", 5).await["code"], "rate_limited");
+    assert_eq!(
+        expect_json(&mut ws, "error", 5).await["code"],
+        "rate_limited"
+    );
     for _ in 0..40 {
-        if futures_util::SinkExt::send(&mut ws, tokio_tungstenite::tungstenite::Message::binary(b"#".to_vec()))
-            .await
-            .is_err()
+        if futures_util::SinkExt::send(
+            &mut ws,
+            tokio_tungstenite::tungstenite::Message::binary(b"#".to_vec()),
+        )
+        .await
+        .is_err()
         {
             break;
         }
@@ -143,7 +161,11 @@ async fn slow_observer_is_cut_with_4003_while_the_driver_keeps_going() {
     // The slow observer: attached, never reading.
     let mut slow = attach_as(&srv, &OLIVE, &sid, "observer").await;
     // ~8 MB of output: far more than socket buffers plus 64 KiB of queue.
-    send_bin(&mut d, b"head -c 6000000 /dev/urandom | base64; echo flood-$((1+1))-done\n").await;
+    send_bin(
+        &mut d,
+        b"head -c 6000000 /dev/urandom | base64; echo flood-$((1+1))-done\n",
+    )
+    .await;
     let started = Instant::now();
     expect_output(&mut d, "flood-2-done", 120).await;
     let flood_secs = started.elapsed().as_secs_f64();
@@ -151,7 +173,11 @@ async fn slow_observer_is_cut_with_4003_while_the_driver_keeps_going() {
     let t0 = Instant::now();
     send_bin(&mut d, b"echo ping-$((2*21))\n").await;
     expect_output(&mut d, "ping-42", 10).await;
-    assert!(t0.elapsed() < Duration::from_secs(5), "driver echo took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "driver echo took {:?}",
+        t0.elapsed()
+    );
     let rec = srv
         .wait_audit("slow consumer", |r| r["type"] == "attach.slow_consumer")
         .await;
@@ -194,6 +220,10 @@ async fn sigterm_drains_with_shutdown_then_1001_and_exits_in_time() {
         .filter(|r| r["type"] == "attach.disconnect")
         .map(|r| r["close_code"].clone())
         .collect();
-    assert_eq!(closes.len(), 2, "both disconnects audited and flushed: {closes:?}");
+    assert_eq!(
+        closes.len(),
+        2,
+        "both disconnects audited and flushed: {closes:?}"
+    );
     assert!(closes.iter().all(|c| c == 1001), "{closes:?}");
 }

@@ -211,8 +211,14 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn attachd");
         // Copy output from the test process, so limits set on attachd never apply to its log.
         for pipe in [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -230,14 +236,16 @@ impl Server {
     fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!(
-                    "attachd exited early with {status}:\n{}",
-                    self.logs()
-                );
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("attachd exited early with {status}:\n{}", self.logs());
             }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let _ =
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut buf = String::new();
                 let _ = s.read_to_string(&mut buf);
                 if buf.starts_with("HTTP/1.1 200") {
@@ -428,17 +436,27 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TokioTcp>>;
 pub async fn ws_connect(
     url: &str,
     headers: &[(&str, &str)],
-) -> Result<(Ws, tokio_tungstenite::tungstenite::handshake::client::Response), tokio_tungstenite::tungstenite::Error> {
+) -> Result<
+    (
+        Ws,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
     let mut req = url.into_client_request().expect("request");
     for (k, v) in headers {
         req.headers_mut().append(
-            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                .expect("name"),
             HeaderValue::from_str(v).expect("value"),
         );
     }
-    tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(req))
-        .await
-        .expect("connect timed out")
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .expect("connect timed out")
 }
 
 /// Attaches with a header ticket and `attach.v1`.
@@ -500,7 +518,10 @@ pub async fn next(ws: &mut Ws, secs: u64) -> Seen {
 pub async fn expect_json(ws: &mut Ws, ty: &str, secs: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .max(1);
         match next(ws, left).await {
             Seen::Json(v) if v["type"] == ty => return v,
             Seen::Closed(c) => panic!("closed ({c:?}) while waiting for {ty}"),
@@ -516,7 +537,10 @@ pub async fn expect_json(ws: &mut Ws, ty: &str, secs: u64) -> Value {
 pub async fn expect_control(ws: &mut Ws, reason: &str, secs: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .max(1);
         let c = expect_json(ws, "control", left).await;
         if c["reason"] == reason {
             return c;
@@ -580,7 +604,11 @@ pub async fn send_bin(ws: &mut Ws, b: &[u8]) {
 }
 
 /// A plain-HTTP upgrade attempt; returns the status and body (for refusal cases).
-pub async fn raw_upgrade(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+pub async fn raw_upgrade(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TokioTcp::connect(addr).await.expect("connect");
     let mut req = format!(
@@ -608,7 +636,11 @@ pub async fn raw_upgrade(addr: SocketAddr, path: &str, headers: &[(&str, &str)])
                     }
                     let len = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if got.len() >= idx + 4 + len {
                         break;
@@ -629,9 +661,12 @@ pub async fn raw_upgrade(addr: SocketAddr, path: &str, headers: &[(&str, &str)])
 
 /// Runs a python3 helper script; fails with install advice when python3 is missing.
 pub fn python3(args: &[&str]) -> std::process::Output {
-    Command::new("python3").args(args).output().unwrap_or_else(|e| {
-        panic!("python3 is required for this test (apt-get install python3): {e}")
-    })
+    Command::new("python3")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("python3 is required for this test (apt-get install python3): {e}")
+        })
 }
 
 pub fn repo_root() -> &'static Path {

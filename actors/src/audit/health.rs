@@ -94,8 +94,8 @@ pub(crate) mod lost {
     pub(crate) const WRITE_FAILED: &str = "write_failed";
     /// `record_detached` found the mailbox and the overflow allowance full.
     pub(crate) const OVERFLOW: &str = "overflow";
-    /// The writer had stopped.
-    pub(crate) const CLOSED: &str = "closed";
+    /// The event never reached a batch (the writer stopped, or a cancelled `record` held it).
+    pub(crate) const DROPPED: &str = "dropped";
     /// The event was malformed (reserved field name, oversized).
     pub(crate) const INVALID: &str = "invalid";
 }
@@ -164,7 +164,7 @@ pub fn records_lost_total() -> u64 {
     [
         lost::WRITE_FAILED,
         lost::OVERFLOW,
-        lost::CLOSED,
+        lost::DROPPED,
         lost::INVALID,
     ]
     .iter()

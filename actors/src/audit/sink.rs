@@ -170,6 +170,11 @@ impl Sink {
         self.lock = None;
     }
 
+    /// Marks the health failing for good: the writer has stopped.
+    pub(crate) fn mark_stopped(&self) {
+        self.health.set_failing("the audit writer has stopped");
+    }
+
     /// True while the last attempt failed.
     pub(crate) fn is_failing(&self) -> bool {
         !self.health.is_ok()
@@ -476,6 +481,18 @@ impl Sink {
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(AuditError::io(&self.path, e)),
         };
+        if !existed {
+            if let (Some(d), Some(head)) = (self.durable, &self.head) {
+                // Creating a fresh file here would start a second chain at this path.
+                return Err(AuditError::ChainBroken(format!(
+                    "{} disappeared while this writer held it ({} bytes, last durable seq {}); \
+                     put it back or restart after investigating",
+                    self.path.display(),
+                    d.len,
+                    head.next_seq - 1
+                )));
+            }
+        }
         self.acquire_lock()?;
         let file = OpenOptions::new()
             .read(true)

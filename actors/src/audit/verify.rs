@@ -497,8 +497,11 @@ fn read_events_once(path: &Path, q: &AuditQuery) -> Result<Vec<Value>, AuditErro
             .next_line()
             .map_err(|e| AuditError::io(file_path, e))?
         {
-            let Line::Complete(bytes) = line else {
-                continue;
+            let bytes = match line {
+                Line::Complete(bytes) => bytes,
+                // A partial line can only be last; past an oversized line the file is corrupt
+                // (or not a log at all, like a device), so stop reading it.
+                Line::Partial(_) | Line::TooLong => break,
             };
             let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) else {
                 continue;

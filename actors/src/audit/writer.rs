@@ -20,13 +20,15 @@
 //! It never uses an unbounded queue and never drops silently: it `try_send`s; when the mailbox
 //! is full it takes one of [`DETACHED_OVERFLOW`] permits and spawns a task that awaits the
 //! bounded `send` (so at most that many detached records wait outside the mailbox); when no
-//! permit is left, no Tokio runtime is running or the writer has stopped, the record is dropped,
-//! counted in `attachd_audit_records_lost_total{reason="overflow"|"closed"}` and logged at error
-//! level with its type and ids. A detached record whose write fails is counted and logged the
+//! permit is left or no Tokio runtime is running, the record is dropped, counted in
+//! `attachd_audit_records_lost_total{reason="overflow"}` and logged at error level with its type
+//! and ids. A detached record whose write fails is counted and logged the
 //! same way (`reason="write_failed"`). [`Audit::flush`] waits for the overflow tasks too.
 //!
-//! Dropping an [`Audit::record`] future while it waits for mailbox space hands the event to
-//! `record_detached`, so cancellation does not lose it either.
+//! An event that never reaches a batch (the writer stopped with it in the mailbox, or an
+//! [`Audit::record`] future was dropped while waiting for mailbox space) is counted as
+//! `reason="dropped"` and logged: the message reports itself when dropped. Code that may be
+//! cancelled at an awkward moment should prefer `record_detached`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,9 +74,38 @@ pub struct Audit {
 type Reply = oneshot::Sender<Result<Seq, AuditError>>;
 
 /// One event for the next batch; `reply` is `None` for detached records.
+///
+/// An `Append` dropped before the writer took it (the writer stopped with it in the mailbox, a
+/// send failed, or a cancelled `record` future held it) is counted and logged as lost.
 struct Append {
-    ev: AuditEvent,
+    ev: Option<AuditEvent>,
     reply: Option<Reply>,
+}
+
+impl Append {
+    fn new(ev: AuditEvent, reply: Option<Reply>) -> Self {
+        Append {
+            ev: Some(ev),
+            reply,
+        }
+    }
+
+    /// Takes the event out; the message is then inert.
+    fn take(&mut self) -> Option<(AuditEvent, Option<Reply>)> {
+        let ev = self.ev.take()?;
+        Some((ev, self.reply.take()))
+    }
+}
+
+impl Drop for Append {
+    fn drop(&mut self) {
+        if let Some((ev, reply)) = self.take() {
+            report_lost(lost::DROPPED, &ev, &AuditError::Closed);
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(AuditError::Closed));
+            }
+        }
+    }
 }
 
 impl Message for Append {
@@ -121,7 +152,6 @@ impl Actor for AuditWriter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         self.schedule_retry(ctx);
     }
 
@@ -134,6 +164,8 @@ impl Actor for AuditWriter {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         let _ = self.commit();
         self.sink.close();
+        // Nothing can be written any more: the fail-closed gate must see it.
+        self.sink.mark_stopped();
         // The arbiter exists for this actor only.
         Arbiter::current().stop();
     }
@@ -169,23 +201,26 @@ impl AuditWriter {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.pending);
-        let events: Vec<&AuditEvent> = batch.iter().map(|a| &a.ev).collect();
+        let batch: Vec<(AuditEvent, Option<Reply>)> = std::mem::take(&mut self.pending)
+            .iter_mut()
+            .filter_map(Append::take)
+            .collect();
+        let events: Vec<&AuditEvent> = batch.iter().map(|(ev, _)| ev).collect();
         let results = self.sink.append_batch(&events);
         let mut first_err = None;
-        for (append, result) in batch.into_iter().zip(results) {
+        for ((ev, reply), result) in batch.into_iter().zip(results) {
             if let Err(e) = &result {
                 let reason = if matches!(e, AuditError::InvalidEvent(_)) {
                     lost::INVALID
                 } else {
                     lost::WRITE_FAILED
                 };
-                report_lost(reason, &append.ev, e);
+                report_lost(reason, &ev, e);
                 if first_err.is_none() {
                     first_err = Some(e.clone());
                 }
             }
-            if let Some(reply) = append.reply {
+            if let Some(reply) = reply {
                 // The caller may have gone away; the record's fate is logged above either way.
                 let _ = reply.send(result);
             }
@@ -270,21 +305,6 @@ impl Handler<Retry> for AuditWriter {
     }
 }
 
-/// Re-submits an event detached if the `record` future holding it is dropped before the event
-/// reached the mailbox.
-struct ResubmitOnDrop<'a> {
-    audit: &'a Audit,
-    ev: Option<AuditEvent>,
-}
-
-impl Drop for ResubmitOnDrop<'_> {
-    fn drop(&mut self) {
-        if let Some(ev) = self.ev.take() {
-            self.audit.record_detached(ev);
-        }
-    }
-}
-
 impl Audit {
     /// Starts the audit writer on a new arbiter of the current actix System (call it inside
     /// `#[actix_web::main]` / `System::new().block_on` / `#[actix::test]`).
@@ -308,16 +328,24 @@ impl Audit {
         let health = AuditHealth::new();
         let mut sink = Sink::new(config.path.clone(), config.max_file_bytes, health.clone());
         sink.start();
+        let writer = AuditWriter {
+            sink,
+            pending: Vec::new(),
+            commit_scheduled: false,
+            retry_scheduled: false,
+        };
+        // The mailbox gets its capacity before the first send: `set_mailbox_capacity` inside
+        // the actor would run later, on the arbiter thread, leaving actix's default of 16 until
+        // then.
+        let (tx, rx) = actix::dev::channel::channel(MAILBOX_CAPACITY);
+        let addr = Addr::new(tx);
         let arbiter = Arbiter::new();
-        let addr = AuditWriter::start_in_arbiter(&arbiter.handle(), move |ctx| {
-            ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-            AuditWriter {
-                sink,
-                pending: Vec::new(),
-                commit_scheduled: false,
-                retry_scheduled: false,
-            }
+        let spawned = arbiter.spawn_fn(move || {
+            Context::with_receiver(rx).run(writer);
         });
+        if !spawned {
+            return Err(AuditError::NoSystem);
+        }
         Ok(Audit {
             addr,
             health,
@@ -330,27 +358,16 @@ impl Audit {
     /// with the error that kept it out of the log.
     pub async fn record(&self, ev: AuditEvent) -> Result<Seq, AuditError> {
         let (tx, rx) = oneshot::channel();
-        let msg = Append {
-            ev,
-            reply: Some(tx),
-        };
-        match self.addr.try_send(msg) {
+        match self.addr.try_send(Append::new(ev, Some(tx))) {
             Ok(()) => {}
+            // Waits for mailbox space (bounded backpressure). A failed or cancelled send drops the
+            // message, which counts and logs it as lost.
             Err(SendError::Full(msg)) => {
-                let mut guard = ResubmitOnDrop {
-                    audit: self,
-                    ev: Some(msg.ev.clone()),
-                };
-                let sent = self.addr.send(msg).await;
-                guard.ev = None;
-                if sent.is_err() {
+                if self.addr.send(msg).await.is_err() {
                     return Err(AuditError::Closed);
                 }
             }
-            Err(SendError::Closed(msg)) => {
-                report_lost(lost::CLOSED, &msg.ev, &AuditError::Closed);
-                return Err(AuditError::Closed);
-            }
+            Err(SendError::Closed(_dropped_and_counted)) => return Err(AuditError::Closed),
         }
         rx.await.unwrap_or(Err(AuditError::Closed))
     }
@@ -358,39 +375,29 @@ impl Audit {
     /// Appends `ev` without waiting (for `Drop`, `stopping` and other non-async code). Bounded
     /// and never silent: see the module docs.
     pub fn record_detached(&self, ev: AuditEvent) {
-        let msg = Append { ev, reply: None };
-        let msg = match self.addr.try_send(msg) {
+        let mut msg = match self.addr.try_send(Append::new(ev, None)) {
             Ok(()) => return,
-            Err(SendError::Closed(msg)) => {
-                report_lost(lost::CLOSED, &msg.ev, &AuditError::Closed);
-                return;
-            }
+            // Dropping the message counts and logs it as lost.
+            Err(SendError::Closed(_dropped_and_counted)) => return,
             Err(SendError::Full(msg)) => msg,
         };
-        let Ok(permit) = self.overflow.clone().try_acquire_owned() else {
-            report_lost(
-                lost::OVERFLOW,
-                &msg.ev,
-                &"audit mailbox and overflow allowance full",
-            );
-            return;
-        };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            report_lost(
-                lost::OVERFLOW,
-                &msg.ev,
-                &"audit mailbox full and no runtime to wait on",
-            );
+        let permit = self.overflow.clone().try_acquire_owned();
+        let rt = tokio::runtime::Handle::try_current();
+        let (Ok(permit), Ok(rt)) = (permit, rt) else {
+            if let Some((ev, _)) = msg.take() {
+                report_lost(
+                    lost::OVERFLOW,
+                    &ev,
+                    &"audit mailbox full and no overflow slot (or no runtime) left",
+                );
+            }
             return;
         };
         let addr = self.addr.clone();
-        let described = describe(&msg.ev);
         rt.spawn(async move {
             let _permit = permit;
-            if addr.send(msg).await.is_err() {
-                health::count_lost(lost::CLOSED, 1);
-                tracing::error!(record = %described, "audit record lost: the writer stopped");
-            }
+            // On failure the dropped message counts and logs itself as lost.
+            let _ = addr.send(msg).await;
         });
     }
 
