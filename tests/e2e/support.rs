@@ -110,6 +110,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
     pub extra_toml: String,
+    pub tls: bool,
 }
 
 /// How to start a server.
@@ -121,11 +122,17 @@ pub struct Opts {
     pub toml: String,
     /// Run with `--dev`.
     pub dev: bool,
+    /// The listener speaks TLS (health is probed with openssl).
+    pub tls: bool,
 }
 
 impl Opts {
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
     pub fn toml(mut self, t: &str) -> Self {
@@ -146,6 +153,7 @@ impl Server {
             dir,
             env: opts.env.clone(),
             extra_toml: opts.toml.clone(),
+            tls: opts.tls,
         };
         srv.spawn(opts.dev);
         srv
@@ -243,7 +251,11 @@ impl Server {
             {
                 panic!("attachd exited early with {status}:\n{}", self.logs());
             }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if self.tls {
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+            } else if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ =
                     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut buf = String::new();

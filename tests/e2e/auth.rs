@@ -1,0 +1,423 @@
+//! Authentication and authorization: static tokens, JWTs (HS256 and EdDSA), tenancy (404,
+//! never 403, across tenants), scopes (403), and the prod configuration rules at startup.
+
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+use crate::support::*;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn other_tenants_get_404_and_missing_scopes_403() {
+    let srv = Server::start(Opts::default());
+    let sid = srv.api(&ALICE).create_session().await;
+    let evil = srv.api(&MALLORY);
+    for (m, p, body) in [
+        ("GET", format!("/api/v1/sessions/{sid}"), None),
+        ("DELETE", format!("/api/v1/sessions/{sid}"), None),
+        ("DELETE", format!("/api/v1/sessions/{sid}/control"), None),
+        (
+            "POST",
+            format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(json!({"role": "observer"})),
+        ),
+    ] {
+        let r = evil.call(m, &p, body).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (404, "not_found"),
+            "{m} {p}: {}",
+            r.text
+        );
+    }
+    let r = evil.call("GET", "/api/v1/sessions", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["sessions"].as_array().unwrap().len(),
+        0,
+        "tenant list leaked"
+    );
+
+    let olive = srv.api(&OLIVE);
+    let r = olive
+        .call("POST", "/api/v1/sessions", Some(json!({})))
+        .await;
+    assert_eq!((r.status, r.error_code()), (403, "forbidden"));
+    let r = olive
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(json!({"role": "driver"})),
+        )
+        .await;
+    assert_eq!((r.status, r.error_code()), (403, "forbidden"));
+    let r = olive
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(json!({"role": "observer"})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let r = olive
+        .call("DELETE", &format!("/api/v1/sessions/{sid}"), None)
+        .await;
+    assert_eq!((r.status, r.error_code()), (403, "forbidden"));
+    let r = olive.call("GET", "/api/v1/audit", None).await;
+    assert_eq!((r.status, r.error_code()), (403, "forbidden"));
+}
+
+#[tokio::test]
+async fn missing_and_malformed_credentials_are_401_with_json_bodies() {
+    let srv = Server::start(Opts::default());
+    let http = reqwest::Client::new();
+    for auth in [
+        None,
+        Some("Bearer"),
+        Some("Bearer nope"),
+        Some("Basic YWxpY2U6eA=="),
+        Some("Bearer a.b.c"),
+    ] {
+        let mut rb = http.get(srv.url("/api/v1/sessions"));
+        if let Some(a) = auth {
+            rb = rb.header("Authorization", a);
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "unauthorized");
+        assert!(v["message"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn commands_outside_the_allowlist_are_refused() {
+    let srv = Server::start(
+        Opts::default().toml("[session.local]\nallowed_commands = [[\"/bin/echo\", \"hi\"]]"),
+    );
+    let api = srv.api(&ALICE);
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(json!({"command": ["/bin/bash"]})),
+        )
+        .await;
+    assert_eq!((r.status, r.error_code()), (400, "command_not_allowed"));
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(json!({"command": ["/bin/echo", "hi"], "name": "  demo  "})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["name"], "demo");
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(json!({"name": "bad\u{202e}name"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some(json!({"name": "x".repeat(65)})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = api
+        .call("POST", "/api/v1/sessions", Some(json!({"unknown": 1})))
+        .await;
+    assert_eq!((r.status, r.error_code()), (400, "bad_request"));
+}
+
+fn jwt_server(key_line: &str) -> Server {
+    Server::start(Opts::default().toml(&format!(
+        "[auth.jwt]\nissuer = \"https://idp.example.com\"\naudience = \"attachd\"\n{key_line}\n"
+    )))
+}
+
+async fn status_with(srv: &Server, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(srv.url("/api/v1/sessions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn claims(iss: &str, aud: &str, exp: u64, nbf: u64) -> serde_json::Value {
+    json!({"sub": "jwt-user", "tenant": "acme", "scope": "sessions:read attach:observe",
+           "iss": iss, "aud": aud, "exp": exp, "nbf": nbf, "iat": now()})
+}
+
+#[tokio::test]
+async fn hs256_jwts_check_issuer_audience_expiry_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "an-hs256-secret-of-at-least-32-bytes!!";
+    let path = dir.path().join("hs.key");
+    std::fs::write(&path, secret).unwrap();
+    let srv = jwt_server(&format!("hs256_secret_file = \"{}\"", path.display()));
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    let t = |c: serde_json::Value| encode(&Header::new(Algorithm::HS256), &c, &key).unwrap();
+    let iss = "https://idp.example.com";
+    let n = now();
+    assert_eq!(
+        status_with(&srv, &t(claims(iss, "attachd", n + 300, n - 10))).await,
+        200
+    );
+    assert_eq!(
+        status_with(&srv, &t(claims("https://evil", "attachd", n + 300, n - 10))).await,
+        401
+    );
+    assert_eq!(
+        status_with(&srv, &t(claims(iss, "other", n + 300, n - 10))).await,
+        401
+    );
+    assert_eq!(
+        status_with(&srv, &t(claims(iss, "attachd", n - 300, n - 600))).await,
+        401
+    );
+    assert_eq!(
+        status_with(&srv, &t(claims(iss, "attachd", n + 600, n + 300))).await,
+        401
+    );
+    // Signed with another key, or "alg: none": refused.
+    let other = EncodingKey::from_secret(b"another-secret-another-secret-another");
+    let forged = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(iss, "attachd", n + 300, n - 10),
+        &other,
+    )
+    .unwrap();
+    assert_eq!(status_with(&srv, &forged).await, 401);
+    // The JWT's scopes apply: no sessions:write.
+    let r = reqwest::Client::new()
+        .post(srv.url("/api/v1/sessions"))
+        .bearer_auth(t(claims(iss, "attachd", n + 300, n - 10)))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn eddsa_jwts_verify_against_a_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let priv_pem = dir.path().join("ed.pem");
+    let pub_pem = dir.path().join("ed.pub.pem");
+    let ok = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&priv_pem)
+        .status()
+        .expect("openssl is required for this test (apt-get install openssl)")
+        .success()
+        && Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&priv_pem)
+            .arg("-out")
+            .arg(&pub_pem)
+            .status()
+            .unwrap()
+            .success();
+    assert!(ok, "openssl could not make an ed25519 key");
+    let srv = jwt_server(&format!("public_key_file = \"{}\"", pub_pem.display()));
+    let key = EncodingKey::from_ed_pem(&std::fs::read(&priv_pem).unwrap()).unwrap();
+    let n = now();
+    let good = encode(
+        &Header::new(Algorithm::EdDSA),
+        &claims("https://idp.example.com", "attachd", n + 300, n - 10),
+        &key,
+    )
+    .unwrap();
+    assert_eq!(status_with(&srv, &good).await, 200);
+    let expired = encode(
+        &Header::new(Algorithm::EdDSA),
+        &claims("https://idp.example.com", "attachd", n - 300, n - 600),
+        &key,
+    )
+    .unwrap();
+    assert_eq!(status_with(&srv, &expired).await, 401);
+}
+
+fn start_fails(config: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("attachd.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .current_dir(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unsafe_prod_configurations_refuse_to_start_naming_the_key() {
+    let token = format!(
+        "[[auth.static_tokens]]\nsubject = \"a\"\ntenant = \"t\"\nscopes = [\"sessions:read\"]\nsha256 = \"{}\"\n",
+        sha256_hex("x")
+    );
+    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+        (token.clone(), vec![], "server.tls_cert"),
+        ("[server]\ntls_terminated_upstream = true\n".into(), vec![], "auth.static_tokens"),
+        (
+            format!("[server]\ntls_terminated_upstream = true\nallowed_origins = [\"https://*.example.com\"]\n{token}"),
+            vec![],
+            "server.allowed_origins",
+        ),
+        (
+            format!("[server]\ntls_terminated_upstream = true\n[[auth.static_tokens]]\nsubject = \"a\"\ntenant = \"t\"\nscopes = [\"*\"]\nsha256 = \"{}\"\n", sha256_hex("x")),
+            vec![],
+            "auth.static_tokens[0].scopes",
+        ),
+        (
+            format!("[server]\ntls_terminated_upstream = true\nconformance_echo = true\n{token}"),
+            vec![],
+            "server.conformance_echo",
+        ),
+        (
+            format!("[server]\ntls_terminated_upstream = true\n{token}"),
+            vec![("ATTACHD__WS__PING_INTERVAL", "soon")],
+            "ws.ping_interval",
+        ),
+        (
+            format!("[server]\ntls_terminated_upstream = true\n{token}"),
+            vec![("ATTACHD__REDIS__URL", "http://redis:6379")],
+            "redis.url",
+        ),
+    ];
+    for (cfg, env, key) in cases {
+        let (code, err) = start_fails(&cfg, &env);
+        assert_eq!(code, 2, "should refuse ({key}): {err}");
+        assert!(err.contains(key), "error must name {key}: {err}");
+    }
+}
+
+#[test]
+fn token_new_prints_a_secret_and_a_matching_entry() {
+    let out = Command::new(bin())
+        .args([
+            "token",
+            "new",
+            "--subject",
+            "ci",
+            "--tenant",
+            "acme",
+            "--scopes",
+            "sessions:read,attach:observe",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# adt_").map(|s| format!("adt_{s}")))
+        .expect("secret line");
+    assert!(
+        text.contains(&format!("sha256 = \"{}\"", sha256_hex(&secret))),
+        "{text}"
+    );
+    assert!(text.contains("scopes = [\"sessions:read\", \"attach:observe\"]"));
+    let bad = Command::new(bin())
+        .args([
+            "token",
+            "new",
+            "--subject",
+            "ci",
+            "--tenant",
+            "acme",
+            "--scopes",
+            "*",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn tls_listener_serves_with_hsts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is required for this test (apt-get install openssl)")
+        .status
+        .success();
+    assert!(ok);
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__SERVER__TLS_TERMINATED_UPSTREAM", "false")
+            .env("ATTACHD__SERVER__TLS_CERT", cert.to_str().unwrap())
+            .env("ATTACHD__SERVER__TLS_KEY", key.to_str().unwrap())
+            .tls(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect"])
+            .arg(format!("127.0.0.1:{}", srv.port))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age="),
+        "{out}"
+    );
+}
