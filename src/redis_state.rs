@@ -16,9 +16,9 @@ pub enum RedisStatus {
 
 /// The current status.
 pub fn status(st: &AppState) -> RedisStatus {
-    if st.settings.redis.url.is_none() {
-        RedisStatus::Disabled
-    } else {
-        RedisStatus::Down
+    match &st.redis {
+        None => RedisStatus::Disabled,
+        Some(h) if h.is_up() => RedisStatus::Ok,
+        Some(_) => RedisStatus::Down,
     }
 }

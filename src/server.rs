@@ -88,6 +88,47 @@ fn tls_config(s: &Settings) -> Result<Option<rustls::ServerConfig>, StartError> 
     Ok(Some(cfg))
 }
 
+/// The stores that replicas share through Redis, or their per-process versions.
+struct Stores {
+    tickets: Arc<dyn crate::tickets::TicketStore>,
+    limiter: Arc<dyn attachd_actors::limits::Limiter>,
+    leases: Arc<dyn attachd_actors::lease::LeaseStore>,
+    health: Option<Arc<attachd_actors::redis::RedisHealth>>,
+}
+
+async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
+    use attachd_actors::redis::{lease::RedisLeases, limiter::RedisLimiter, OnError, RedisShared};
+    let Some(url) = &s.redis.url else {
+        return Ok(Stores {
+            tickets: Arc::new(LocalTickets::new()),
+            limiter: Arc::new(LocalLimiter::new()),
+            leases: Arc::new(LocalLeases::new()),
+            health: None,
+        });
+    };
+    let policy = match s.redis.on_error {
+        crate::config::RedisOnError::Local => OnError::Local,
+        crate::config::RedisOnError::Deny => OnError::Deny,
+        crate::config::RedisOnError::Allow => OnError::Allow,
+    };
+    let redis = RedisShared::new(url, &s.redis.key_prefix, policy)
+        .map_err(|e| crate::config::ConfigError {
+            key: "redis.url".into(),
+            message: e.to_string(),
+        })?;
+    if let Err(e) = redis.ping().await {
+        tracing::error!(error = %e, "redis is not reachable at start; applying redis.on_error until it is");
+    }
+    // Slots of a replica that dies without closing expire after three missed heartbeats.
+    let slot_ttl = s.ws.ping_interval * 3;
+    Ok(Stores {
+        tickets: Arc::new(crate::tickets::RedisTickets::new(redis.clone())),
+        limiter: Arc::new(RedisLimiter::start(redis.clone(), slot_ttl)),
+        leases: Arc::new(RedisLeases::new(redis.clone())),
+        health: Some(redis.health()),
+    })
+}
+
 /// Runs the gateway until SIGTERM/SIGINT and a completed drain.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     settings.validate()?;
@@ -117,13 +158,15 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     .map_err(|e| StartError::Audit(e.to_string()))?;
 
     let origins = settings.effective_origins();
+    let shared = shared_stores(&settings).await?;
     let settings = Arc::new(settings);
     let state = web::Data::new(AppState {
         settings: settings.clone(),
         auth,
-        tickets: Arc::new(LocalTickets::new()),
-        limiter: Arc::new(LocalLimiter::new()),
-        leases: Arc::new(LocalLeases::new()),
+        tickets: shared.tickets,
+        limiter: shared.limiter,
+        leases: shared.leases,
+        redis: shared.health,
         audit: audit.clone(),
         sessions: SessionRegistry::new(),
         origins,

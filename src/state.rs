@@ -34,6 +34,8 @@ pub struct AppState {
     pub origins: Vec<String>,
     /// Set once SIGTERM arrives.
     pub draining: AtomicBool,
+    /// Redis health, when `redis.url` is set.
+    pub redis: Option<Arc<attachd_actors::redis::RedisHealth>>,
 }
 
 impl AppState {

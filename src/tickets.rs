@@ -150,6 +150,131 @@ impl TicketStore for LocalTickets {
     }
 }
 
+/// Tickets shared by every replica through Redis (single use across all of them), with the
+/// `redis.on_error` fallback to this process's store.
+pub struct RedisTickets {
+    redis: attachd_actors::redis::RedisShared,
+    local: LocalTickets,
+}
+
+impl RedisTickets {
+    /// Tickets over a shared pool.
+    pub fn new(redis: attachd_actors::redis::RedisShared) -> Self {
+        RedisTickets {
+            redis,
+            local: LocalTickets::new(),
+        }
+    }
+
+    fn keys(&self, secret: &str) -> (String, String) {
+        let tag = format!("t:{}", sha256_hex(secret));
+        (self.redis.key(&tag, ":claims"), self.redis.key(&tag, ":used"))
+    }
+}
+
+impl TicketStore for RedisTickets {
+    fn issue(
+        &self,
+        claims: TicketClaims,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<String, TicketError>> {
+        let secret = new_secret(TICKET_PREFIX);
+        let (key, _) = self.keys(&secret);
+        let json = match serde_json::to_string(&claims) {
+            Ok(j) => j,
+            Err(_) => return Box::pin(ready(Err(TicketError::Unavailable))),
+        };
+        let redis = self.redis.clone();
+        let fallback = self.local.issue(claims, ttl);
+        let may_degrade = self.redis.policy() != attachd_actors::redis::OnError::Deny;
+        let health = self.redis.health();
+        Box::pin(async move {
+            let s = secret.clone();
+            let r = redis
+                .run(|mut c| async move {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(json)
+                        .arg("PX")
+                        .arg(ttl.as_millis() as u64)
+                        .query_async::<()>(&mut c)
+                        .await
+                })
+                .await;
+            match r {
+                Ok(()) => Ok(s),
+                Err(_) if may_degrade => {
+                    health.degraded();
+                    fallback.await
+                }
+                Err(_) => Err(TicketError::Unavailable),
+            }
+        })
+    }
+
+    fn redeem(&self, secret: &str) -> BoxFuture<'static, Result<TicketClaims, TicketError>> {
+        if !well_formed(secret) {
+            return Box::pin(ready(Err(TicketError::Invalid)));
+        }
+        let (claims_key, used_key) = self.keys(secret);
+        let redis = self.redis.clone();
+        let local = self.local.redeem(secret);
+        let degraded = self.degraded_allowed();
+        let health = self.redis.health();
+        Box::pin(async move {
+            let r = redis
+                .run(|mut c| async move {
+                    crate::tickets::redeem_script()
+                        .key(claims_key)
+                        .key(used_key)
+                        .invoke_async::<Vec<redis::Value>>(&mut c)
+                        .await
+                })
+                .await;
+            match r {
+                Ok(v) => match v.first() {
+                    Some(redis::Value::Int(1)) => {
+                        let claims: TicketClaims = match v.get(1) {
+                            Some(redis::Value::BulkString(b)) => {
+                                serde_json::from_slice(b).map_err(|_| TicketError::Invalid)?
+                            }
+                            _ => return Err(TicketError::Invalid),
+                        };
+                        if claims.expires_at_ms <= now_ms() {
+                            return Err(TicketError::Invalid);
+                        }
+                        Ok(claims)
+                    }
+                    Some(redis::Value::Int(2)) => Err(TicketError::Replayed),
+                    // Unknown in Redis: it may have been issued here during an outage.
+                    _ => match local.await {
+                        Err(TicketError::Invalid) | Err(TicketError::Unavailable) => {
+                            Err(TicketError::Invalid)
+                        }
+                        other => other,
+                    },
+                },
+                Err(_) if degraded => {
+                    health.degraded();
+                    local.await
+                }
+                Err(_) => Err(TicketError::Unavailable),
+            }
+        })
+    }
+}
+
+impl RedisTickets {
+    fn degraded_allowed(&self) -> bool {
+        self.redis.policy() != attachd_actors::redis::OnError::Deny
+    }
+}
+
+/// The redemption script (shared with the actors crate's script set).
+pub fn redeem_script() -> &'static redis::Script {
+    &attachd_actors::redis::scripts::TICKET_REDEEM
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,5 +10,6 @@ pub mod limits;
 pub mod metrics;
 pub mod outbound;
 pub mod protocol;
+pub mod redis;
 pub mod scrollback;
 pub mod stdin_rate;

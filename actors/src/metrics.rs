@@ -126,6 +126,17 @@ pub static REDIS_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Decisions taken without Redis (outage fallback).
+pub static REDIS_DEGRADED: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!(
+            "attachd_redis_degraded_decisions_total",
+            "Limit, ticket and lease decisions taken without Redis under redis.on_error"
+        ),
+        "attachd_redis_degraded_decisions_total",
+    )
+});
+
 /// Touches every metric so it is exported (with zero) from the start.
 pub fn init() {
     for role in ["driver", "observer"] {
@@ -140,4 +151,5 @@ pub fn init() {
     LazyLock::force(&CLOSES);
     LazyLock::force(&REDIS_LATENCY);
     LazyLock::force(&REDIS_ERRORS);
+    LazyLock::force(&REDIS_DEGRADED);
 }

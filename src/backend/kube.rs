@@ -1,9 +1,5 @@
 //! The kube backend: sandbox pods selected by label are sessions, and a session's terminal is the
 //! pod's `attach` (or `exec`) stream through kube-rs, bridged to the hub's bounded backend pipe.
-//!
-//! Every request to the API server is bounded by `KubeSettings::api_timeout`. The long-lived
-//! stream itself is not (a terminal may idle for hours): kube-rs pings it every 60 s and the
-//! client's read timeout (`STREAM_READ_TIMEOUT`) cuts a connection that stops answering.
 
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +22,10 @@ use tokio::{
 pub const DEFAULT_TENANT_LABEL: &str = "attachd.dev/tenant";
 /// Label selector of sandbox pods unless configured otherwise.
 pub const DEFAULT_LABEL_SELECTOR: &str = "app.kubernetes.io/part-of=sandbox";
+// Every request to the API server is bounded by `KubeSettings::api_timeout`. The long-lived
+// stream itself is not (a terminal may idle for hours): kube-rs pings it every 60 s, and the
+// client's read timeout (`STREAM_READ_TIMEOUT`) cuts a connection that stops answering.
+
 /// Bound on each API request (list, get, stream upgrade) and on a stalled stdin write.
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on establishing the TCP/TLS connection to the API server.
@@ -183,6 +183,29 @@ fn harden(config: &mut Config) {
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(STREAM_READ_TIMEOUT);
     config.write_timeout = Some(WRITE_TIMEOUT);
+}
+
+/// The client `kube.api_url` + `kube.token_file` describe, else [`client_from_env`].
+/// Like every constructor here it must run inside a Tokio runtime (kube-rs spawns a worker);
+/// build it once at startup and clone it.
+pub async fn client_from_settings(
+    api_url: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<Client, KubeError> {
+    let Some(url) = api_url else {
+        return client_from_env().await;
+    };
+    let path = token_file.ok_or_else(|| {
+        KubeError::Config("kube.api_url needs kube.token_file (the bearer token)".into())
+    })?;
+    let token = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| KubeError::Config(format!("kube.token_file {}: {e}", path.display())))?;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(KubeError::Config("kube.token_file is empty".into()));
+    }
+    client_for(url, token)
 }
 
 /// A client from the environment: in-cluster service account, else `KUBECONFIG`/`~/.kube/config`.
@@ -488,6 +511,17 @@ async fn pump_output(
     let mut final_status: Option<Option<Status>> = None;
     let outcome = loop {
         tokio::select! {
+            // Order matters when several are ready: an exit status beats a stdin failure that
+            // merely noticed the stream ending, and a stop beats more output.
+            biased;
+            // kube-rs resolves this when the status arrives or its stream task ends (also on
+            // errors, where it does not shut the stdout pipe down). Output still in the pipe
+            // is drained below, before the exit is reported.
+            st = &mut status => {
+                final_status = Some(st);
+                break None;
+            }
+            end = &mut stop => break Some(end.unwrap_or(InputEnd::Terminated)),
             read = stdout.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break None,
                 Ok(n) => {
@@ -498,13 +532,6 @@ async fn pump_output(
                     }
                 }
             },
-            // kube-rs resolves this when the status arrives or its stream task ends (also on
-            // errors, where it does not shut the stdout pipe down).
-            st = &mut status => {
-                final_status = Some(st);
-                break None;
-            }
-            end = &mut stop => break Some(end.unwrap_or(InputEnd::Terminated)),
         }
     };
 
@@ -520,27 +547,25 @@ async fn pump_output(
         None => {
             // Output written before the status is still in the pipe: deliver it first. Without
             // a status the kube-rs task already ended and may not have closed the pipe, so only
-            // what is buffered is read.
-            let limit = match final_status {
+            // what is already buffered is read. (Only reads are bounded: the hub is local.)
+            let read_limit = match final_status {
                 Some(None) => Duration::from_millis(100),
                 _ => DRAIN_TIMEOUT,
             };
-            let drained = timeout(limit, async {
-                loop {
-                    match stdout.read(&mut buf).await {
-                        Ok(0) | Err(_) => break true,
-                        Ok(n) => {
-                            let chunk = Bytes::copy_from_slice(&buf[..n]);
-                            if events.send(BackendEvent::Output(chunk)).await.is_err() {
-                                break false;
-                            }
-                        }
-                    }
+            let mut hub_listening = true;
+            while let Ok(Ok(n)) = timeout(read_limit, stdout.read(&mut buf)).await {
+                if n == 0 {
+                    break;
                 }
-            })
-            .await
-            .unwrap_or(true);
-            if drained {
+                let chunk = Bytes::copy_from_slice(&buf[..n]);
+                if events.send(BackendEvent::Output(chunk)).await.is_err() {
+                    hub_listening = false;
+                    break;
+                }
+            }
+            // A `Terminate` whose close signal ended the stream is a detach, not an exit.
+            let terminated = matches!(stop.try_recv(), Ok(InputEnd::Terminated));
+            if hub_listening && !terminated {
                 let st = match final_status {
                     Some(st) => st,
                     None => timeout(DRAIN_TIMEOUT, status).await.unwrap_or(None),

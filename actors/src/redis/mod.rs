@@ -1,0 +1,158 @@
+//! Shared state in Redis: one pool, bounded timeouts, health tracking and the outage policy.
+//! Every decision is one Lua script using Redis `TIME`, so replicas agree on the clock.
+
+pub mod lease;
+pub mod limiter;
+pub mod scripts;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::{Config, Pool, Runtime};
+
+use crate::metrics;
+
+/// Deadline of one Redis decision, including waiting for a pooled connection.
+pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What to do when Redis cannot answer (`redis.on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Per-replica fallback; readiness stays 200 with `redis: degraded`.
+    Local,
+    /// Refuse attaches with 503 `redis_unavailable`.
+    Deny,
+    /// Admit without limits.
+    Allow,
+}
+
+/// A Redis failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    /// The pool could not be built from the URL.
+    #[error("invalid redis configuration: {0}")]
+    Config(String),
+    /// No answer within the deadline, or a connection/command error.
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Whether Redis answered lately; read by readiness and the outage policy.
+#[derive(Debug, Default)]
+pub struct RedisHealth {
+    up: AtomicBool,
+    degraded_decisions: AtomicU64,
+}
+
+impl RedisHealth {
+    /// Whether the last operation succeeded.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    fn set(&self, up: bool) {
+        let was = self.up.swap(up, Ordering::AcqRel);
+        if was != up {
+            if up {
+                tracing::info!("redis reachable again");
+            } else {
+                tracing::error!("redis unreachable; applying redis.on_error");
+            }
+        }
+    }
+
+    /// Counts a decision taken without Redis.
+    pub fn degraded(&self) {
+        self.degraded_decisions.fetch_add(1, Ordering::Relaxed);
+        metrics::REDIS_DEGRADED.inc();
+    }
+}
+
+/// The Redis connection pool with its key prefix and health.
+#[derive(Clone)]
+pub struct RedisShared {
+    pool: Pool,
+    prefix: Arc<str>,
+    health: Arc<RedisHealth>,
+    policy: OnError,
+}
+
+impl RedisShared {
+    /// Builds the pool (connections are made lazily) with bounded wait/create timeouts.
+    pub fn new(url: &str, prefix: &str, policy: OnError) -> Result<Self, RedisError> {
+        let pool = Config::from_url(url)
+            .builder()
+            .map_err(|e| RedisError::Config(e.to_string()))?
+            .max_size(32)
+            .wait_timeout(Some(OP_TIMEOUT))
+            .create_timeout(Some(OP_TIMEOUT))
+            .recycle_timeout(Some(OP_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| RedisError::Config(e.to_string()))?;
+        Ok(RedisShared {
+            pool,
+            prefix: Arc::from(prefix),
+            health: Arc::new(RedisHealth::default()),
+            policy,
+        })
+    }
+
+    /// Health shared with readiness.
+    pub fn health(&self) -> Arc<RedisHealth> {
+        self.health.clone()
+    }
+
+    /// The outage policy.
+    pub fn policy(&self) -> OnError {
+        self.policy
+    }
+
+    /// A key under the prefix with a Cluster hash tag: `<prefix>{<tag>}<rest>`.
+    pub fn key(&self, tag: &str, rest: &str) -> String {
+        // Braces inside the tag would change the hash slot; they cannot come from our ids,
+        // but subjects are caller-visible strings, so neutralize them.
+        let tag: String = tag.chars().map(|c| if c == '{' || c == '}' { '_' } else { c }).collect();
+        format!("{}{{{tag}}}{rest}", self.prefix)
+    }
+
+    /// Runs `op` on a pooled connection within `OP_TIMEOUT`, recording latency and health.
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
+    {
+        let started = Instant::now();
+        let res = tokio::time::timeout(OP_TIMEOUT, async {
+            let conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| RedisError::Unavailable(e.to_string()))?;
+            op(conn)
+                .await
+                .map_err(|e| RedisError::Unavailable(e.to_string()))
+        })
+        .await
+        .unwrap_or_else(|_| Err(RedisError::Unavailable("timed out".into())));
+        metrics::REDIS_LATENCY.observe(started.elapsed().as_secs_f64());
+        match &res {
+            Ok(_) => self.health.set(true),
+            Err(e) => {
+                metrics::REDIS_ERRORS.inc();
+                tracing::debug!(error = %e, "redis operation failed");
+                self.health.set(false);
+            }
+        }
+        res
+    }
+
+    /// `PING`, for start-up and recovery probes.
+    pub async fn ping(&self) -> Result<(), RedisError> {
+        self.run(|mut c| async move {
+            redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+        })
+        .await
+    }
+}

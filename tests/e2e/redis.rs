@@ -1,0 +1,194 @@
+//! Several replicas on one real redis-server: shared per-IP windows, shared connection slots
+//! (reclaimed after kill -9), single-use tickets across replicas, and Redis outages.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn replica(redis: &Redis, extra: &[(&str, &str)]) -> Server {
+    let mut o = Opts::default()
+        .env("ATTACHD__REDIS__URL", &redis.url())
+        .env("ATTACHD__WS__PING_INTERVAL", "1s")
+        .env("ATTACHD__WS__HEARTBEAT_TIMEOUT", "5s");
+    for (k, v) in extra {
+        o = o.env(k, v);
+    }
+    Server::start(o)
+}
+
+fn attach_path(sid: &str) -> String {
+    format!("/api/v1/sessions/{sid}/attach")
+}
+
+async fn try_attach(srv: &Server, tok: &Tok, sid: &str) -> (u16, String) {
+    let t = srv.api(tok).ticket(sid, "observer").await;
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(sid),
+        &[("Authorization", &format!("Bearer {t}"))],
+    )
+    .await;
+    (st, body)
+}
+
+#[tokio::test]
+async fn per_ip_window_is_shared_by_replicas() {
+    let redis = Redis::start();
+    let a = replica(&redis, &[("ATTACHD__LIMITS__IP_ATTEMPTS", "3")]);
+    let b = replica(&redis, &[("ATTACHD__LIMITS__IP_ATTEMPTS", "3")]);
+    let sa = a.api(&ALICE).create_session().await;
+    let sb = b.api(&ALICE).create_session().await;
+    for (srv, sid) in [(&a, &sa), (&a, &sa), (&b, &sb)] {
+        let (st, _, _) = raw_upgrade(srv.addr(), &attach_path(sid), &[]).await;
+        assert_eq!(st, 401);
+    }
+    for (srv, sid) in [(&a, &sa), (&b, &sb)] {
+        let (st, _, body) = raw_upgrade(srv.addr(), &attach_path(sid), &[]).await;
+        assert_eq!(st, 429, "{body}");
+    }
+    let (st, body) = a.ready_status().await;
+    assert_eq!(st, 200);
+    assert_eq!(body["checks"]["redis"], "ok");
+}
+
+#[tokio::test]
+async fn subject_slots_span_replicas_and_a_killed_replica_frees_them() {
+    let redis = Redis::start();
+    let env = [("ATTACHD__LIMITS__SUBJECT_CONNECTIONS", "5")];
+    let mut a = replica(&redis, &env);
+    let b = replica(&redis, &env);
+    let sa = a.api(&ALICE).create_session().await;
+    let sb = b.api(&ALICE).create_session().await;
+    let mut held_a = Vec::new();
+    for _ in 0..3 {
+        held_a.push(attach_as(&a, &ALICE, &sa, "observer").await);
+    }
+    let mut held_b = Vec::new();
+    for _ in 0..2 {
+        held_b.push(attach_as(&b, &ALICE, &sb, "observer").await);
+    }
+    let (st, body) = try_attach(&b, &ALICE, &sb).await;
+    assert_eq!(st, 429, "6th connection across replicas: {body}");
+    assert!(body.contains("too_many_connections"));
+    // Closing one frees its slot for everyone.
+    drop(held_b.pop());
+    let mut ok = false;
+    for _ in 0..100 {
+        if try_attach(&b, &ALICE, &sb).await.0 == 101 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "slot not freed after close");
+    // kill -9 replica A: its three slots expire within 3 × ping_interval (3 s here).
+    a.kill9();
+    drop(held_a);
+    let started = Instant::now();
+    let mut freed = 0;
+    while started.elapsed() < Duration::from_secs(15) && freed < 3 {
+        if try_attach(&b, &ALICE, &sb).await.0 == 101 {
+            freed += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(freed, 3, "slots of the killed replica were not reclaimed");
+    eprintln!("killed replica's slots reclaimed after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_ticket_is_single_use_across_replicas() {
+    let redis = Redis::start();
+    let a = replica(&redis, &[]);
+    let b = replica(&redis, &[]);
+    let sid = a.api(&ALICE).create_session().await;
+    let t = a.api(&ALICE).ticket(&sid, "observer").await;
+    // Redeemed on B (which does not host this local session): consumed there.
+    let (st, _, body) =
+        raw_upgrade(b.addr(), &attach_path(&sid), &[("Authorization", &format!("Bearer {t}"))]).await;
+    assert_eq!(st, 404, "{body}");
+    // ... so it cannot be replayed anywhere.
+    for srv in [&a, &b] {
+        let (st, _, body) = raw_upgrade(
+            srv.addr(),
+            &attach_path(&sid),
+            &[("Authorization", &format!("Bearer {t}"))],
+        )
+        .await;
+        assert_eq!(st, 401);
+        assert!(body.contains("ticket_replayed"), "{body}");
+    }
+    // A fresh ticket from B works on A: tickets are shared.
+    let t2 = b.api(&ALICE).call("POST", &format!("/api/v1/sessions/{sid}/attach-tickets"), Some(serde_json::json!({"role":"observer"}))).await;
+    assert_eq!(t2.status, 404, "B does not know A's local session");
+    let t3 = a.api(&ALICE).ticket(&sid, "observer").await;
+    let (st, _, _) =
+        raw_upgrade(a.addr(), &attach_path(&sid), &[("Authorization", &format!("Bearer {t3}"))]).await;
+    assert_eq!(st, 101);
+}
+
+#[tokio::test]
+async fn redis_outage_local_policy_keeps_serving_and_recovers() {
+    let mut redis = Redis::start();
+    let a = replica(&redis, &[("ATTACHD__REDIS__ON_ERROR", "local")]);
+    let sid = a.api(&ALICE).create_session().await;
+    assert_eq!(try_attach(&a, &ALICE, &sid).await.0, 101);
+    redis.kill();
+    // Degraded, still serving.
+    let mut degraded = false;
+    for _ in 0..50 {
+        let (st, body) = a.ready_status().await;
+        assert_eq!(st, 200, "{body}");
+        if body["checks"]["redis"] == "degraded" {
+            degraded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(degraded, "readiness never reported redis degraded");
+    assert_eq!(try_attach(&a, &ALICE, &sid).await.0, 101);
+    redis.restart();
+    let mut recovered = false;
+    for _ in 0..50 {
+        let (_, body) = a.ready_status().await;
+        if body["checks"]["redis"] == "ok" {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "did not recover when redis returned");
+    assert_eq!(try_attach(&a, &ALICE, &sid).await.0, 101);
+}
+
+#[tokio::test]
+async fn redis_outage_deny_policy_refuses_then_recovers() {
+    let mut redis = Redis::start();
+    let a = replica(&redis, &[("ATTACHD__REDIS__ON_ERROR", "deny")]);
+    let sid = a.api(&ALICE).create_session().await;
+    let t = a.api(&ALICE).ticket(&sid, "observer").await;
+    redis.kill();
+    let (st, _, body) =
+        raw_upgrade(a.addr(), &attach_path(&sid), &[("Authorization", &format!("Bearer {t}"))]).await;
+    assert_eq!(st, 503, "{body}");
+    assert!(body.contains("redis_unavailable"));
+    let r = a
+        .api(&ALICE)
+        .call("POST", &format!("/api/v1/sessions/{sid}/attach-tickets"), Some(serde_json::json!({"role":"observer"})))
+        .await;
+    assert_eq!((r.status, r.error_code()), (503, "redis_unavailable"));
+    let (st, _) = a.ready_status().await;
+    assert_eq!(st, 503);
+    redis.restart();
+    let mut ok = false;
+    for _ in 0..50 {
+        if a.ready_status().await.0 == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "readiness did not recover");
+    assert_eq!(try_attach(&a, &ALICE, &sid).await.0, 101);
+}
