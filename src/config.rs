@@ -202,6 +202,9 @@ pub struct AttachSettings {
     /// Control expires after this long without stdin.
     #[serde(with = "humantime_serde")]
     pub driver_idle_timeout: Duration,
+    /// A control lease not renewed for this long is lost (a partitioned holder stops writing).
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
 }
 
 impl Default for AttachSettings {
@@ -210,6 +213,7 @@ impl Default for AttachSettings {
             ticket_ttl: Duration::from_secs(30),
             control_grace: Duration::from_secs(10),
             driver_idle_timeout: Duration::from_secs(300),
+            lease_ttl: Duration::from_secs(15),
         }
     }
 }
@@ -625,6 +629,7 @@ impl Settings {
             ("session.idle_timeout", self.session.idle_timeout),
             ("limits.ip_window", self.limits.ip_window),
             ("server.handshake_timeout", self.server.handshake_timeout),
+            ("attach.lease_ttl", self.attach.lease_ttl),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::new(key, "must be greater than zero"));

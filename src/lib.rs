@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod catalog;
 pub mod client_ip;
 pub mod config;
 pub mod error;

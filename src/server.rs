@@ -90,6 +90,7 @@ fn tls_config(s: &Settings) -> Result<Option<rustls::ServerConfig>, StartError> 
 
 /// The stores that replicas share through Redis, or their per-process versions.
 struct Stores {
+    bus: Option<(attachd_actors::redis::bus::ControlBus, String)>,
     tickets: Arc<dyn crate::tickets::TicketStore>,
     limiter: Arc<dyn attachd_actors::limits::Limiter>,
     leases: Arc<dyn attachd_actors::lease::LeaseStore>,
@@ -104,6 +105,7 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
             limiter: Arc::new(LocalLimiter::new()),
             leases: Arc::new(LocalLeases::new()),
             health: None,
+            bus: None,
         });
     };
     let policy = match s.redis.on_error {
@@ -126,6 +128,13 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
         limiter: Arc::new(RedisLimiter::start(redis.clone(), slot_ttl)),
         leases: Arc::new(RedisLeases::new(redis.clone())),
         health: Some(redis.health()),
+        bus: Some((
+            attachd_actors::redis::bus::ControlBus::new(
+                redis.clone(),
+                &format!("r-{}", uuid::Uuid::new_v4().simple()),
+            ),
+            url.clone(),
+        )),
     })
 }
 
@@ -159,7 +168,27 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     let origins = settings.effective_origins();
     let shared = shared_stores(&settings).await?;
+    let kube = match settings.session.backend {
+        crate::config::BackendKind::Local => None,
+        crate::config::BackendKind::Kube => Some(
+            crate::catalog::KubeCatalog::connect(&settings)
+                .await
+                .map_err(|e| crate::config::ConfigError {
+                    key: "kube.api_url".into(),
+                    message: e.to_string(),
+                })?,
+        ),
+    };
     let settings = Arc::new(settings);
+    let sessions = SessionRegistry::new();
+    if let Some((bus, url)) = &shared.bus {
+        let registry = sessions.clone();
+        actix_web::rt::spawn(bus.clone().subscribe(url.clone(), move |note| {
+            if let Some(hub) = registry.hub(&note.session_id) {
+                let _ = hub.try_send(attachd_actors::hub::RemoteControl(note));
+            }
+        }));
+    }
     let state = web::Data::new(AppState {
         settings: settings.clone(),
         auth,
@@ -167,8 +196,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         limiter: shared.limiter,
         leases: shared.leases,
         redis: shared.health,
+        kube,
         audit: audit.clone(),
-        sessions: SessionRegistry::new(),
+        sessions,
+        bus: shared.bus.map(|(b, _)| b),
         origins,
         draining: Default::default(),
     });

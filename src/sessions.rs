@@ -100,6 +100,11 @@ impl SessionRegistry {
             .map(|e| (e.view.clone(), e.hub.clone()))
     }
 
+    /// The hub of a session whatever its tenant (for notes from other replicas).
+    pub fn hub(&self, id: &str) -> Option<Addr<SessionHub>> {
+        self.read().get(id).map(|e| e.hub.clone())
+    }
+
     /// Sessions of `tenant`, oldest first.
     pub fn list(&self, tenant: &str) -> Vec<SessionView> {
         let mut v: Vec<SessionView> = self

@@ -34,6 +34,10 @@ pub struct AppState {
     pub origins: Vec<String>,
     /// Set once SIGTERM arrives.
     pub draining: AtomicBool,
+    /// The Kubernetes API, when `session.backend = "kube"`.
+    pub kube: Option<crate::catalog::KubeCatalog>,
+    /// Publishes control changes to other replicas, when `redis.url` is set.
+    pub bus: Option<attachd_actors::redis::bus::ControlBus>,
     /// Redis health, when `redis.url` is set.
     pub redis: Option<Arc<attachd_actors::redis::RedisHealth>>,
 }

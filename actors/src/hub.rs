@@ -34,6 +34,11 @@ pub struct HubConfig {
     pub driver_idle_timeout: Duration,
     /// `attach.control_grace`.
     pub control_grace: Duration,
+    /// Lifetime of a control lease without renewal; a holder that cannot renew for this long
+    /// stops writing (fencing).
+    pub lease_ttl: Duration,
+    /// Publishes seat changes to other replicas (with Redis).
+    pub bus: Option<crate::redis::bus::ControlBus>,
 }
 
 /// Counters a participant shares between its connection actor and the hub (atomics, no locks).
@@ -111,6 +116,10 @@ pub struct SessionHub {
     last_activity: Instant,
     announced_deadline: SystemTime,
     exited: bool,
+    /// The holder on another replica, as last announced there.
+    remote_holder: Option<HolderView>,
+    /// When the store last confirmed our lease.
+    lease_confirmed: Instant,
     on_end: Option<OnEnd>,
 }
 
@@ -144,6 +153,8 @@ impl SessionHub {
             last_activity: Instant::now(),
             announced_deadline: deadline,
             exited: false,
+            remote_holder: None,
+            lease_confirmed: Instant::now(),
             on_end: Some(on_end),
         }
     }
@@ -232,15 +243,21 @@ impl SessionHub {
         }
     }
 
-    fn control_frame(&self, reason: ControlReason) -> ServerFrame {
-        let holder = match &self.seat {
+    fn holder_view(&self) -> Option<HolderView> {
+        match &self.seat {
             Seat::Held { lease, .. } => Some(HolderView {
                 connection_id: lease.holder.connection_id.clone(),
                 subject: lease.holder.subject.clone(),
             }),
-            _ => None,
-        };
-        ServerFrame::Control { holder, reason }
+            _ => self.remote_holder.clone(),
+        }
+    }
+
+    fn control_frame(&self, reason: ControlReason) -> ServerFrame {
+        ServerFrame::Control {
+            holder: self.holder_view(),
+            reason,
+        }
     }
 
     /// Announces a control change to everyone and audits it.
@@ -254,7 +271,17 @@ impl SessionHub {
                 .subject(subject)
                 .connection_id(conn),
         );
+        if matches!(self.seat, Seat::Held { .. }) {
+            self.remote_holder = None;
+        }
         let frame = self.control_frame(reason);
+        if let Some(bus) = &self.cfg.bus {
+            let holder = match &self.seat {
+                Seat::Held { .. } => self.holder_view(),
+                _ => None,
+            };
+            bus.publish(&self.session_id, holder, reason_label(reason));
+        }
         self.broadcast(&frame);
     }
 
@@ -290,9 +317,7 @@ impl SessionHub {
     }
 
     fn lease_ttl(&self) -> Duration {
-        // Long enough to survive a missed renewal, short enough that a crashed replica's seat
-        // frees quickly.
-        Duration::from_secs(15)
+        self.cfg.lease_ttl
     }
 
     /// Seat bookkeeping, idle deadlines and lease renewal; runs every second.
@@ -323,11 +348,15 @@ impl SessionHub {
                 let fut = self
                     .leases
                     .renew(&self.session_id, lease.epoch, self.lease_ttl());
-                ctx.spawn(fut.into_actor(self).map(move |res, hub, ctx| {
-                    if let Ok(false) = res {
-                        // Fenced out (another replica took the seat): stop writing stdin at once.
-                        hub.lose_seat(ctx, lease.epoch);
+                ctx.spawn(fut.into_actor(self).map(move |res, hub, ctx| match res {
+                    Ok(true) => hub.lease_confirmed = Instant::now(),
+                    // Fenced out (another replica took the seat): stop writing stdin at once.
+                    Ok(false) => hub.lose_seat(ctx, lease.epoch),
+                    // Unconfirmed for a whole lease lifetime: another replica may hold it now.
+                    Err(_) if hub.lease_confirmed.elapsed() >= hub.cfg.lease_ttl => {
+                        hub.lose_seat(ctx, lease.epoch)
                     }
+                    Err(_) => {}
                 }));
             }
             Seat::Free => {}
@@ -410,6 +439,7 @@ impl SessionHub {
                         lease,
                         last_stdin: Instant::now(),
                     };
+                    hub.lease_confirmed = Instant::now();
                     true
                 }
                 Ok(_) => false,
@@ -581,7 +611,7 @@ impl SessionHub {
             connection_id: conn.clone(),
             role,
             control: HelloControl {
-                holder: self.holder_conn().map(str::to_string),
+                holder: self.holder_view().map(|h| h.connection_id),
                 you,
             },
             idle_deadline: rfc3339(self.idle_deadline()),
@@ -883,13 +913,7 @@ impl Handler<Snapshot> for SessionHub {
     type Result = MessageResult<Snapshot>;
 
     fn handle(&mut self, _msg: Snapshot, _ctx: &mut Context<Self>) -> Self::Result {
-        let control = match &self.seat {
-            Seat::Held { lease, .. } => Some(HolderView {
-                connection_id: lease.holder.connection_id.clone(),
-                subject: lease.holder.subject.clone(),
-            }),
-            _ => None,
-        };
+        let control = self.holder_view();
         let mut participants: Vec<ParticipantView> = self
             .participants
             .iter()
@@ -904,5 +928,36 @@ impl Handler<Snapshot> for SessionHub {
             participants,
             control,
         })
+    }
+}
+
+/// A control change announced by another replica.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteControl(pub crate::redis::bus::ControlNote);
+
+impl Handler<RemoteControl> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoteControl, _ctx: &mut Context<Self>) {
+        let note = msg.0;
+        let reason = match note.reason.as_str() {
+            "acquired" => ControlReason::Acquired,
+            "released" => ControlReason::Released,
+            "expired" => ControlReason::Expired,
+            "revoked" => ControlReason::Revoked,
+            "disconnected" => ControlReason::Disconnected,
+            _ => return,
+        };
+        if note.holder.is_some() {
+            // Someone elsewhere holds the seat now: if we still thought we did, our lease is
+            // gone (the store only grants one), so stop forwarding stdin at once.
+            if let Seat::Held { .. } | Seat::Grace { .. } = self.seat {
+                self.seat = Seat::Free;
+            }
+        }
+        self.remote_holder = note.holder;
+        let frame = self.control_frame(reason);
+        self.broadcast(&frame);
     }
 }

@@ -98,7 +98,7 @@ impl ControlReason {
 }
 
 /// The current control holder as participants see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HolderView {
     /// Connection that holds the seat.
     pub connection_id: String,

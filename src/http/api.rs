@@ -124,16 +124,16 @@ pub fn valid_session_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// Looks a session up for `p`: 404 when absent or of another tenant.
-pub fn visible(
+/// Looks a session up for `p`: 404 when absent, malformed or of another tenant.
+pub async fn visible(
     st: &AppState,
     p: &Principal,
     id: &str,
-) -> Result<(SessionView, actix::Addr<attachd_actors::hub::SessionHub>), ApiError> {
+) -> Result<(SessionView, Option<actix::Addr<attachd_actors::hub::SessionHub>>), ApiError> {
     if !valid_session_id(id) {
         return Err(ApiError::NotFound);
     }
-    st.sessions.get(id, &p.tenant).ok_or(ApiError::NotFound)
+    crate::catalog::find(st, &p.tenant, id).await
 }
 
 /// Lists the caller's sessions.
@@ -143,7 +143,7 @@ pub fn visible(
 pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
     p.require("sessions:read")?;
     Ok(HttpResponse::Ok().json(SessionList {
-        sessions: st.sessions.list(&p.tenant),
+        sessions: crate::catalog::list(&st, &p.tenant).await?,
     }))
 }
 
@@ -206,6 +206,8 @@ pub fn hub_config(st: &AppState) -> HubConfig {
         idle_timeout: s.session.idle_timeout,
         driver_idle_timeout: s.attach.driver_idle_timeout,
         control_grace: s.attach.control_grace,
+        lease_ttl: s.attach.lease_ttl,
+        bus: st.bus.clone(),
     }
 }
 
@@ -219,9 +221,15 @@ pub async fn get_session(
     Auth(p): Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, hub) = visible(&st, &p, &id)?;
+    let (view, hub) = visible(&st, &p, &id).await?;
     p.require("sessions:read")?;
-    let snap: HubSnapshot = hub.send(Snapshot).await.map_err(|_| ApiError::NotFound)?;
+    let snap: HubSnapshot = match hub {
+        Some(h) => h.send(Snapshot).await.map_err(|_| ApiError::NotFound)?,
+        None => HubSnapshot {
+            participants: Vec::new(),
+            control: None,
+        },
+    };
     Ok(HttpResponse::Ok().json(SessionDetail {
         session: view,
         participants: snap.participants,
@@ -239,10 +247,13 @@ pub async fn delete_session(
     Auth(p): Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, hub) = visible(&st, &p, &id)?;
+    let (view, hub) = visible(&st, &p, &id).await?;
     p.require("sessions:write")?;
     st.sessions.remove(&view.id);
-    let _ = hub.send(Terminate).await;
+    // A pod is not deleted (the Role cannot); its participants here are closed with 4005.
+    if let Some(hub) = hub {
+        let _ = hub.send(Terminate).await;
+    }
     st.audit
         .record_detached(lifecycle_event("session.deleted", &view, &p.subject));
     Ok(HttpResponse::NoContent().finish())
@@ -260,7 +271,7 @@ pub async fn issue_ticket(
     id: web::Path<String>,
     body: web::Json<TicketRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, _) = visible(&st, &p, &id)?;
+    let (view, _) = visible(&st, &p, &id).await?;
     let req = body.into_inner();
     p.require(match req.role {
         Role::Driver => "attach:drive",
@@ -337,13 +348,15 @@ pub async fn revoke_control(
     Auth(p): Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, hub) = visible(&st, &p, &id)?;
+    let (_, hub) = visible(&st, &p, &id).await?;
     p.require("attach:moderate")?;
-    hub.send(Revoke {
-        by: p.subject.clone(),
-    })
-    .await
-    .map_err(|_| ApiError::NotFound)?;
+    if let Some(hub) = hub {
+        hub.send(Revoke {
+            by: p.subject.clone(),
+        })
+        .await
+        .map_err(|_| ApiError::NotFound)?;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -248,8 +248,9 @@ pub async fn attach(
     if claims.session_id != session_id {
         return Err(att.refuse(ApiError::Unauthorized));
     }
-    let Some((_, hub)) = st.sessions.get(&session_id, &claims.tenant) else {
-        return Err(att.refuse(ApiError::NotFound));
+    let hub = match crate::catalog::hub_for(&st, &claims.tenant, &session_id).await {
+        Ok(h) => h,
+        Err(e) => return Err(att.refuse(e)),
     };
 
     let connection_id = format!("c-{}", uuid::Uuid::new_v4().simple());

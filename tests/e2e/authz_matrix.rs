@@ -173,11 +173,7 @@ fn jwt(tenant: &str, scopes: &[&str], exp: u64, nbf: u64) -> String {
 
 /// Every scope except those of a route's scope column alternative.
 fn all_but(scope: &str) -> Vec<&'static str> {
-    ALL_SCOPES
-        .iter()
-        .copied()
-        .filter(|s| *s != scope)
-        .collect()
+    ALL_SCOPES.iter().copied().filter(|s| *s != scope).collect()
 }
 
 /// The `Authorization` header values of one case (several variants for the malformed one).
@@ -283,7 +279,12 @@ fn check_tenant_filter(method: &str, path: &str, r: &Resp, acme_sids: &[String])
         }),
         _ => false,
     };
-    leaked.then(|| format!("{method} {path} as another tenant leaked acme data: {}", r.text))
+    leaked.then(|| {
+        format!(
+            "{method} {path} as another tenant leaked acme data: {}",
+            r.text
+        )
+    })
 }
 
 /// Extra checks of the correct answers.
@@ -340,7 +341,8 @@ async fn authorization_matrix_over_every_route_and_credential() {
     let mut acme_sids = vec![alice.create_session().await];
     let mut failures = Vec::new();
     let mut checks = 0usize;
-    let (mut rows, mut cols) = (0usize, BTreeSet::new());
+    let (mut api_rows, mut ticket_rows) = (0usize, 0usize);
+    let (mut api_cols, mut ticket_cols) = (BTreeSet::new(), BTreeSet::new());
 
     // Every documented operation is in ROUTES, so it is in this matrix.
     let doc = alice.call("GET", "/openapi.json", None).await.body;
@@ -356,10 +358,10 @@ async fn authorization_matrix_over_every_route_and_credential() {
 
     for (method, path, scope) in ROUTES {
         let r = row(method, path);
-        rows += 1;
         if r.target == Target::Ticket {
+            ticket_rows += 1;
             for &case in TICKET_CASES {
-                cols.insert(format!("ticket:{case:?}"));
+                ticket_cols.insert(format!("{case:?}"));
                 checks += 1;
                 let (status, head, body) = ticket_case(&srv, &short, case, &evil_sid).await;
                 let label = format!("{method} {path} [{case:?}]");
@@ -369,11 +371,12 @@ async fn authorization_matrix_over_every_route_and_credential() {
             }
             continue;
         }
+        api_rows += 1;
         for &case in CASES {
             let Some(want) = expect(&r, case) else {
                 continue;
             };
-            cols.insert(format!("{case:?}"));
+            api_cols.insert(format!("{case:?}"));
             // attach-tickets has two scopes (by role): the missing-scope case runs for each.
             let alternatives: Vec<&str> = if case == Case::MissingScope {
                 scope.split('|').collect()
@@ -415,10 +418,14 @@ async fn authorization_matrix_over_every_route_and_credential() {
             }
         }
     }
+    let list = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>().join(", ");
     eprintln!(
-        "authz matrix: {rows} routes × {} credential cases ({}), {checks} requests",
-        cols.len(),
-        cols.into_iter().collect::<Vec<_>>().join(", ")
+        "authz matrix: {api_rows} API routes × {} credential cases ({}); {ticket_rows} attach \
+         route × {} ticket cases ({}); {checks} requests",
+        api_cols.len(),
+        list(api_cols),
+        ticket_cols.len(),
+        list(ticket_cols)
     );
     assert!(
         failures.is_empty(),

@@ -12,6 +12,7 @@
 //! with 1009. Every read has a timeout and every case a global deadline: a hang fails.
 
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -399,7 +400,7 @@ impl Raw {
                 if f.fin { "" } else { " (FIN=0)" },
                 show(&f.payload)
             ),
-            Ev::Eof(how) => writeln!(self.log, "← {how}"),
+            Ev::Eof(how) => writeln!(self.log, "← {how} at {:?}", std::time::SystemTime::now()),
         };
     }
 
@@ -446,6 +447,7 @@ impl Raw {
             close_payload(code, b"")
         };
         let _ = self.wr.write_all(&fr(true, 0, CLOSE, &reply)).await;
+        let _ = writeln!(self.log, "close sent at {:?}", std::time::SystemTime::now());
         self.expect_eof(skip_data).await;
         code
     }
@@ -551,16 +553,34 @@ async fn run(c: &mut Raw, steps: Vec<Step>, skip_data: bool) {
     }
 }
 
+/// A server shared by the cases running at the same time: started on first use, killed (by
+/// `Server`'s `Drop`) when the last case using it ends, so no process outlives the tests (a
+/// static `OnceLock` would never drop it). Cases only share the process, never a connection.
+fn shared(slot: &Mutex<Weak<Server>>, start: fn() -> Server) -> Arc<Server> {
+    let mut held = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(srv) = held.upgrade() {
+        return srv;
+    }
+    let srv = Arc::new(start());
+    *held = Arc::downgrade(&srv);
+    srv
+}
+
+static ECHO: Mutex<Weak<Server>> = Mutex::new(Weak::new());
+static ATTACH: Mutex<Weak<Server>> = Mutex::new(Weak::new());
+
 /// A dev server with the conformance echo endpoint and a 64 KiB message limit.
-fn echo_server() -> Server {
-    Server::start(
-        Opts {
-            dev: true,
-            ..Opts::default()
-        }
-        .env("ATTACHD__SERVER__CONFORMANCE_ECHO", "true")
-        .env("ATTACHD__WS__MAX_MESSAGE_BYTES", &LIMIT.to_string()),
-    )
+fn echo_server() -> Arc<Server> {
+    shared(&ECHO, || {
+        Server::start(
+            Opts {
+                dev: true,
+                ..Opts::default()
+            }
+            .env("ATTACHD__SERVER__CONFORMANCE_ECHO", "true")
+            .env("ATTACHD__WS__MAX_MESSAGE_BYTES", &LIMIT.to_string()),
+        )
+    })
 }
 
 async fn echo_connect(srv: &Server) -> Raw {
@@ -569,10 +589,14 @@ async fn echo_connect(srv: &Server) -> Raw {
 
 /// Runs one case against a fresh echo server.
 async fn echo_case(steps: Vec<Step>) {
+    let t0 = std::time::Instant::now();
     let srv = echo_server();
+    eprintln!("TIMING start {:?}", t0.elapsed());
     tokio::time::timeout(CASE, async {
         let mut c = echo_connect(&srv).await;
+        eprintln!("TIMING connect {:?}", t0.elapsed());
         run(&mut c, steps, false).await;
+        eprintln!("TIMING run {:?}\n{}", t0.elapsed(), c.log);
     })
     .await
     .expect("case exceeded its deadline");
@@ -1534,8 +1558,15 @@ async fn case_9_8_6_burst_1000_binary_4096() {
 
 /// A prod server with a 64 KiB message limit, a session, and a raw driver connection that
 /// has read its `hello`.
-async fn attach_raw() -> (Server, Raw) {
-    let srv = Server::start(Opts::default().env("ATTACHD__WS__MAX_MESSAGE_BYTES", &LIMIT.to_string()));
+async fn attach_raw() -> (Arc<Server>, Raw) {
+    // Prod rules; parallel cases attach as the same subject, so its connection cap is lifted.
+    let srv = shared(&ATTACH, || {
+        Server::start(
+            Opts::default()
+                .env("ATTACHD__WS__MAX_MESSAGE_BYTES", &LIMIT.to_string())
+                .env("ATTACHD__LIMITS__SUBJECT_CONNECTIONS", "1000"),
+        )
+    });
     let api = srv.api(&ALICE);
     let sid = api.create_session().await;
     let ticket = api.ticket(&sid, "driver").await;

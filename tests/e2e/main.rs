@@ -1,9 +1,12 @@
 //! Black-box tests of attachd: real processes, real sockets, real PTYs.
 
 mod auth;
+mod authz_matrix;
+mod canary;
 mod conformance;
 mod core;
 mod handshake;
+mod kube;
 mod limits;
 mod redis;
 mod support;

@@ -762,3 +762,91 @@ impl Server {
         (st, r.json().await.unwrap_or(Value::Null))
     }
 }
+
+/// The Kubernetes API emulation (`kube-emu`): pods backed by real local processes. It emulates
+/// the pod API and the exec/attach WebSocket subprotocols for tests; it is not Kubernetes.
+pub struct KubeEmu {
+    pub url: String,
+    pub token: String,
+    pub token_file: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl KubeEmu {
+    /// Starts the emulator with `pods` as (name, tenant).
+    pub fn start(pods: &[(&str, &str)]) -> KubeEmu {
+        let exe = bin().parent().expect("target dir").join("kube-emu");
+        assert!(
+            exe.exists(),
+            "{} is missing: build it with `cargo build -p kube-emu` (make test does)",
+            exe.display()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = "kube-emu-test-token".to_string();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, &token).expect("token file");
+        let mut cmd = Command::new(exe);
+        cmd.args(["--listen", "127.0.0.1:0", "--token", &token, "--namespace", "sandboxes"]);
+        for (name, tenant) in pods {
+            cmd.arg("--pod").arg(format!("name={name},tenant={tenant}"));
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kube-emu");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut first = Vec::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
+            first.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&first).into_owned();
+        let url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected kube-emu banner: {line:?}"))
+            .trim()
+            .to_string();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+        });
+        KubeEmu {
+            url,
+            token,
+            token_file,
+            child: Some(child),
+            _dir: dir,
+        }
+    }
+
+    /// Deletes a pod through the emulated API.
+    pub async fn delete_pod(&self, name: &str) {
+        let r = reqwest::Client::new()
+            .delete(format!("{}/api/v1/namespaces/sandboxes/pods/{name}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("delete pod");
+        assert!(r.status().is_success(), "delete pod: {}", r.status());
+    }
+
+    /// attachd options for the kube backend against this emulator.
+    pub fn opts(&self, mode: &str) -> Opts {
+        Opts::default()
+            .env("ATTACHD__SESSION__BACKEND", "kube")
+            .env("ATTACHD__KUBE__API_URL", &self.url)
+            .env("ATTACHD__KUBE__TOKEN_FILE", self.token_file.to_str().unwrap())
+            .env("ATTACHD__KUBE__NAMESPACE", "sandboxes")
+            .env("ATTACHD__KUBE__MODE", mode)
+    }
+}
+
+impl Drop for KubeEmu {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

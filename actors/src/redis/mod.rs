@@ -1,6 +1,7 @@
 //! Shared state in Redis: one pool, bounded timeouts, health tracking and the outage policy.
 //! Every decision is one Lua script using Redis `TIME`, so replicas agree on the clock.
 
+pub mod bus;
 pub mod lease;
 pub mod limiter;
 pub mod scripts;

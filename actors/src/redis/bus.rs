@@ -1,0 +1,123 @@
+//! Control changes across replicas: each hub publishes its seat changes on a Redis channel,
+//! and one subscriber per process hands other replicas' changes to the local hub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::RedisShared;
+use crate::protocol::HolderView;
+
+/// One control change as published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlNote {
+    /// The publishing process.
+    pub replica: String,
+    /// The session.
+    pub session_id: String,
+    /// The new holder, if any.
+    pub holder: Option<HolderView>,
+    /// `acquired`, `released`, `expired`, `revoked`, `disconnected`.
+    pub reason: String,
+}
+
+/// Publishes this replica's control changes.
+#[derive(Clone)]
+pub struct ControlBus {
+    redis: RedisShared,
+    replica: Arc<str>,
+    channel_prefix: String,
+}
+
+impl std::fmt::Debug for ControlBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlBus").field("replica", &self.replica).finish()
+    }
+}
+
+impl ControlBus {
+    /// A bus for this replica.
+    pub fn new(redis: RedisShared, replica: &str) -> Self {
+        let channel_prefix = redis.key("bus", ":control:");
+        ControlBus {
+            redis,
+            replica: Arc::from(replica),
+            channel_prefix,
+        }
+    }
+
+    /// This process's replica id.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// Publishes a change (best effort: a lost note only delays other replicas' view until the
+    /// next change; the lease itself stays authoritative).
+    pub fn publish(&self, session_id: &str, holder: Option<HolderView>, reason: &str) {
+        let note = ControlNote {
+            replica: self.replica.to_string(),
+            session_id: session_id.to_string(),
+            holder,
+            reason: reason.to_string(),
+        };
+        let Ok(payload) = serde_json::to_string(&note) else {
+            return;
+        };
+        let channel = format!("{}{}", self.channel_prefix, session_id);
+        let redis = self.redis.clone();
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move {
+                let _ = redis
+                    .run(|mut c| async move {
+                        redis::cmd("PUBLISH")
+                            .arg(channel)
+                            .arg(payload)
+                            .query_async::<i64>(&mut c)
+                            .await
+                    })
+                    .await;
+            });
+        }
+    }
+
+    /// Runs forever: subscribes to every session's channel and calls `deliver` for notes of
+    /// other replicas; reconnects with backoff.
+    pub async fn subscribe(
+        self,
+        url: String,
+        deliver: impl Fn(ControlNote) + Send + Sync + 'static,
+    ) {
+        let pattern = format!("{}*", self.channel_prefix);
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let attempt = async {
+                let client = redis::Client::open(url.as_str())?;
+                let mut ps = client.get_async_pubsub().await?;
+                ps.psubscribe(&pattern).await?;
+                Ok::<_, redis::RedisError>(ps)
+            };
+            match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                Ok(Ok(mut ps)) => {
+                    backoff = Duration::from_millis(200);
+                    let mut stream = ps.on_message();
+                    while let Some(msg) = stream.next().await {
+                        let Ok(payload) = msg.get_payload::<String>() else {
+                            continue;
+                        };
+                        let Ok(note) = serde_json::from_str::<ControlNote>(&payload) else {
+                            continue;
+                        };
+                        if note.replica != *self.replica {
+                            deliver(note);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The kube backend through kube-rs against the in-repo Kubernetes API emulation (kube-emu):
+//! pods as sessions, attach and exec modes, a pod shared by two replicas, resize, exit, delete.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn pods_are_sessions_of_their_tenant() {
+    let emu = KubeEmu::start(&[("alpha", "acme"), ("beta", "evil")]);
+    let srv = Server::start(emu.opts("attach"));
+    let r = srv.api(&ALICE).call("GET", "/api/v1/sessions", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ids: Vec<&str> = r.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["alpha"]);
+    let r = srv.api(&ALICE).call("GET", "/api/v1/sessions/beta", None).await;
+    assert_eq!(r.status, 404, "another tenant's pod");
+    let r = srv.api(&ALICE).call("GET", "/api/v1/sessions/alpha", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["backend"], "kube");
+    let r = srv.api(&ALICE).call("POST", "/api/v1/sessions", Some(json!({}))).await;
+    assert_eq!(r.status, 400, "pods are not created through attachd");
+}
+
+#[tokio::test]
+async fn attach_mode_shares_the_container_tty_and_resize_reaches_it() {
+    let emu = KubeEmu::start(&[("alpha", "acme")]);
+    let srv = Server::start(emu.opts("attach"));
+    let mut d = attach_as(&srv, &ALICE, "alpha", "driver").await;
+    assert_eq!(expect_json(&mut d, "hello", 10).await["control"]["you"], true);
+    let mut o = attach_as(&srv, &OLIVE, "alpha", "observer").await;
+    expect_json(&mut o, "hello", 10).await;
+    send_text(&mut d, json!({"type": "resize", "cols": 101, "rows": 33})).await;
+    send_bin(&mut d, b"stty size; echo pod-$((20+1))\n").await;
+    let out = expect_output(&mut d, "pod-21", 15).await;
+    assert!(out.contains("33 101"), "resize did not reach the pod: {out:?}");
+    expect_output(&mut o, "pod-21", 15).await;
+}
+
+#[tokio::test]
+async fn exec_mode_runs_the_command_and_the_exit_code_propagates() {
+    let emu = KubeEmu::start(&[("alpha", "acme")]);
+    let srv = Server::start(emu.opts("exec"));
+    let mut d = attach_as(&srv, &ALICE, "alpha", "driver").await;
+    expect_json(&mut d, "hello", 10).await;
+    send_bin(&mut d, b"echo in-exec; exit 5\n").await;
+    expect_output(&mut d, "in-exec", 15).await;
+    assert_eq!(expect_json(&mut d, "exit", 15).await["code"], 5);
+    assert_eq!(expect_close(&mut d, 10).await, Some(1000));
+}
+
+#[tokio::test]
+async fn deleting_the_pod_closes_participants_with_4005() {
+    let emu = KubeEmu::start(&[("alpha", "acme")]);
+    let srv = Server::start(emu.opts("attach"));
+    let mut o = attach_as(&srv, &OLIVE, "alpha", "observer").await;
+    expect_json(&mut o, "hello", 10).await;
+    emu.delete_pod("alpha").await;
+    assert_eq!(expect_close(&mut o, 20).await, Some(4005));
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_a_clear_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("t");
+    std::fs::write(&token, "x").unwrap();
+    let port = free_port();
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__SESSION__BACKEND", "kube")
+            .env("ATTACHD__KUBE__API_URL", &format!("http://127.0.0.1:{port}"))
+            .env("ATTACHD__KUBE__TOKEN_FILE", token.to_str().unwrap()),
+    );
+    let started = std::time::Instant::now();
+    let r = srv.api(&ALICE).call("GET", "/api/v1/sessions", None).await;
+    assert_eq!((r.status, r.error_code()), (502, "backend_unavailable"), "{}", r.text);
+    assert!(!r.text.contains(&port.to_string()), "internal address leaked: {}", r.text);
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+fn kube_replica(emu: &KubeEmu, redis: &Redis) -> Server {
+    Server::start(
+        emu.opts("attach")
+            .env("ATTACHD__REDIS__URL", &redis.url())
+            .env("ATTACHD__ATTACH__LEASE_TTL", "3s"),
+    )
+}
+
+#[tokio::test]
+async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
+    let emu = KubeEmu::start(&[("alpha", "acme")]);
+    let redis = Redis::start();
+    let a = kube_replica(&emu, &redis);
+    let b = kube_replica(&emu, &redis);
+    let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
+    assert_eq!(expect_json(&mut da, "hello", 10).await["control"]["you"], true);
+    let mut db = attach_as(&b, &BOB, "alpha", "driver").await;
+    let hb = expect_json(&mut db, "hello", 10).await;
+    assert_eq!(hb["control"]["you"], false, "only one driver across replicas: {hb}");
+    let b_id = hb["connection_id"].as_str().unwrap().to_string();
+
+    // Output is seen on both; only the holder's stdin arrives.
+    send_bin(&mut db, b"echo from-bob\n").await;
+    assert_eq!(expect_json(&mut db, "error", 10).await["code"], "not_driver");
+    send_text(&mut db, json!({"type": "control", "action": "acquire"})).await;
+    assert_eq!(expect_json(&mut db, "error", 10).await["code"], "control_denied");
+    send_bin(&mut da, b"echo from-alice-$((3*3))\n").await;
+    let out_b = expect_output(&mut db, "from-alice-9", 15).await;
+    assert!(!out_b.contains("from-bob\r\n"), "{out_b:?}");
+
+    // Handover across replicas: release on A, acquire on B; A's participants hear of it.
+    send_text(&mut da, json!({"type": "control", "action": "release"})).await;
+    expect_control(&mut db, "released", 10).await;
+    send_text(&mut db, json!({"type": "control", "action": "acquire"})).await;
+    let mut c = expect_control(&mut da, "acquired", 10).await;
+    if c["holder"]["subject"] == "alice" {
+        c = expect_control(&mut da, "acquired", 10).await;
+    }
+    assert_eq!(c["holder"]["connection_id"], b_id.as_str());
+    send_bin(&mut db, b"echo bob-drives-$((4*4))\n").await;
+    expect_output(&mut da, "bob-drives-16", 15).await;
+    send_bin(&mut da, b"x").await;
+    assert_eq!(expect_json(&mut da, "error", 10).await["code"], "not_driver");
+}
