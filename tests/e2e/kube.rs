@@ -129,3 +129,50 @@ async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
     send_bin(&mut da, b"x").await;
     assert_eq!(expect_json(&mut da, "error", 10).await["code"], "not_driver");
 }
+
+#[tokio::test]
+async fn a_holder_partitioned_from_redis_is_fenced_out() {
+    let emu = KubeEmu::start(&[("alpha", "acme")]);
+    let redis = Redis::start();
+    let proxy = CutProxy::start(redis.port).await;
+    let a = Server::start(
+        emu.opts("attach")
+            .env("ATTACHD__REDIS__URL", &proxy.url())
+            .env("ATTACHD__ATTACH__LEASE_TTL", "3s"),
+    );
+    let b = kube_replica(&emu, &redis);
+    let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
+    assert_eq!(expect_json(&mut da, "hello", 10).await["control"]["you"], true);
+    let mut db = attach_as(&b, &BOB, "alpha", "driver").await;
+    expect_json(&mut db, "hello", 10).await;
+
+    proxy.cut();
+    // A cannot renew: after one lease lifetime it stops writing on its own.
+    expect_control(&mut da, "revoked", 15).await;
+    send_bin(&mut da, b"echo stale-writer\n").await;
+    assert_eq!(expect_json(&mut da, "error", 10).await["code"], "not_driver");
+    // The lease expired in Redis too, so B can take the seat.
+    let mut seated = false;
+    for _ in 0..40 {
+        send_text(&mut db, json!({"type": "control", "action": "acquire"})).await;
+        loop {
+            match next(&mut db, 5).await {
+                Seen::Json(v) if v["type"] == "control" && v["holder"]["subject"] == "bob" => {
+                    seated = true;
+                    break;
+                }
+                Seen::Json(v) if v["type"] == "error" => break,
+                Seen::Closed(c) => panic!("closed {c:?}"),
+                _ => {}
+            }
+        }
+        if seated {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(seated, "B never got the seat after A's lease expired");
+    send_bin(&mut db, b"echo bob-$((7*6))\n").await;
+    let out = expect_output(&mut db, "bob-42", 15).await;
+    assert!(!out.contains("stale-writer"), "a fenced holder's input reached the pod: {out:?}");
+}

@@ -100,7 +100,7 @@ SEED_ARGS=()
 set +e
 timeout "$TIME_LIMIT" "$VENV/bin/st" run "http://127.0.0.1:$PORT/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --checks "${CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}" \
   --max-examples "$MAX_EXAMPLES" \
   --workers 1 \
   --request-timeout 10 \

@@ -1,28 +1,24 @@
-//! Control leases in Redis: SET-like acquisition with a monotonically increasing epoch as the
-//! fencing token, compare-and-renew and compare-and-release scripts, per-process fallback.
+//! Control leases in Redis: acquisition with a monotonically increasing epoch as the fencing
+//! token, compare-and-renew and compare-and-release scripts. No fallback: without Redis nobody
+//! can prove the seat is free, so it is not handed out (a held seat lasts its lease lifetime).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
 use super::scripts;
-use super::{OnError, RedisShared};
-use crate::lease::{Holder, Lease, LeaseError, LeaseStore, LocalLeases};
+use super::RedisShared;
+use crate::lease::{Holder, Lease, LeaseError, LeaseStore};
 
 /// Leases shared by every replica.
 pub struct RedisLeases {
     redis: RedisShared,
-    local: Arc<LocalLeases>,
 }
 
 impl RedisLeases {
     /// Leases over a shared pool.
     pub fn new(redis: RedisShared) -> Self {
-        RedisLeases {
-            redis,
-            local: Arc::new(LocalLeases::new()),
-        }
+        RedisLeases { redis }
     }
 
     fn keys(&self, session: &str) -> (String, String) {
@@ -41,12 +37,9 @@ impl LeaseStore for RedisLeases {
         let (k, e) = self.keys(session);
         let redis = self.redis.clone();
         let holder = holder.clone();
-        let local = self.local.clone();
-        let policy = self.redis.policy();
-        let session = session.to_string();
         Box::pin(async move {
             let (conn, subj) = (holder.connection_id.clone(), holder.subject.clone());
-            let r = redis
+            let epoch = redis
                 .run(|mut c| async move {
                     scripts::LEASE_ACQUIRE
                         .key(k)
@@ -57,18 +50,9 @@ impl LeaseStore for RedisLeases {
                         .invoke_async::<u64>(&mut c)
                         .await
                 })
-                .await;
-            match r {
-                Ok(0) => Ok(None),
-                Ok(epoch) => Ok(Some(Lease { holder, epoch })),
-                Err(err) => match policy {
-                    OnError::Deny => Err(LeaseError(err.to_string())),
-                    _ => {
-                        redis.health().degraded();
-                        local.acquire(&session, &holder, ttl).await
-                    }
-                },
-            }
+                .await
+                .map_err(|e| LeaseError(e.to_string()))?;
+            Ok((epoch != 0).then_some(Lease { holder, epoch }))
         })
     }
 
@@ -80,10 +64,8 @@ impl LeaseStore for RedisLeases {
     ) -> BoxFuture<'static, Result<bool, LeaseError>> {
         let (k, _) = self.keys(session);
         let redis = self.redis.clone();
-        let local_fut = self.local.renew(session, epoch, ttl);
-        let this_policy = self.redis.policy();
         Box::pin(async move {
-            let r = redis
+            redis
                 .run(|mut c| async move {
                     scripts::LEASE_RENEW
                         .key(k)
@@ -92,23 +74,16 @@ impl LeaseStore for RedisLeases {
                         .invoke_async::<i64>(&mut c)
                         .await
                 })
-                .await;
-            match r {
-                Ok(n) => Ok(n == 1 || local_fut.await.unwrap_or(false)),
-                Err(e) if this_policy == OnError::Deny => Err(LeaseError(e.to_string())),
-                // Cannot confirm: keep the seat locally rather than flap; the epoch check
-                // fences it once Redis answers again.
-                Err(_) => Ok(true),
-            }
+                .await
+                .map(|n| n == 1)
+                .map_err(|e| LeaseError(e.to_string()))
         })
     }
 
     fn release(&self, session: &str, epoch: u64) -> BoxFuture<'static, Result<bool, LeaseError>> {
         let (k, _) = self.keys(session);
         let redis = self.redis.clone();
-        let local_fut = self.local.release(session, epoch);
         Box::pin(async move {
-            let _ = local_fut.await;
             redis
                 .run(|mut c| async move {
                     scripts::LEASE_RELEASE
