@@ -114,11 +114,7 @@ pub async fn find(
 }
 
 /// The hub of a session on this replica, starting one (opening the pod stream) if needed.
-pub async fn hub_for(
-    st: &AppState,
-    tenant: &str,
-    id: &str,
-) -> Result<Addr<SessionHub>, ApiError> {
+pub async fn hub_for(st: &AppState, tenant: &str, id: &str) -> Result<Addr<SessionHub>, ApiError> {
     let (view, hub) = find(st, tenant, id).await?;
     if let Some(h) = hub {
         return Ok(h);
@@ -131,7 +127,9 @@ pub async fn hub_for(
         .map_err(kube_error)?;
     // Two attaches may have raced to open the pod: keep the first hub, detach the other stream.
     if let Some((_, existing)) = st.sessions.get(id, tenant) {
-        let _ = io.input.try_send(attachd_actors::backend::BackendInput::Terminate);
+        let _ = io
+            .input
+            .try_send(attachd_actors::backend::BackendInput::Terminate);
         return Ok(existing);
     }
     Ok(st.sessions.start(

@@ -113,11 +113,12 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
         crate::config::RedisOnError::Deny => OnError::Deny,
         crate::config::RedisOnError::Allow => OnError::Allow,
     };
-    let redis = RedisShared::new(url, &s.redis.key_prefix, policy)
-        .map_err(|e| crate::config::ConfigError {
+    let redis = RedisShared::new(url, &s.redis.key_prefix, policy).map_err(|e| {
+        crate::config::ConfigError {
             key: "redis.url".into(),
             message: e.to_string(),
-        })?;
+        }
+    })?;
     if let Err(e) = redis.ping().await {
         tracing::error!(error = %e, "redis is not reachable at start; applying redis.on_error until it is");
     }

@@ -168,7 +168,10 @@ impl RedisTickets {
 
     fn keys(&self, secret: &str) -> (String, String) {
         let tag = format!("t:{}", sha256_hex(secret));
-        (self.redis.key(&tag, ":claims"), self.redis.key(&tag, ":used"))
+        (
+            self.redis.key(&tag, ":claims"),
+            self.redis.key(&tag, ":used"),
+        )
     }
 }
 

@@ -60,11 +60,19 @@ pub struct SessionDetail {
 #[serde(deny_unknown_fields)]
 pub struct TicketRequest {
     /// `driver` or `observer`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = role_schema)]
     pub role: Role,
     /// `body` (default) or `cookie`.
     #[serde(default)]
     pub delivery: Delivery,
+}
+
+/// OpenAPI schema of a `Role`: the string enum the API accepts and returns.
+fn role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["driver", "observer"]))
+        .build()
 }
 
 /// How the ticket reaches the client.
@@ -87,7 +95,7 @@ pub struct TicketResponse {
     /// RFC 3339 expiry.
     pub expires_at: String,
     /// Granted role.
-    #[schema(value_type = String)]
+    #[schema(schema_with = role_schema)]
     pub role: Role,
     /// Session it opens.
     pub session_id: String,
@@ -129,7 +137,13 @@ pub async fn visible(
     st: &AppState,
     p: &Principal,
     id: &str,
-) -> Result<(SessionView, Option<actix::Addr<attachd_actors::hub::SessionHub>>), ApiError> {
+) -> Result<
+    (
+        SessionView,
+        Option<actix::Addr<attachd_actors::hub::SessionHub>>,
+    ),
+    ApiError,
+> {
     if !valid_session_id(id) {
         return Err(ApiError::NotFound);
     }
@@ -150,7 +164,8 @@ pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, Api
 /// Creates a local session.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSession,
     responses((status = 201, body = SessionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_session(
     st: State,
@@ -263,7 +278,8 @@ pub async fn delete_session(
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/attach-tickets", tag = "attach",
     params(("id" = String, Path, description = "session id")), request_body = TicketRequest,
     responses((status = 201, body = TicketResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn issue_ticket(
     st: State,
@@ -374,6 +390,7 @@ pub struct AuditParams {
     /// Only records at or after this time (RFC 3339 or unix ms).
     pub since: Option<String>,
     /// At most this many records (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -281,7 +281,8 @@ fn unsafe_prod_configurations_refuse_to_start_naming_the_key() {
         "[[auth.static_tokens]]\nsubject = \"a\"\ntenant = \"t\"\nscopes = [\"sessions:read\"]\nsha256 = \"{}\"\n",
         sha256_hex("x")
     );
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (token.clone(), vec![], "server.tls_cert"),
         ("[server]\ntls_terminated_upstream = true\n".into(), vec![], "auth.static_tokens"),
         (

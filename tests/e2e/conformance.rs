@@ -326,10 +326,7 @@ impl Raw {
         };
         let head = String::from_utf8_lossy(&rd.buf[..end]).into_owned();
         rd.buf.drain(..end + 4);
-        assert!(
-            head.starts_with("HTTP/1.1 101"),
-            "upgrade refused:\n{head}"
-        );
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused:\n{head}");
         let header = |name: &str| {
             head.lines().skip(1).find_map(|l| {
                 let (k, v) = l.split_once(':')?;
@@ -416,9 +413,9 @@ impl Raw {
                 Ev::Frame(f) if f.op == PING => continue,
                 Ev::Frame(f) if skip_data && matches!(f.op, TEXT | BINARY | CONT) => continue,
                 Ev::Frame(f) => return f,
-                Ev::Eof(how) => {
-                    self.fail(&format!("connection ended ({how}) while waiting for {want}"))
-                }
+                Ev::Eof(how) => self.fail(&format!(
+                    "connection ended ({how}) while waiting for {want}"
+                )),
             }
         }
     }
@@ -1066,7 +1063,10 @@ async fn valid_utf8(p: &[u8]) {
 
 /// Invalid text in one frame: 1007, nothing echoed.
 async fn invalid_utf8(p: &[u8]) {
-    assert!(std::str::from_utf8(p).is_err(), "case payload must be invalid");
+    assert!(
+        std::str::from_utf8(p).is_err(),
+        "case payload must be invalid"
+    );
     echo_case(vec![text(p), Step::Close(&[1007])]).await;
 }
 
@@ -1641,7 +1641,12 @@ async fn attach_case_3_4_rsv1_set() {
 #[tokio::test]
 async fn attach_case_3_1_rsv3_on_text() {
     attach_case(vec![
-        send(fr(true, 1, TEXT, br#"{"type":"control","action":"release"}"#)),
+        send(fr(
+            true,
+            1,
+            TEXT,
+            br#"{"type":"control","action":"release"}"#,
+        )),
         Step::Close(&[1002]),
     ])
     .await;

@@ -20,12 +20,21 @@ async fn pods_are_sessions_of_their_tenant() {
         .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["alpha"]);
-    let r = srv.api(&ALICE).call("GET", "/api/v1/sessions/beta", None).await;
+    let r = srv
+        .api(&ALICE)
+        .call("GET", "/api/v1/sessions/beta", None)
+        .await;
     assert_eq!(r.status, 404, "another tenant's pod");
-    let r = srv.api(&ALICE).call("GET", "/api/v1/sessions/alpha", None).await;
+    let r = srv
+        .api(&ALICE)
+        .call("GET", "/api/v1/sessions/alpha", None)
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["backend"], "kube");
-    let r = srv.api(&ALICE).call("POST", "/api/v1/sessions", Some(json!({}))).await;
+    let r = srv
+        .api(&ALICE)
+        .call("POST", "/api/v1/sessions", Some(json!({})))
+        .await;
     assert_eq!(r.status, 400, "pods are not created through attachd");
 }
 
@@ -34,13 +43,19 @@ async fn attach_mode_shares_the_container_tty_and_resize_reaches_it() {
     let emu = KubeEmu::start(&[("alpha", "acme")]);
     let srv = Server::start(emu.opts("attach"));
     let mut d = attach_as(&srv, &ALICE, "alpha", "driver").await;
-    assert_eq!(expect_json(&mut d, "hello", 10).await["control"]["you"], true);
+    assert_eq!(
+        expect_json(&mut d, "hello", 10).await["control"]["you"],
+        true
+    );
     let mut o = attach_as(&srv, &OLIVE, "alpha", "observer").await;
     expect_json(&mut o, "hello", 10).await;
     send_text(&mut d, json!({"type": "resize", "cols": 101, "rows": 33})).await;
     send_bin(&mut d, b"stty size; echo pod-$((20+1))\n").await;
     let out = expect_output(&mut d, "pod-21", 15).await;
-    assert!(out.contains("33 101"), "resize did not reach the pod: {out:?}");
+    assert!(
+        out.contains("33 101"),
+        "resize did not reach the pod: {out:?}"
+    );
     expect_output(&mut o, "pod-21", 15).await;
 }
 
@@ -75,13 +90,25 @@ async fn an_unreachable_api_server_is_a_clear_error_not_a_hang() {
     let srv = Server::start(
         Opts::default()
             .env("ATTACHD__SESSION__BACKEND", "kube")
-            .env("ATTACHD__KUBE__API_URL", &format!("http://127.0.0.1:{port}"))
+            .env(
+                "ATTACHD__KUBE__API_URL",
+                &format!("http://127.0.0.1:{port}"),
+            )
             .env("ATTACHD__KUBE__TOKEN_FILE", token.to_str().unwrap()),
     );
     let started = std::time::Instant::now();
     let r = srv.api(&ALICE).call("GET", "/api/v1/sessions", None).await;
-    assert_eq!((r.status, r.error_code()), (502, "backend_unavailable"), "{}", r.text);
-    assert!(!r.text.contains(&port.to_string()), "internal address leaked: {}", r.text);
+    assert_eq!(
+        (r.status, r.error_code()),
+        (502, "backend_unavailable"),
+        "{}",
+        r.text
+    );
+    assert!(
+        !r.text.contains(&port.to_string()),
+        "internal address leaked: {}",
+        r.text
+    );
     assert!(started.elapsed() < Duration::from_secs(15));
 }
 
@@ -100,17 +127,29 @@ async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
     let a = kube_replica(&emu, &redis);
     let b = kube_replica(&emu, &redis);
     let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
-    assert_eq!(expect_json(&mut da, "hello", 10).await["control"]["you"], true);
+    assert_eq!(
+        expect_json(&mut da, "hello", 10).await["control"]["you"],
+        true
+    );
     let mut db = attach_as(&b, &BOB, "alpha", "driver").await;
     let hb = expect_json(&mut db, "hello", 10).await;
-    assert_eq!(hb["control"]["you"], false, "only one driver across replicas: {hb}");
+    assert_eq!(
+        hb["control"]["you"], false,
+        "only one driver across replicas: {hb}"
+    );
     let b_id = hb["connection_id"].as_str().unwrap().to_string();
 
     // Output is seen on both; only the holder's stdin arrives.
     send_bin(&mut db, b"echo from-bob\n").await;
-    assert_eq!(expect_json(&mut db, "error", 10).await["code"], "not_driver");
+    assert_eq!(
+        expect_json(&mut db, "error", 10).await["code"],
+        "not_driver"
+    );
     send_text(&mut db, json!({"type": "control", "action": "acquire"})).await;
-    assert_eq!(expect_json(&mut db, "error", 10).await["code"], "control_denied");
+    assert_eq!(
+        expect_json(&mut db, "error", 10).await["code"],
+        "control_denied"
+    );
     send_bin(&mut da, b"echo from-alice-$((3*3))\n").await;
     let out_b = expect_output(&mut db, "from-alice-9", 15).await;
     assert!(!out_b.contains("from-bob\r\n"), "{out_b:?}");
@@ -127,7 +166,10 @@ async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
     send_bin(&mut db, b"echo bob-drives-$((4*4))\n").await;
     expect_output(&mut da, "bob-drives-16", 15).await;
     send_bin(&mut da, b"x").await;
-    assert_eq!(expect_json(&mut da, "error", 10).await["code"], "not_driver");
+    assert_eq!(
+        expect_json(&mut da, "error", 10).await["code"],
+        "not_driver"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +184,10 @@ async fn a_holder_partitioned_from_redis_is_fenced_out() {
     );
     let b = kube_replica(&emu, &redis);
     let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
-    assert_eq!(expect_json(&mut da, "hello", 10).await["control"]["you"], true);
+    assert_eq!(
+        expect_json(&mut da, "hello", 10).await["control"]["you"],
+        true
+    );
     let mut db = attach_as(&b, &BOB, "alpha", "driver").await;
     expect_json(&mut db, "hello", 10).await;
 
@@ -150,7 +195,10 @@ async fn a_holder_partitioned_from_redis_is_fenced_out() {
     // A cannot renew: after one lease lifetime it stops writing on its own.
     expect_control(&mut da, "revoked", 15).await;
     send_bin(&mut da, b"echo stale-writer\n").await;
-    assert_eq!(expect_json(&mut da, "error", 10).await["code"], "not_driver");
+    assert_eq!(
+        expect_json(&mut da, "error", 10).await["code"],
+        "not_driver"
+    );
     // The lease expired in Redis too, so B can take the seat.
     let mut seated = false;
     for _ in 0..40 {
@@ -174,5 +222,8 @@ async fn a_holder_partitioned_from_redis_is_fenced_out() {
     assert!(seated, "B never got the seat after A's lease expired");
     send_bin(&mut db, b"echo bob-$((7*6))\n").await;
     let out = expect_output(&mut db, "bob-42", 15).await;
-    assert!(!out.contains("stale-writer"), "a fenced holder's input reached the pod: {out:?}");
+    assert!(
+        !out.contains("stale-writer"),
+        "a fenced holder's input reached the pod: {out:?}"
+    );
 }

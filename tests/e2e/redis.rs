@@ -94,7 +94,10 @@ async fn subject_slots_span_replicas_and_a_killed_replica_frees_them() {
         }
     }
     assert_eq!(freed, 3, "slots of the killed replica were not reclaimed");
-    eprintln!("killed replica's slots reclaimed after {:?}", started.elapsed());
+    eprintln!(
+        "killed replica's slots reclaimed after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -105,8 +108,12 @@ async fn a_ticket_is_single_use_across_replicas() {
     let sid = a.api(&ALICE).create_session().await;
     let t = a.api(&ALICE).ticket(&sid, "observer").await;
     // Redeemed on B (which does not host this local session): consumed there.
-    let (st, _, body) =
-        raw_upgrade(b.addr(), &attach_path(&sid), &[("Authorization", &format!("Bearer {t}"))]).await;
+    let (st, _, body) = raw_upgrade(
+        b.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &format!("Bearer {t}"))],
+    )
+    .await;
     assert_eq!(st, 404, "{body}");
     // ... so it cannot be replayed anywhere.
     for srv in [&a, &b] {
@@ -120,11 +127,22 @@ async fn a_ticket_is_single_use_across_replicas() {
         assert!(body.contains("ticket_replayed"), "{body}");
     }
     // A fresh ticket from B works on A: tickets are shared.
-    let t2 = b.api(&ALICE).call("POST", &format!("/api/v1/sessions/{sid}/attach-tickets"), Some(serde_json::json!({"role":"observer"}))).await;
+    let t2 = b
+        .api(&ALICE)
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(serde_json::json!({"role":"observer"})),
+        )
+        .await;
     assert_eq!(t2.status, 404, "B does not know A's local session");
     let t3 = a.api(&ALICE).ticket(&sid, "observer").await;
-    let (st, _, _) =
-        raw_upgrade(a.addr(), &attach_path(&sid), &[("Authorization", &format!("Bearer {t3}"))]).await;
+    let (st, _, _) = raw_upgrade(
+        a.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &format!("Bearer {t3}"))],
+    )
+    .await;
     assert_eq!(st, 101);
 }
 
@@ -169,13 +187,21 @@ async fn redis_outage_deny_policy_refuses_then_recovers() {
     let sid = a.api(&ALICE).create_session().await;
     let t = a.api(&ALICE).ticket(&sid, "observer").await;
     redis.kill();
-    let (st, _, body) =
-        raw_upgrade(a.addr(), &attach_path(&sid), &[("Authorization", &format!("Bearer {t}"))]).await;
+    let (st, _, body) = raw_upgrade(
+        a.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &format!("Bearer {t}"))],
+    )
+    .await;
     assert_eq!(st, 503, "{body}");
     assert!(body.contains("redis_unavailable"));
     let r = a
         .api(&ALICE)
-        .call("POST", &format!("/api/v1/sessions/{sid}/attach-tickets"), Some(serde_json::json!({"role":"observer"})))
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{sid}/attach-tickets"),
+            Some(serde_json::json!({"role":"observer"})),
+        )
         .await;
     assert_eq!((r.status, r.error_code()), (503, "redis_unavailable"));
     let (st, _) = a.ready_status().await;

@@ -705,20 +705,34 @@ impl Redis {
 
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("redis-server is required for this test (apt-get install redis-server): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("redis-server is required for this test (apt-get install redis-server): {e}")
+            });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = s.write_all(b"PING\r\n");
                 let mut buf = [0u8; 16];
-                if s.read(&mut buf).map(|n| buf[..n].starts_with(b"+PONG")).unwrap_or(false) {
+                if s.read(&mut buf)
+                    .map(|n| buf[..n].starts_with(b"+PONG"))
+                    .unwrap_or(false)
+                {
                     return;
                 }
             }
@@ -787,7 +801,14 @@ impl KubeEmu {
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, &token).expect("token file");
         let mut cmd = Command::new(exe);
-        cmd.args(["--listen", "127.0.0.1:0", "--token", &token, "--namespace", "sandboxes"]);
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            &token,
+            "--namespace",
+            "sandboxes",
+        ]);
         for (name, tenant) in pods {
             cmd.arg("--pod").arg(format!("name={name},tenant={tenant}"));
         }
@@ -823,7 +844,10 @@ impl KubeEmu {
     /// Deletes a pod through the emulated API.
     pub async fn delete_pod(&self, name: &str) {
         let r = reqwest::Client::new()
-            .delete(format!("{}/api/v1/namespaces/sandboxes/pods/{name}", self.url))
+            .delete(format!(
+                "{}/api/v1/namespaces/sandboxes/pods/{name}",
+                self.url
+            ))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -836,7 +860,10 @@ impl KubeEmu {
         Opts::default()
             .env("ATTACHD__SESSION__BACKEND", "kube")
             .env("ATTACHD__KUBE__API_URL", &self.url)
-            .env("ATTACHD__KUBE__TOKEN_FILE", self.token_file.to_str().unwrap())
+            .env(
+                "ATTACHD__KUBE__TOKEN_FILE",
+                self.token_file.to_str().unwrap(),
+            )
             .env("ATTACHD__KUBE__NAMESPACE", "sandboxes")
             .env("ATTACHD__KUBE__MODE", mode)
     }
@@ -860,7 +887,9 @@ pub struct CutProxy {
 
 impl CutProxy {
     pub async fn start(upstream: u16) -> CutProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let port = listener.local_addr().unwrap().port();
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> =

@@ -33,7 +33,9 @@ pub struct ControlBus {
 
 impl std::fmt::Debug for ControlBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlBus").field("replica", &self.replica).finish()
+        f.debug_struct("ControlBus")
+            .field("replica", &self.replica)
+            .finish()
     }
 }
 
@@ -98,8 +100,8 @@ impl ControlBus {
                 ps.psubscribe(&pattern).await?;
                 Ok::<_, redis::RedisError>(ps)
             };
-            match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-                Ok(Ok(mut ps)) => {
+            if let Ok(Ok(mut ps)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                {
                     backoff = Duration::from_millis(200);
                     let mut stream = ps.on_message();
                     while let Some(msg) = stream.next().await {
@@ -114,7 +116,6 @@ impl ControlBus {
                         }
                     }
                 }
-                _ => {}
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -244,16 +244,26 @@ impl Handler<ReleaseSlots> for RateLimiter {
             let mem2 = member.clone();
             let r1 = redis
                 .run(|mut c| async move {
-                    redis::cmd("ZREM").arg(a).arg(member).query_async::<i64>(&mut c).await
+                    redis::cmd("ZREM")
+                        .arg(a)
+                        .arg(member)
+                        .query_async::<i64>(&mut c)
+                        .await
                 })
                 .await;
             let r2 = redis
                 .run(|mut c| async move {
-                    redis::cmd("ZREM").arg(b).arg(mem2).query_async::<i64>(&mut c).await
+                    redis::cmd("ZREM")
+                        .arg(b)
+                        .arg(mem2)
+                        .query_async::<i64>(&mut c)
+                        .await
                 })
                 .await;
             // Unreleased slots expire with their TTL.
-            r1.and(r2).map(|_| ()).map_err(|e| LimitError(e.to_string()))
+            r1.and(r2)
+                .map(|_| ())
+                .map_err(|e| LimitError(e.to_string()))
         })
     }
 }

@@ -114,7 +114,10 @@ impl RedisShared {
     pub fn key(&self, tag: &str, rest: &str) -> String {
         // Braces inside the tag would change the hash slot; they cannot come from our ids,
         // but subjects are caller-visible strings, so neutralize them.
-        let tag: String = tag.chars().map(|c| if c == '{' || c == '}' { '_' } else { c }).collect();
+        let tag: String = tag
+            .chars()
+            .map(|c| if c == '{' || c == '}' { '_' } else { c })
+            .collect();
         format!("{}{{{tag}}}{rest}", self.prefix)
     }
 
@@ -152,7 +155,10 @@ impl RedisShared {
     /// `PING`, for start-up and recovery probes.
     pub async fn ping(&self) -> Result<(), RedisError> {
         self.run(|mut c| async move {
-            redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+            redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map(|_| ())
         })
         .await
     }
