@@ -1,5 +1,6 @@
 //! Black-box tests of attachd: real processes, real sockets, real PTYs.
 
+mod audit;
 mod auth;
 mod authz_matrix;
 mod canary;
