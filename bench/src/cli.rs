@@ -1,0 +1,163 @@
+//! Command line: global target options and one subcommand per scenario.
+//! Every size has a default small enough to finish in seconds on a 2-core machine.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Load generator for attachd and comparable terminal gateways (loopback only).
+#[derive(Debug, Parser)]
+#[command(name = "attachd-bench", version)]
+pub struct Cli {
+    /// Base URL of the server under test (must be on 127.0.0.0/8 or localhost).
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// API token secret (attachd only).
+    #[arg(long, global = true, env = "ATTACHD_BENCH_TOKEN", default_value = "")]
+    pub token: String,
+    /// Wire protocol of the server under test.
+    #[arg(long, global = true, value_enum, default_value_t = Proto::Attachd)]
+    pub proto: Proto,
+    /// Server process id: RSS and CPU time are sampled from /proc around the run.
+    #[arg(long, global = true)]
+    pub server_pid: Option<u32>,
+    /// Label for the results row (defaults to the protocol name).
+    #[arg(long, global = true)]
+    pub label: Option<String>,
+    /// Append the JSON record to this file (one record a line).
+    #[arg(long, global = true)]
+    pub out: Option<PathBuf>,
+    /// Append a markdown table row for the record to this file.
+    #[arg(long, global = true)]
+    pub md: Option<PathBuf>,
+    /// Hard deadline of a scenario in seconds; it stops and reports what it has.
+    #[arg(long, global = true, default_value_t = 180)]
+    pub deadline_secs: u64,
+    /// Client runtime worker threads.
+    #[arg(long, global = true, default_value_t = 2)]
+    pub threads: usize,
+    /// The scenario.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which server protocol the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Proto {
+    /// attachd: tickets, `attach.v1`, binary output frames.
+    Attachd,
+    /// terminado: `/websocket/<name>`, JSON `["stdin", ..]` / `["stdout", ..]`.
+    Terminado,
+    /// wetty: socket.io (engine.io v4 over WebSocket), one terminal per connection.
+    Wetty,
+}
+
+impl Proto {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Attachd => "attachd",
+            Proto::Terminado => "terminado",
+            Proto::Wetty => "wetty",
+        }
+    }
+
+    /// Whether several clients can share one terminal (observers, fan-out).
+    pub fn shares_terminals(self) -> bool {
+        !matches!(self, Proto::Wetty)
+    }
+}
+
+/// Scenarios.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Complete attaches per second: ticket POST + upgrade + first `hello`.
+    ConnectStorm(StormArgs),
+    /// Keystroke round trip through the PTY (`stty raw -echo; cat`) with K observers.
+    Echo(EchoArgs),
+    /// One session writes B bytes; N observers check byte-exact delivery and rate.
+    Fanout(FanoutArgs),
+    /// Hold C idle observers for T seconds; server RSS per connection and idle CPU.
+    Soak(SoakArgs),
+    /// Turn a results file (JSON lines) into `latest.json` and `latest.md`.
+    Summarize(SummarizeArgs),
+}
+
+/// `connect-storm`.
+#[derive(Debug, Clone, Args)]
+pub struct StormArgs {
+    /// Attaches to complete.
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+    /// Attaches in flight.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Sessions to spread attaches over.
+    #[arg(long, default_value_t = 1)]
+    pub sessions: usize,
+}
+
+/// `echo`.
+#[derive(Debug, Clone, Args)]
+pub struct EchoArgs {
+    /// Observers attached to the same session, reading continuously.
+    #[arg(long, default_value_t = 0)]
+    pub observers: usize,
+    /// Measured keystrokes.
+    #[arg(long, default_value_t = 2000)]
+    pub samples: usize,
+    /// Keystrokes sent first and not measured.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Pause between keystrokes in microseconds (0 = next key as soon as the echo arrives).
+    #[arg(long, default_value_t = 200)]
+    pub gap_us: u64,
+}
+
+/// `fanout`.
+#[derive(Debug, Clone, Args)]
+pub struct FanoutArgs {
+    /// Observers of the writing session.
+    #[arg(long, default_value_t = 50)]
+    pub observers: usize,
+    /// Random bytes written (base64-encoded by the shell: about 4/3 of this on the wire).
+    #[arg(long, default_value_t = 20_000_000)]
+    pub bytes: u64,
+}
+
+/// `soak`.
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// Concurrent observers to hold.
+    #[arg(long, default_value_t = 2000)]
+    pub connections: usize,
+    /// Idle hold time, seconds.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Observers per session (attachd's default `limits.session_participants` is 50).
+    #[arg(long, default_value_t = 40)]
+    pub per_session: usize,
+    /// Source addresses 127.0.0.2.. to spread connections over (0 = one per 4000 connections).
+    #[arg(long, default_value_t = 0)]
+    pub sources: usize,
+    /// Attaches in flight while ramping up.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+/// `summarize`.
+#[derive(Debug, Clone, Args)]
+pub struct SummarizeArgs {
+    /// Results file written by `--out`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the JSON summary.
+    #[arg(long)]
+    pub json: PathBuf,
+    /// Where to write the markdown report.
+    #[arg(long)]
+    pub md: PathBuf,
+    /// Free-text machine description for the report header.
+    #[arg(long, default_value = "")]
+    pub machine: String,
+}

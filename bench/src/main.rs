@@ -1,0 +1,32 @@
+//! `attachd-bench`: a bounded, loopback-only load generator for attachd and its peers.
+//! Each scenario prints one JSON line and can append it to a results file for `summarize`.
+
+mod api;
+mod cli;
+mod client;
+mod marker;
+mod proto;
+mod report;
+mod scenario;
+mod stats;
+mod summary;
+mod sys;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Command::Summarize(args) = &cli.command {
+        return summary::summarize(args);
+    }
+    let nofile = sys::raise_nofile_limit();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads)
+        .enable_all()
+        .build()?;
+    let record = rt.block_on(scenario::run(&cli, nofile))?;
+    report::emit(&cli, &record)
+}

@@ -1,0 +1,153 @@
+//! `soak`: C observers (spread over sessions and source addresses) held idle for T seconds;
+//! server RSS per connection from VmRSS deltas and idle CPU from utime+stime.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::api::{source_addrs, Target};
+use crate::cli::{Proto, SoakArgs};
+use crate::client::{self, Event, Role};
+use crate::stats::round1;
+use crate::sys::{self, ProcSample};
+
+/// Connections per source address when `--sources 0`.
+const PER_SOURCE: usize = 4000;
+
+fn kib_per(a: Option<ProcSample>, b: Option<ProcSample>, n: usize) -> Value {
+    match (a, b) {
+        (Some(a), Some(b)) if n > 0 => {
+            json!(round1((b.rss_kib as f64 - a.rss_kib as f64) / n as f64))
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Runs the soak.
+pub async fn run(
+    target: &Target,
+    proto: Proto,
+    a: &SoakArgs,
+    pid: Option<u32>,
+    nofile: (u64, u64),
+    deadline: Duration,
+) -> Result<Value> {
+    let end_at = Instant::now() + deadline;
+    let sample = || pid.and_then(sys::sample);
+    let sources = match a.sources {
+        0 => source_addrs(a.connections.div_ceil(PER_SOURCE)),
+        n => source_addrs(n),
+    };
+    let rss_start = sample();
+    let mut sessions = Vec::new();
+    if proto.shares_terminals() {
+        for _ in 0..a.connections.div_ceil(a.per_session.max(1)) {
+            sessions.push(super::new_session(target, proto).await.context("create session")?);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_sessions = sample();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (att_tx, mut att_rx) = mpsc::channel::<Option<String>>(256);
+    let gate = Arc::new(Semaphore::new(a.concurrency.max(1)));
+    let ramp_start = Instant::now();
+    let mut readers = Vec::with_capacity(a.connections);
+    for i in 0..a.connections {
+        let sid = if sessions.is_empty() {
+            String::new()
+        } else {
+            sessions[i / a.per_session.max(1) % sessions.len()].clone()
+        };
+        let (target, gate, att, mut stop) =
+            (target.clone(), gate.clone(), att_tx.clone(), stop_rx.clone());
+        let src = sources[i % sources.len()];
+        readers.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.ok();
+            let conn = client::attach(&target, proto, &sid, Role::Observer, src).await;
+            drop(permit);
+            let mut conn = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = att.send(Some(format!("{e:#}"))).await;
+                    return None;
+                }
+            };
+            let _ = att.send(None).await;
+            drop(att);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    ev = conn.recv() => if let Event::Closed(code) = ev {
+                        return Some(Some(code));
+                    },
+                }
+            }
+            conn.close_fast().await;
+            Some(None)
+        }));
+    }
+    drop(att_tx);
+    let (mut connected, mut errors) = (0usize, Vec::new());
+    while connected + errors.len() < a.connections {
+        let left = end_at.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, att_rx.recv()).await {
+            Ok(Some(None)) => connected += 1,
+            Ok(Some(Some(e))) => errors.push(e),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let ramp_secs = ramp_start.elapsed().as_secs_f64();
+    // Joins fan out participant notices: let them settle before the idle period.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let hold_start = sample();
+    let hold = Duration::from_secs(a.seconds).min(end_at.saturating_duration_since(Instant::now()));
+    tokio::time::sleep(hold).await;
+    let hold_end = sample();
+
+    let _ = stop_tx.send(true);
+    let mut closed_early = 0usize;
+    for r in readers {
+        if let Ok(Some(Some(_))) = r.await {
+            closed_early += 1;
+        }
+    }
+    super::end_sessions(target, proto, &sessions).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = sample();
+
+    let server_nofile = pid.and_then(sys::nofile_of);
+    let needed = a.connections as u64 + 2 * sessions.len() as u64 + 1024;
+    let idle_cpu = match (hold_start, hold_end) {
+        (Some(x), Some(y)) => json!(round1(sys::cpu_percent(&x, &y) * 100.0) / 100.0),
+        _ => Value::Null,
+    };
+    let mut err_kinds: Vec<String> = errors.iter().take(5).cloned().collect();
+    err_kinds.dedup();
+    Ok(json!({
+        "connected": connected,
+        "failed": errors.len(),
+        "errors": err_kinds,
+        "closed_during_hold": closed_early,
+        "sessions": sessions.len(),
+        "source_addrs": sources.len(),
+        "ramp_seconds": round1(ramp_secs * 10.0) / 10.0,
+        "ramp_attaches_per_sec": round1(connected as f64 / ramp_secs.max(1e-9)),
+        "hold_seconds": hold.as_secs(),
+        "rss_kib": {
+            "start": rss_start.map(|s| s.rss_kib),
+            "with_sessions": rss_sessions.map(|s| s.rss_kib),
+            "held": hold_end.map(|s| s.rss_kib),
+            "after_close": rss_after.map(|s| s.rss_kib),
+        },
+        "rss_kib_per_conn": kib_per(rss_sessions, hold_end, connected),
+        "rss_kib_per_conn_incl_sessions": kib_per(rss_start, hold_end, connected),
+        "idle_cpu_percent": idle_cpu,
+        "client_nofile": nofile.0,
+        "server_nofile": server_nofile,
+        "server_nofile_needed": needed,
+    }))
+}

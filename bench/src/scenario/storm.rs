@@ -1,0 +1,96 @@
+//! `connect-storm`: N complete attaches (ticket POST + upgrade + first `hello`) by C workers;
+//! attaches per second and latency percentiles, with the time split by step.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::api::Target;
+use crate::cli::{Proto, StormArgs};
+use crate::client::{self, micros, Role};
+use crate::stats::{round1, summary_us};
+
+#[derive(Default)]
+struct WorkerResult {
+    total: Vec<u64>,
+    ticket: Vec<u64>,
+    upgrade: Vec<u64>,
+    ready: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+/// Runs the storm.
+pub async fn run(target: &Target, proto: Proto, a: &StormArgs, deadline: Duration) -> Result<Value> {
+    let mut sessions = Vec::new();
+    if proto.shares_terminals() {
+        for _ in 0..a.sessions.max(1) {
+            sessions.push(super::new_session(target, proto).await?);
+        }
+    } else {
+        sessions.push(String::new());
+    }
+    let sessions = Arc::new(sessions);
+    let next = Arc::new(AtomicUsize::new(0));
+    let end = Instant::now() + deadline;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency.max(1) {
+        let (target, sessions, next, n) = (target.clone(), sessions.clone(), next.clone(), a.n);
+        tasks.push(tokio::spawn(async move {
+            let mut r = WorkerResult::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || Instant::now() >= end {
+                    break;
+                }
+                let sid = &sessions[i % sessions.len()];
+                let t0 = Instant::now();
+                match client::attach(&target, proto, sid, Role::Observer, None).await {
+                    Ok(conn) => {
+                        r.total.push(micros(t0.elapsed()));
+                        r.ticket.push(conn.timing.ticket_us);
+                        r.upgrade.push(conn.timing.upgrade_us);
+                        r.ready.push(conn.timing.ready_us);
+                        conn.close_fast().await;
+                    }
+                    Err(e) => {
+                        let key: String = format!("{e:#}").chars().take(120).collect();
+                        *r.errors.entry(key).or_default() += 1;
+                    }
+                }
+            }
+            r
+        }));
+    }
+    let mut all = WorkerResult::default();
+    for t in tasks {
+        let r = t.await?;
+        all.total.extend(r.total);
+        all.ticket.extend(r.ticket);
+        all.upgrade.extend(r.upgrade);
+        all.ready.extend(r.ready);
+        for (k, v) in r.errors {
+            *all.errors.entry(k).or_default() += v;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    // Let the server finish the closes before the sessions go.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    super::end_sessions(target, proto, &sessions).await;
+    let ok = all.total.len();
+    Ok(json!({
+        "completed": ok,
+        "failed": all.errors.values().sum::<u64>(),
+        "errors": all.errors,
+        "seconds": round1(secs * 1000.0) / 1000.0,
+        "attaches_per_sec": round1(ok as f64 / secs),
+        "latency_us": summary_us(&all.total),
+        "ticket_us": summary_us(&all.ticket),
+        "upgrade_us": summary_us(&all.upgrade),
+        "hello_us": summary_us(&all.ready),
+    }))
+}

@@ -1,0 +1,122 @@
+//! Process facts from /proc (RSS, CPU ticks, open-file limit of the server under test) and
+//! raising this generator's own RLIMIT_NOFILE to its hard limit.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+/// Raises the soft open-file limit to the hard one; returns the resulting (soft, hard).
+pub fn raise_nofile_limit() -> (u64, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return (0, 0);
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim = want;
+            }
+        }
+    }
+    (lim.rlim_cur, lim.rlim_max)
+}
+
+/// Clock ticks per second (for /proc/<pid>/stat times).
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf has no memory effects.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcSample {
+    /// Resident set, KiB.
+    pub rss_kib: u64,
+    /// utime + stime, clock ticks.
+    pub cpu_ticks: u64,
+    /// When it was taken.
+    pub at: Instant,
+}
+
+/// Reads VmRSS and CPU ticks of `pid`.
+pub fn sample(pid: u32) -> Option<ProcSample> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at state (field 3).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some(ProcSample {
+        rss_kib,
+        cpu_ticks: utime + stime,
+        at: Instant::now(),
+    })
+}
+
+/// CPU use between two samples, in percent of one core.
+pub fn cpu_percent(a: &ProcSample, b: &ProcSample) -> f64 {
+    let secs = b.at.duration_since(a.at).as_secs_f64();
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    (b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / clk_tck()) / secs * 100.0
+}
+
+/// CPU seconds between two samples.
+pub fn cpu_secs(a: &ProcSample, b: &ProcSample) -> f64 {
+    b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / clk_tck()
+}
+
+/// The soft "Max open files" of `pid`.
+pub fn nofile_of(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Server CPU and RSS over a whole run, for the record.
+pub fn server_usage(before: Option<ProcSample>, after: Option<ProcSample>) -> Value {
+    match (before, after) {
+        (Some(a), Some(b)) => json!({
+            "cpu_secs": crate::stats::round1(cpu_secs(&a, &b) * 10.0) / 10.0,
+            "cpu_percent": crate::stats::round1(cpu_percent(&a, &b)),
+            "rss_kib_before": a.rss_kib,
+            "rss_kib_after": b.rss_kib,
+        }),
+        _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_self() {
+        let s = sample(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_kib > 0);
+        assert!(nofile_of(std::process::id()).is_some());
+    }
+}
