@@ -135,6 +135,7 @@ impl Drop for ExitGuard {
             .inc();
         self.audit.record_detached(
             AuditEvent::new("attach.disconnect", "ok")
+                .reason(close::label(code))
                 .subject(&self.id.subject)
                 .tenant(&self.id.tenant)
                 .session_id(&self.id.session_id)

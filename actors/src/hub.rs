@@ -217,14 +217,19 @@ impl SessionHub {
     fn drop_participant(&mut self, conn: &str, err: PushError) {
         if let Some(p) = self.participants.remove(conn) {
             if err == PushError::Overflow {
+                // Audited by the connection's disconnect record (close_code 4003).
                 metrics::SLOW_CONSUMER_CLOSES.inc();
-                self.audit.record_detached(
-                    self.event("attach.slow_consumer", "closed")
-                        .reason("slow_consumer")
-                        .subject(&p.subject)
-                        .connection_id(conn)
-                        .role(p.role.as_str())
-                        .field_u64("queued_bytes", p.out.queued_bytes() as u64),
+                tracing::info!(
+                    session = %self.session_id,
+                    role = p.role.as_str(),
+                    queued_bytes = p.out.queued_bytes(),
+                    "slow consumer closed with 4003"
+                );
+                let _ = p.stats.close_code.compare_exchange(
+                    0,
+                    u32::from(close::SLOW_CONSUMER),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
                 );
             }
             self.after_leave(conn);

@@ -30,6 +30,27 @@ pub mod close {
     /// Revoked by a moderator, or the session was deleted.
     pub const REVOKED: u16 = 4005;
 
+    /// A stable snake_case name for audit records and metrics.
+    pub fn label(code: u16) -> &'static str {
+        match code {
+            NORMAL => "normal",
+            GOING_AWAY => "shutdown",
+            PROTOCOL_ERROR => "protocol_error",
+            INVALID_PAYLOAD => "invalid_utf8",
+            POLICY_VIOLATION => "policy_violation",
+            MESSAGE_TOO_BIG => "message_too_big",
+            INTERNAL_ERROR => "internal_error",
+            SESSION_IDLE => "session_idle",
+            HEARTBEAT_TIMEOUT => "heartbeat_timeout",
+            MAX_LIFETIME => "max_lifetime",
+            SLOW_CONSUMER => "slow_consumer",
+            REVOKED => "revoked",
+            1005 => "client_closed",
+            1006 => "connection_lost",
+            _ => "closed",
+        }
+    }
+
     /// Short human reason sent in the close frame.
     pub fn reason(code: u16) -> &'static str {
         match code {
