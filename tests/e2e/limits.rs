@@ -154,21 +154,23 @@ async fn stdin_flood_is_rate_limited_then_closed_with_1008() {
 
 #[tokio::test]
 async fn slow_observer_is_cut_with_4003_while_the_driver_keeps_going() {
-    let srv = Server::start(Opts::default().env("ATTACHD__WS__MAX_OUTBOUND_BYTES", "65536"));
+    let srv = Server::start(Opts::default().env("ATTACHD__WS__MAX_OUTBOUND_BYTES", "1048576"));
     let sid = srv.api(&ALICE).create_session().await;
     let mut d = attach_as(&srv, &ALICE, &sid, "driver").await;
     expect_json(&mut d, "hello", 5).await;
     // The slow observer: attached, never reading.
     let mut slow = attach_as(&srv, &OLIVE, &sid, "observer").await;
-    // ~8 MB of output: far more than socket buffers plus 64 KiB of queue.
+    // ~24 MB of output, paced so a reading driver keeps up even on a busy machine: far more
+    // than the loopback socket buffers plus a 1 MiB queue for the observer that never reads.
     send_bin(
         &mut d,
-        b"head -c 6000000 /dev/urandom | base64; echo flood-$((1+1))-done\n",
+        b"for i in $(seq 1 300); do head -c 60000 /dev/urandom | base64; sleep 0.01; done; echo flood-$((1+1))-done\n",
     )
     .await;
     let started = Instant::now();
-    expect_output(&mut d, "flood-2-done", 120).await;
+    let flood_out = expect_output(&mut d, "flood-2-done", 120).await;
     let flood_secs = started.elapsed().as_secs_f64();
+    eprintln!("driver saw {} bytes", flood_out.len());
     // The driver's echo stays quick after the flood.
     let t0 = Instant::now();
     send_bin(&mut d, b"echo ping-$((2*21))\n").await;
