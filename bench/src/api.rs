@@ -23,7 +23,9 @@ pub struct Target {
 
 /// Refuses anything but loopback: benchmarks here never leave the machine.
 pub fn loopback_addr(url: &Url) -> Result<SocketAddr> {
-    let host = url.host_str().ok_or_else(|| anyhow!("target has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| anyhow!("target has no host"))?;
     let port = url
         .port_or_known_default()
         .ok_or_else(|| anyhow!("target has no port"))?;
@@ -66,7 +68,12 @@ impl Target {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let mut rb = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -74,7 +81,7 @@ impl Target {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let resp = rb.send().await.with_context(|| format!("{path}"))?;
+        let resp = rb.send().await.with_context(|| path.to_string())?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -86,7 +93,11 @@ impl Target {
     /// `POST /api/v1/sessions` → the new session id.
     pub async fn create_session(&self) -> Result<String> {
         let v = self
-            .call(reqwest::Method::POST, "/api/v1/sessions", Some(json!({"name": "bench"})))
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/sessions",
+                Some(json!({"name": "bench"})),
+            )
             .await?;
         v["id"]
             .as_str()
@@ -97,7 +108,11 @@ impl Target {
     /// `DELETE /api/v1/sessions/{id}` (best effort).
     pub async fn delete_session(&self, id: &str) {
         let _ = self
-            .call(reqwest::Method::DELETE, &format!("/api/v1/sessions/{id}"), None)
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/sessions/{id}"),
+                None,
+            )
             .await;
     }
 
@@ -131,6 +146,13 @@ pub fn source_addrs(n: usize) -> Vec<Option<IpAddr>> {
         return vec![None];
     }
     (0..n)
-        .map(|i| Some(IpAddr::V4(Ipv4Addr::new(127, 0, (i / 250) as u8, 2 + (i % 250) as u8))))
+        .map(|i| {
+            Some(IpAddr::V4(Ipv4Addr::new(
+                127,
+                0,
+                (i / 250) as u8,
+                2 + (i % 250) as u8,
+            )))
+        })
         .collect()
 }

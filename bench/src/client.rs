@@ -87,9 +87,12 @@ pub async fn attach(
     role: Role,
     src: Option<IpAddr>,
 ) -> Result<Conn> {
-    tokio::time::timeout(ATTACH_TIMEOUT, attach_inner(target, proto, session, role, src))
-        .await
-        .map_err(|_| anyhow!("attach timed out"))?
+    tokio::time::timeout(
+        ATTACH_TIMEOUT,
+        attach_inner(target, proto, session, role, src),
+    )
+    .await
+    .map_err(|_| anyhow!("attach timed out"))?
 }
 
 async fn attach_inner(
@@ -105,12 +108,22 @@ async fn attach_inner(
         _ => None,
     };
     let t1 = Instant::now();
-    let url = format!("ws://{}{}", target.authority, proto::ws_path(proto, session));
+    let url = format!(
+        "ws://{}{}",
+        target.authority,
+        proto::ws_path(proto, session)
+    );
     let mut req = url.into_client_request()?;
     if let Some(t) = ticket {
         let h = req.headers_mut();
-        h.insert("authorization", HeaderValue::from_str(&format!("Bearer {t}"))?);
-        h.insert("sec-websocket-protocol", HeaderValue::from_static("attach.v1"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {t}"))?,
+        );
+        h.insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("attach.v1"),
+        );
     }
     let stream = tcp(target, src).await?;
     let (ws, _resp) = tokio_tungstenite::client_async(req, stream)

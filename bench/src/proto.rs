@@ -129,7 +129,10 @@ mod tests {
         let m = Message::text(r#"["setup", {}]"#);
         assert!(matches!(decode(Proto::Terminado, m), Decoded::Ready));
         assert_eq!(
-            encode_input(Proto::Terminado, b"a").into_text().unwrap().as_str(),
+            encode_input(Proto::Terminado, b"a")
+                .into_text()
+                .unwrap()
+                .as_str(),
             r#"["stdin","a"]"#
         );
     }
@@ -147,7 +150,10 @@ mod tests {
         let m = Message::text(r#"42["data","x"]"#);
         assert!(matches!(decode(Proto::Wetty, m), Decoded::Output(b) if &b[..] == b"x"));
         assert_eq!(
-            encode_input(Proto::Wetty, b"z").into_text().unwrap().as_str(),
+            encode_input(Proto::Wetty, b"z")
+                .into_text()
+                .unwrap()
+                .as_str(),
             r#"42["input","z"]"#
         );
     }

@@ -20,9 +20,17 @@ const QUOTED: &[(&str, &str, &str)] = &[
     ("raw PTY", "one PTY carries", "15–22 MB/s"),
 ];
 
-fn find<'a>(recs: &'a [Value], label: &str, scenario: &str, key: &str, val: u64) -> Option<&'a Value> {
+fn find<'a>(
+    recs: &'a [Value],
+    label: &str,
+    scenario: &str,
+    key: &str,
+    val: u64,
+) -> Option<&'a Value> {
     recs.iter().rev().find(|r| {
-        r["label"] == label && r["scenario"] == scenario && (key.is_empty() || r["params"][key] == val)
+        r["label"] == label
+            && r["scenario"] == scenario
+            && (key.is_empty() || r["params"][key] == val)
     })
 }
 
@@ -70,7 +78,12 @@ fn targets(recs: &[Value]) -> Vec<Value> {
                 pass,
             )
         }
-        None => target("concurrent connections", "10,000 at ≤ 12 KiB, ≤ 5% CPU", "-".into(), None),
+        None => target(
+            "concurrent connections",
+            "10,000 at ≤ 12 KiB, ≤ 5% CPU",
+            "-".into(),
+            None,
+        ),
     });
     let echo = find(recs, "attachd", "echo", "observers", 100);
     out.push(match echo {
@@ -87,7 +100,12 @@ fn targets(recs: &[Value]) -> Vec<Value> {
                 pass,
             )
         }
-        None => target("echo with 100 observers", "p50 ≤ 150 µs, p99 ≤ 600 µs", "-".into(), None),
+        None => target(
+            "echo with 100 observers",
+            "p50 ≤ 150 µs, p99 ≤ 600 µs",
+            "-".into(),
+            None,
+        ),
     });
     let single = find(recs, "attachd", "fanout", "observers", 0)
         .and_then(|r| f(&r["results"]["single_stream_mb_per_s"]));
@@ -117,7 +135,10 @@ fn targets(recs: &[Value]) -> Vec<Value> {
             target(
                 "attach rate",
                 "≥ 2,000 complete attaches/s",
-                format!("{} attaches/s (failed {})", x["attaches_per_sec"], x["failed"]),
+                format!(
+                    "{} attaches/s (failed {})",
+                    x["attaches_per_sec"], x["failed"]
+                ),
                 f(&x["attaches_per_sec"]).map(|v| v >= 2000.0 && x["failed"] == 0),
             )
         }
@@ -147,34 +168,54 @@ fn peers_table(recs: &[Value]) -> String {
         _ => "-".into(),
     };
     for k in [0u64, 10] {
-        let cells: Vec<(String, Option<f64>)> = labels.iter().map(|l| echo_cell(recs, l, k)).collect();
+        let cells: Vec<(String, Option<f64>)> =
+            labels.iter().map(|l| echo_cell(recs, l, k)).collect();
         md.push_str(&format!(
             "| echo K={k} p50 / p99 µs | {} | {} | {} | {} | {} |\n",
-            cells[0].0, cells[1].0, cells[2].0,
-            ratio(cells[0].1, cells[1].1), ratio(cells[0].1, cells[2].1)
+            cells[0].0,
+            cells[1].0,
+            cells[2].0,
+            ratio(cells[0].1, cells[1].1),
+            ratio(cells[0].1, cells[2].1)
         ));
     }
     let soak: Vec<Option<&Value>> = labels.iter().map(|l| soak_of(recs, l)).collect();
-    for (name, key) in [("RSS KiB per idle connection", "rss_kib_per_conn"), ("idle CPU %", "idle_cpu_percent")] {
-        let vals: Vec<Option<f64>> = soak.iter().map(|s| s.and_then(|r| f(&r["results"][key]))).collect();
+    for (name, key) in [
+        ("RSS KiB per idle connection", "rss_kib_per_conn"),
+        ("idle CPU %", "idle_cpu_percent"),
+    ] {
+        let vals: Vec<Option<f64>> = soak
+            .iter()
+            .map(|s| s.and_then(|r| f(&r["results"][key])))
+            .collect();
         let cell = |i: usize| match (vals[i], soak[i]) {
             (Some(v), Some(r)) => format!("{v} (C={})", r["params"]["connections"]),
             _ => "-".into(),
         };
         md.push_str(&format!(
             "| {name} | {} | {} | {} | {} | {} |\n",
-            cell(0), cell(1), cell(2), ratio(vals[0], vals[1]), ratio(vals[0], vals[2])
+            cell(0),
+            cell(1),
+            cell(2),
+            ratio(vals[0], vals[1]),
+            ratio(vals[0], vals[2])
         ));
     }
     let fan: Vec<Option<f64>> = labels
         .iter()
-        .map(|l| find(recs, l, "fanout", "observers", 10).and_then(|r| f(&r["results"]["observer_mb_per_s"]["min"])))
+        .map(|l| {
+            find(recs, l, "fanout", "observers", 10)
+                .and_then(|r| f(&r["results"]["observer_mb_per_s"]["min"]))
+        })
         .collect();
     let cell = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     md.push_str(&format!(
         "| fan-out 10 observers, min MB/s each | {} | {} | {} | {} | {} |\n",
-        cell(fan[0]), cell(fan[1]), cell(fan[2]),
-        ratio(fan[1], fan[0]), ratio(fan[2], fan[0])
+        cell(fan[0]),
+        cell(fan[1]),
+        cell(fan[2]),
+        ratio(fan[1], fan[0]),
+        ratio(fan[2], fan[0])
     ));
     md
 }
@@ -183,7 +224,10 @@ fn peers_table(recs: &[Value]) -> String {
 pub fn summarize(a: &SummarizeArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.input)
         .with_context(|| format!("reading {}", a.input.display()))?;
-    let recs: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let recs: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     let tg = targets(&recs);
     let mut md = String::from("# attachd benchmark results\n\n");
     if !a.machine.is_empty() {

@@ -86,6 +86,45 @@ pub fn cpu_secs(a: &ProcSample, b: &ProcSample) -> f64 {
     b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / clk_tck()
 }
 
+/// CPU use of the server and of this generator over a measurement window.
+pub struct Window {
+    server: Option<(u32, ProcSample)>,
+    client: Option<ProcSample>,
+}
+
+impl Window {
+    /// Starts a window (`pid` = the server, when known).
+    pub fn start(pid: Option<u32>) -> Self {
+        Window {
+            server: pid.and_then(|p| sample(p).map(|s| (p, s))),
+            client: sample(std::process::id()),
+        }
+    }
+
+    /// `{server_cpu_percent, server_cpu_secs, client_cpu_percent}` since `start`.
+    pub fn finish(&self) -> Value {
+        let server = self.server.and_then(|(p, a)| sample(p).map(|b| (a, b)));
+        let client = self
+            .client
+            .and_then(|a| sample(std::process::id()).map(|b| (a, b)));
+        json!({
+            "server_cpu_percent": server.map(|(a, b)| crate::stats::round1(cpu_percent(&a, &b))),
+            "server_cpu_secs": server.map(|(a, b)| cpu_secs(&a, &b)),
+            "client_cpu_percent": client.map(|(a, b)| crate::stats::round1(cpu_percent(&a, &b))),
+        })
+    }
+}
+
+/// The 1-minute load average (other work on the machine skews every figure).
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The soft "Max open files" of `pid`.
 pub fn nofile_of(pid: u32) -> Option<u64> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;

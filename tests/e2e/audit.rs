@@ -13,7 +13,10 @@ fn python_verify(files: &[std::path::PathBuf]) -> (bool, String) {
     args.extend(files.iter().map(|f| f.display().to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = python3(&refs);
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 fn audit_files(srv: &Server) -> Vec<std::path::PathBuf> {
@@ -46,26 +49,46 @@ async fn a_session_life_is_audited_and_the_chain_verifies_independently() {
     for k in ["duration_ms", "bytes_in", "bytes_out", "close_code"] {
         assert!(disc[k].is_u64(), "{k} missing: {disc}");
     }
-    let stdin = srv.wait_audit("stdin summary", |r| r["type"] == "attach.stdin").await;
+    let stdin = srv
+        .wait_audit("stdin summary", |r| r["type"] == "attach.stdin")
+        .await;
     assert_eq!(stdin["messages"], 1);
     assert!(stdin["bytes"].as_u64().unwrap() > 10);
-    for ty in ["session.created", "attach.ticket.issued", "attach.connect", "attach.control.acquired"] {
+    for ty in [
+        "session.created",
+        "attach.ticket.issued",
+        "attach.connect",
+        "attach.control.acquired",
+    ] {
         srv.wait_audit(ty, |r| r["type"] == ty).await;
     }
     let text = srv.audit_text();
-    assert!(!text.contains("typed-secret-words"), "stdin content was audited");
+    assert!(
+        !text.contains("typed-secret-words"),
+        "stdin content was audited"
+    );
     assert!(!text.contains(ALICE.secret), "an API token was audited");
 
     // The API: filters, tenancy, verify.
     let r = api
-        .call("GET", &format!("/api/v1/audit?type=attach.connect&session_id={sid}&limit=10"), None)
+        .call(
+            "GET",
+            &format!("/api/v1/audit?type=attach.connect&session_id={sid}&limit=10"),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let evs = r.body["events"].as_array().unwrap();
     assert!(!evs.is_empty());
-    assert!(evs.iter().all(|e| e["type"] == "attach.connect" && e["session_id"] == sid.as_str()));
+    assert!(evs
+        .iter()
+        .all(|e| e["type"] == "attach.connect" && e["session_id"] == sid.as_str()));
     let r = srv.api(&MALLORY).call("GET", "/api/v1/audit", None).await;
-    assert_eq!(r.body["events"].as_array().unwrap().len(), 0, "another tenant's records leaked");
+    assert_eq!(
+        r.body["events"].as_array().unwrap().len(),
+        0,
+        "another tenant's records leaked"
+    );
     let r = api.call("GET", "/api/v1/audit/verify", None).await;
     assert_eq!(r.body["ok"], true, "{}", r.text);
     assert!(r.body["records"].as_u64().unwrap() >= 6);
@@ -84,9 +107,21 @@ async fn audit_query_filters_are_bounded() {
     let r = api.call("GET", "/api/v1/audit?limit=0", None).await;
     assert_eq!(r.status, 400);
     let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
-    let r = api.call("GET", &format!("/api/v1/audit?type={}", many.join(",")), None).await;
+    let r = api
+        .call(
+            "GET",
+            &format!("/api/v1/audit?type={}", many.join(",")),
+            None,
+        )
+        .await;
     assert_eq!((r.status, r.error_code()), (400, "bad_request"));
-    let r = api.call("GET", &format!("/api/v1/audit?type={}", many[..50].join(",")), None).await;
+    let r = api
+        .call(
+            "GET",
+            &format!("/api/v1/audit?type={}", many[..50].join(",")),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
     let r = api.call("GET", "/api/v1/audit?since=yesterday", None).await;
     assert_eq!(r.status, 400);
@@ -103,10 +138,18 @@ async fn tampering_is_detected_by_the_cli_and_the_api_with_the_right_seq() {
         api.ticket(&sid, "observer").await;
     }
     let cli = |path: &std::path::Path| {
-        Command::new(bin()).args(["audit", "verify"]).arg(path).output().unwrap()
+        Command::new(bin())
+            .args(["audit", "verify"])
+            .arg(path)
+            .output()
+            .unwrap()
     };
     let out = cli(&srv.audit_path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Change one field of record 3.
     let text = std::fs::read_to_string(srv.audit_path()).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -140,15 +183,28 @@ async fn restarts_and_rotation_continue_the_chain() {
     }
     let files = audit_files(&srv);
     assert!(files.len() >= 3, "expected rotations at 2 KiB: {files:?}");
-    let out = Command::new(bin()).args(["audit", "verify"]).arg(srv.audit_path()).output().unwrap();
+    let out = Command::new(bin())
+        .args(["audit", "verify"])
+        .arg(srv.audit_path())
+        .output()
+        .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(out.status.success(), "{report}");
     assert!(report["records"].as_u64().unwrap() >= 24, "{report}");
     let (ok, py) = python_verify(&files);
     assert!(ok, "{py}");
     let first = srv.audit_records();
-    assert_eq!(first[0]["type"], "audit.rotated", "a rotated file starts with audit.rotated");
-    let r = api.call("GET", "/api/v1/audit?type=attach.ticket.issued&limit=1000", None).await;
+    assert_eq!(
+        first[0]["type"], "audit.rotated",
+        "a rotated file starts with audit.rotated"
+    );
+    let r = api
+        .call(
+            "GET",
+            "/api/v1/audit?type=attach.ticket.issued&limit=1000",
+            None,
+        )
+        .await;
     assert_eq!(r.body["events"].as_array().unwrap().len(), 20, "{}", r.text);
     let _ = json!({});
 }

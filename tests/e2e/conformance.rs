@@ -1334,6 +1334,51 @@ echo_cases! {
     case_7_3_6_close_reason_124_too_long => [send(close_frame(1000, &ascii(124))), Step::Close(&[1002])];
 }
 
+/// How soon the server must drop TCP once it has sent and received a close. RFC 6455 §5.5.1:
+/// "The server MUST close the underlying TCP connection immediately"; the margin is for a
+/// loaded machine.
+const DROP: Duration = Duration::from_millis(500);
+
+/// The client waits for the server to drop TCP without closing its own side (what RFC 6455
+/// §5.5.1 says a client SHOULD do) and the server must do so within [`DROP`].
+async fn expect_prompt_drop(c: &mut Raw, skip_data: bool) {
+    let took = c.expect_eof(skip_data, READ).await;
+    if took > DROP {
+        c.fail(&format!(
+            "server dropped TCP {took:?} after the closing handshake (must be immediate, < {DROP:?})"
+        ));
+    }
+}
+
+/// Client-initiated close: once the server has answered it, it drops TCP at once.
+#[tokio::test]
+async fn case_7_1_7x_server_drops_tcp_after_client_close() {
+    let srv = echo_server();
+    tokio::time::timeout(CASE, async {
+        let mut c = echo_connect(&srv).await;
+        c.send(&close_frame(1000, b"bye")).await;
+        c.expect_close_frame(&[1000], false, false).await;
+        expect_prompt_drop(&mut c, false).await;
+    })
+    .await
+    .expect("case exceeded its deadline");
+}
+
+/// Server-initiated close (a violation): once the client has answered the close, the server
+/// drops TCP at once.
+#[tokio::test]
+async fn case_7_1_8x_server_drops_tcp_after_failing_connection() {
+    let srv = echo_server();
+    tokio::time::timeout(CASE, async {
+        let mut c = echo_connect(&srv).await;
+        c.send(&fr(true, 4, TEXT, b"Hello, world!")).await;
+        c.expect_close_frame(&[1002], false, true).await;
+        expect_prompt_drop(&mut c, false).await;
+    })
+    .await
+    .expect("case exceeded its deadline");
+}
+
 /// Close with an invalid UTF-8 reason: RFC 6455 §8.1 fails the connection; Autobahn accepts
 /// 1002 or 1007. The code the server chose is printed.
 #[tokio::test]
@@ -1704,6 +1749,19 @@ async fn attach_case_6_3_3x_invalid_utf8_split_across_fragments() {
 #[tokio::test]
 async fn attach_case_7_3_4_close_1000_reason() {
     attach_case(vec![Step::Handshake]).await;
+}
+
+/// The attach endpoint drops TCP at once after a client-initiated closing handshake.
+#[tokio::test]
+async fn attach_case_7_1_7x_server_drops_tcp_after_client_close() {
+    tokio::time::timeout(CASE, async {
+        let (_srv, mut c) = attach_raw().await;
+        c.send(&close_frame(1000, b"bye")).await;
+        c.expect_close_frame(&[1000], true, false).await;
+        expect_prompt_drop(&mut c, true).await;
+    })
+    .await
+    .expect("case exceeded its deadline");
 }
 
 #[tokio::test]

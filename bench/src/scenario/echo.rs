@@ -62,14 +62,17 @@ pub fn spawn_reader(
 
 /// Puts the driver's shell into `stty raw -echo; cat` and waits until a probe echoes once.
 pub async fn enter_raw_cat(drv: &mut Conn) -> Result<()> {
-    drv.drain(Duration::from_millis(300), Duration::from_secs(3)).await;
+    drv.drain(Duration::from_millis(300), Duration::from_secs(3))
+        .await;
     drv.send_input(b"stty raw -echo; cat\n").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    drv.drain(Duration::from_millis(200), Duration::from_secs(3)).await;
+    drv.drain(Duration::from_millis(200), Duration::from_secs(3))
+        .await;
     for _ in 0..5 {
         drv.send_input(b"#").await?;
         if super::read_until(drv, b"#", Duration::from_secs(2)).await {
-            drv.drain(Duration::from_millis(100), Duration::from_secs(1)).await;
+            drv.drain(Duration::from_millis(100), Duration::from_secs(1))
+                .await;
             return Ok(());
         }
     }
@@ -77,9 +80,18 @@ pub async fn enter_raw_cat(drv: &mut Conn) -> Result<()> {
 }
 
 /// Runs the echo test.
-pub async fn run(target: &Target, proto: Proto, a: &EchoArgs, deadline: Duration) -> Result<Value> {
+pub async fn run(
+    target: &Target,
+    proto: Proto,
+    a: &EchoArgs,
+    pid: Option<u32>,
+    deadline: Duration,
+) -> Result<Value> {
     if a.observers > 0 && !proto.shares_terminals() {
-        bail!("{} gives each connection its own terminal: no observers", proto.name());
+        bail!(
+            "{} gives each connection its own terminal: no observers",
+            proto.name()
+        );
     }
     let end = Instant::now() + deadline;
     let sid = super::new_session(target, proto).await?;
@@ -92,7 +104,13 @@ pub async fn run(target: &Target, proto: Proto, a: &EchoArgs, deadline: Duration
     let (att_tx, mut att_rx) = tokio::sync::mpsc::channel(a.observers.max(1));
     let mut readers = Vec::new();
     for _ in 0..a.observers {
-        readers.push(spawn_reader(target, proto, &sid, stop_rx.clone(), att_tx.clone()));
+        readers.push(spawn_reader(
+            target,
+            proto,
+            &sid,
+            stop_rx.clone(),
+            att_tx.clone(),
+        ));
     }
     drop(att_tx);
     let mut attach_errors = Vec::new();
@@ -102,8 +120,10 @@ pub async fn run(target: &Target, proto: Proto, a: &EchoArgs, deadline: Duration
         }
     }
     // Participant notices and scrollback go out now, not during the measurement.
-    drv.drain(Duration::from_millis(200), Duration::from_secs(2)).await;
+    drv.drain(Duration::from_millis(200), Duration::from_secs(2))
+        .await;
 
+    let window = crate::sys::Window::start(pid);
     let mut rtts = Vec::with_capacity(a.samples);
     let (mut lost, mut extra_bytes) = (0usize, 0u64);
     for i in 0..a.warmup + a.samples {
@@ -126,6 +146,7 @@ pub async fn run(target: &Target, proto: Proto, a: &EchoArgs, deadline: Duration
             tokio::time::sleep(Duration::from_micros(a.gap_us)).await;
         }
     }
+    let cpu = window.finish();
     // Observers get the last echoes before they stop.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = stop_tx.send(true);
@@ -145,6 +166,7 @@ pub async fn run(target: &Target, proto: Proto, a: &EchoArgs, deadline: Duration
         .collect();
     Ok(json!({
         "rtt_us": summary_us(&rtts),
+        "cpu_during_samples": cpu,
         "lost_samples": lost,
         "unexpected_bytes": extra_bytes,
         "observers_attached": a.observers - attach_errors.len(),

@@ -30,11 +30,17 @@ struct Seen {
 }
 
 /// Reads `conn` into a section until the end marker, a close or `stop`.
-async fn read_section(conn: &mut Conn, base: watch::Receiver<Option<Instant>>, mut stop: watch::Receiver<bool>) -> Seen {
+async fn read_section(
+    conn: &mut Conn,
+    base: watch::Receiver<Option<Instant>>,
+    mut stop: watch::Receiver<bool>,
+) -> Seen {
     let mut sec = Section::new(START, END);
     let (mut start, mut end, mut closed) = (None, None, None);
     let since = |base: &watch::Receiver<Option<Instant>>| {
-        base.borrow().map(|b| Instant::now().saturating_duration_since(b)).unwrap_or_default()
+        base.borrow()
+            .map(|b| Instant::now().saturating_duration_since(b))
+            .unwrap_or_default()
     };
     while sec.phase != Phase::Done {
         tokio::select! {
@@ -68,24 +74,39 @@ async fn read_section(conn: &mut Conn, base: watch::Receiver<Option<Instant>>, m
 }
 
 /// Runs the fan-out test.
-pub async fn run(target: &Target, proto: Proto, a: &FanoutArgs, deadline: Duration) -> Result<Value> {
+pub async fn run(
+    target: &Target,
+    proto: Proto,
+    a: &FanoutArgs,
+    pid: Option<u32>,
+    deadline: Duration,
+) -> Result<Value> {
     if a.observers > 0 && !proto.shares_terminals() {
-        bail!("{} gives each connection its own terminal: no fan-out", proto.name());
+        bail!(
+            "{} gives each connection its own terminal: no fan-out",
+            proto.name()
+        );
     }
     let end_at = Instant::now() + deadline;
     let sid = super::new_session(target, proto).await?;
     let mut drv = client::attach(target, proto, &sid, Role::Driver, None)
         .await
         .context("driver attach")?;
-    drv.drain(Duration::from_millis(300), Duration::from_secs(3)).await;
+    drv.drain(Duration::from_millis(300), Duration::from_secs(3))
+        .await;
 
     let (base_tx, base_rx) = watch::channel(None::<Instant>);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (att_tx, mut att_rx) = mpsc::channel(a.observers.max(1));
     let mut readers = Vec::new();
     for _ in 0..a.observers {
-        let (target, sid, base, stop, att) =
-            (target.clone(), sid.clone(), base_rx.clone(), stop_rx.clone(), att_tx.clone());
+        let (target, sid, base, stop, att) = (
+            target.clone(),
+            sid.clone(),
+            base_rx.clone(),
+            stop_rx.clone(),
+            att_tx.clone(),
+        );
         readers.push(tokio::spawn(async move {
             let mut conn = match client::attach(&target, proto, &sid, Role::Observer, None).await {
                 Ok(c) => c,
@@ -106,18 +127,21 @@ pub async fn run(target: &Target, proto: Proto, a: &FanoutArgs, deadline: Durati
     while let Some(r) = att_rx.recv().await {
         attach_errors.extend(r);
     }
-    drv.drain(Duration::from_millis(300), Duration::from_secs(3)).await;
+    drv.drain(Duration::from_millis(300), Duration::from_secs(3))
+        .await;
 
     let cmd = format!(
         "echo FANOUT-START-$((40+1)); head -c {} /dev/urandom | base64 -w 0; echo FANOUT-END-$((40+2))\n",
         a.bytes
     );
+    let window = crate::sys::Window::start(pid);
     let t0 = Instant::now();
     let _ = base_tx.send(Some(t0));
     drv.send_input(cmd.as_bytes()).await?;
     let (dstop_tx, dstop_rx) = watch::channel(false);
     let left = end_at.saturating_duration_since(Instant::now());
-    let driver = tokio::time::timeout(left, read_section(&mut drv, base_rx.clone(), dstop_rx)).await;
+    let driver =
+        tokio::time::timeout(left, read_section(&mut drv, base_rx.clone(), dstop_rx)).await;
     drop(dstop_tx);
     let driver = match driver {
         Ok(s) => s,
@@ -138,9 +162,12 @@ pub async fn run(target: &Target, proto: Proto, a: &FanoutArgs, deadline: Durati
         }
     }
     stopper.abort();
+    let cpu = window.finish();
     drv.close().await;
     super::end_sessions(target, proto, &[sid]).await;
-    Ok(report(&driver, &seen, a.observers, attach_errors))
+    let mut r = report(&driver, &seen, a.observers, attach_errors);
+    r["cpu_during_transfer"] = cpu;
+    Ok(r)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -152,7 +179,8 @@ fn report(driver: &Seen, seen: &[Seen], wanted: usize, attach_errors: Vec<String
         (Some(s), Some(e)) => (e - s).as_secs_f64(),
         _ => 0.0,
     };
-    let exact = |s: &Seen| s.phase == Phase::Done && s.bytes == driver.bytes && s.hash == driver.hash;
+    let exact =
+        |s: &Seen| s.phase == Phase::Done && s.bytes == driver.bytes && s.hash == driver.hash;
     let mut rates: Vec<u64> = Vec::new();
     let mut completion: Vec<u64> = Vec::new();
     let mut tail: Vec<u64> = Vec::new();

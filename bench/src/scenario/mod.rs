@@ -21,22 +21,24 @@ use crate::sys;
 pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
     let target = Target::new(&cli.target, &cli.token, 256)?;
     let before = cli.server_pid.and_then(sys::sample);
+    let load_before = sys::loadavg();
+    let pid = cli.server_pid;
     let deadline = Duration::from_secs(cli.deadline_secs);
     let (name, params, results) = match &cli.command {
         Command::ConnectStorm(a) => (
             "connect-storm",
             json!({"n": a.n, "concurrency": a.concurrency, "sessions": a.sessions}),
-            storm::run(&target, cli.proto, a, deadline).await?,
+            storm::run(&target, cli.proto, a, pid, deadline).await?,
         ),
         Command::Echo(a) => (
             "echo",
             json!({"observers": a.observers, "samples": a.samples, "warmup": a.warmup, "gap_us": a.gap_us}),
-            echo::run(&target, cli.proto, a, deadline).await?,
+            echo::run(&target, cli.proto, a, pid, deadline).await?,
         ),
         Command::Fanout(a) => (
             "fanout",
             json!({"observers": a.observers, "bytes": a.bytes}),
-            fanout::run(&target, cli.proto, a, deadline).await?,
+            fanout::run(&target, cli.proto, a, pid, deadline).await?,
         ),
         Command::Soak(a) => (
             "soak",
@@ -53,6 +55,7 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
         "params": params,
         "results": results,
         "server": sys::server_usage(before, after),
+        "loadavg_1m": {"before": load_before, "after": sys::loadavg()},
         "unix_time": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

@@ -45,7 +45,11 @@ pub async fn run(
     let mut sessions = Vec::new();
     if proto.shares_terminals() {
         for _ in 0..a.connections.div_ceil(a.per_session.max(1)) {
-            sessions.push(super::new_session(target, proto).await.context("create session")?);
+            sessions.push(
+                super::new_session(target, proto)
+                    .await
+                    .context("create session")?,
+            );
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -62,8 +66,12 @@ pub async fn run(
         } else {
             sessions[i / a.per_session.max(1) % sessions.len()].clone()
         };
-        let (target, gate, att, mut stop) =
-            (target.clone(), gate.clone(), att_tx.clone(), stop_rx.clone());
+        let (target, gate, att, mut stop) = (
+            target.clone(),
+            gate.clone(),
+            att_tx.clone(),
+            stop_rx.clone(),
+        );
         let src = sources[i % sources.len()];
         readers.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();

@@ -24,7 +24,13 @@ struct WorkerResult {
 }
 
 /// Runs the storm.
-pub async fn run(target: &Target, proto: Proto, a: &StormArgs, deadline: Duration) -> Result<Value> {
+pub async fn run(
+    target: &Target,
+    proto: Proto,
+    a: &StormArgs,
+    pid: Option<u32>,
+    deadline: Duration,
+) -> Result<Value> {
     let mut sessions = Vec::new();
     if proto.shares_terminals() {
         for _ in 0..a.sessions.max(1) {
@@ -36,6 +42,7 @@ pub async fn run(target: &Target, proto: Proto, a: &StormArgs, deadline: Duratio
     let sessions = Arc::new(sessions);
     let next = Arc::new(AtomicUsize::new(0));
     let end = Instant::now() + deadline;
+    let window = crate::sys::Window::start(pid);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency.max(1) {
@@ -78,6 +85,7 @@ pub async fn run(target: &Target, proto: Proto, a: &StormArgs, deadline: Duratio
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = window.finish();
     // Let the server finish the closes before the sessions go.
     tokio::time::sleep(Duration::from_millis(300)).await;
     super::end_sessions(target, proto, &sessions).await;
@@ -92,5 +100,6 @@ pub async fn run(target: &Target, proto: Proto, a: &StormArgs, deadline: Duratio
         "ticket_us": summary_us(&all.ticket),
         "upgrade_us": summary_us(&all.upgrade),
         "hello_us": summary_us(&all.ready),
+        "cpu": cpu,
     }))
 }
