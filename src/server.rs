@@ -220,7 +220,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             .configure(|c| http::web::configure(c, &root))
     })
     .client_request_timeout(settings.server.handshake_timeout)
-    .client_disconnect_timeout(Duration::from_secs(1))
+    .client_disconnect_timeout(Duration::ZERO)
     .shutdown_timeout(settings.server.drain_timeout.as_secs().max(1))
     .disable_signals();
     let listen = settings.server.listen.clone();

@@ -81,6 +81,9 @@ impl Participant {
 struct Participant {
     subject: String,
     role: Role,
+    /// Set once `hello` and the scrollback are queued; until then broadcasts skip it (the
+    /// scrollback it gets already holds that output).
+    greeted: bool,
     out: OutboundTx,
     stats: Arc<ParticipantStats>,
     max_invalid: u32,
@@ -198,7 +201,7 @@ impl SessionHub {
 
     fn broadcast_frame(&mut self, frame: OutFrame) {
         let mut failed = Vec::new();
-        for (id, p) in &self.participants {
+        for (id, p) in self.participants.iter().filter(|(_, p)| p.greeted) {
             if let OutFrame::Binary(b) = &frame {
                 p.stats
                     .bytes_out
@@ -585,6 +588,7 @@ impl Handler<Join> for SessionHub {
             Participant {
                 subject: msg.subject.clone(),
                 role: msg.role,
+                greeted: false,
                 out: msg.out,
                 stats: msg.stats,
                 max_invalid: msg.max_invalid,
@@ -607,8 +611,9 @@ impl Handler<Join> for SessionHub {
 
 impl SessionHub {
     fn greet(&mut self, conn: String, subject: String, role: Role, limits: HelloLimits) {
-        if !self.participants.contains_key(&conn) {
-            return;
+        match self.participants.get_mut(&conn) {
+            Some(p) => p.greeted = true,
+            None => return,
         }
         let you = self.holder_conn() == Some(conn.as_str());
         let hello = ServerFrame::Hello {

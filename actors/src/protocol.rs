@@ -54,7 +54,7 @@ pub mod close {
     /// Short human reason sent in the close frame.
     pub fn reason(code: u16) -> &'static str {
         match code {
-            NORMAL => "process exited",
+            NORMAL => "normal closure",
             GOING_AWAY => "server shutting down",
             PROTOCOL_ERROR => "protocol error",
             INVALID_PAYLOAD => "invalid utf-8",

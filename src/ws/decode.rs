@@ -35,9 +35,40 @@ impl FrameDecoder {
         }
     }
 
+    /// Refuses a frame as soon as its header declares too much, before buffering it.
+    fn check_header(&self) -> Option<Inbound> {
+        let b = &self.buf[..];
+        if b.len() < 2 {
+            return None;
+        }
+        let opcode = b[0] & 0x0F;
+        let len = match b[1] & 0x7F {
+            126 if b.len() >= 4 => u64::from(u16::from_be_bytes([b[2], b[3]])),
+            127 if b.len() >= 10 => {
+                u64::from_be_bytes([b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]])
+            }
+            126 | 127 => return None,
+            n => u64::from(n),
+        };
+        if opcode >= 0x8 && len > 125 {
+            return Some(Inbound::Violation(close::PROTOCOL_ERROR));
+        }
+        let already = match (opcode, &self.partial) {
+            (0x0, Some((_, acc))) => acc.len() as u64,
+            _ => 0,
+        };
+        if already + len > self.max_message as u64 {
+            return Some(Inbound::Violation(close::MESSAGE_TOO_BIG));
+        }
+        None
+    }
+
     /// Decodes one frame from the buffer, if complete.
     fn next_frame(&mut self) -> Option<Inbound> {
         loop {
+            if let Some(v) = self.check_header() {
+                return Some(v);
+            }
             let frame = match self.codec.decode(&mut self.buf) {
                 Ok(Some(f)) => f,
                 Ok(None) => return None,

@@ -1337,7 +1337,7 @@ echo_cases! {
 /// How soon the server must drop TCP once it has sent and received a close. RFC 6455 §5.5.1:
 /// "The server MUST close the underlying TCP connection immediately"; the margin is for a
 /// loaded machine.
-const DROP: Duration = Duration::from_millis(500);
+const DROP: Duration = Duration::from_millis(250);
 
 /// The client waits for the server to drop TCP without closing its own side (what RFC 6455
 /// §5.5.1 says a client SHOULD do) and the server must do so within [`DROP`].
@@ -1636,15 +1636,75 @@ async fn attach_raw() -> (Arc<Server>, Raw) {
         ],
     )
     .await;
-    match c.next(READ, "hello").await {
-        Ev::Frame(f) if f.op == TEXT => {
-            let v: Value = serde_json::from_slice(&f.payload).expect("hello is JSON");
-            assert_eq!(v["type"], "hello", "first frame: {v}");
-            assert_eq!(v["limits"]["max_message_bytes"], LIMIT as u64, "hello: {v}");
+    // `hello` must be the first frame (SPEC §5); a race can put terminal output first, which
+    // `attach_case_x_hello_is_first_frame_while_output_flows` asserts on its own. Here output
+    // before `hello` is only skipped, so the frame-layer cases below test the frame layer.
+    loop {
+        match c.next(READ, "hello").await {
+            Ev::Frame(f) if f.op == BINARY => continue,
+            Ev::Frame(f) if f.op == TEXT => {
+                let v: Value = serde_json::from_slice(&f.payload).expect("hello is JSON");
+                assert_eq!(v["type"], "hello", "first text frame: {v}");
+                assert_eq!(v["limits"]["max_message_bytes"], LIMIT as u64, "hello: {v}");
+                break;
+            }
+            other => c.fail(&format!("no hello: {other:?}")),
         }
-        other => c.fail(&format!("first frame is not hello: {other:?}")),
     }
     (srv, c)
+}
+
+/// SPEC §5: `hello` is always the first frame. A driver joining while the seat is free waits
+/// for the control lease; terminal output flowing meanwhile must not reach it before its
+/// `hello` (nor before the scrollback replay that follows it).
+#[tokio::test]
+async fn attach_case_x_hello_is_first_frame_while_output_flows() {
+    // Own server: the output loop below must not load the shared one.
+    let srv = Server::start(Opts::default());
+    tokio::time::timeout(CASE, async {
+        let sid = srv.api(&ALICE).create_session().await;
+        let mut a = attach_as(&srv, &ALICE, &sid, "driver").await;
+        expect_json(&mut a, "hello", 5).await;
+        send_bin(&mut a, b"for i in $(seq 1 400000); do echo tick-$i; done\n").await;
+        expect_output(&mut a, "tick-1000", 10).await;
+        // Free the seat so every join below goes through the lease wait.
+        send_text(
+            &mut a,
+            serde_json::json!({"type": "control", "action": "release"}),
+        )
+        .await;
+        expect_control(&mut a, "released", 5).await;
+        let mut firsts = Vec::new();
+        for _ in 0..20 {
+            let ticket = srv.api(&BOB).ticket(&sid, "driver").await;
+            let auth = format!("Bearer {ticket}");
+            let mut b = Raw::connect(
+                &srv,
+                &format!("/api/v1/sessions/{sid}/attach"),
+                &[("Authorization", &auth)],
+            )
+            .await;
+            let first = match b.next(READ, "first frame").await {
+                Ev::Frame(f) if f.op == TEXT => {
+                    let v: Value = serde_json::from_slice(&f.payload).expect("JSON");
+                    format!("text {}", v["type"])
+                }
+                Ev::Frame(f) => format!("{} {}", op_name(f.op), show(&f.payload)),
+                Ev::Eof(how) => how,
+            };
+            firsts.push(first);
+            b.send(&close_frame(1000, b"")).await;
+            let _ = b.wr.shutdown().await;
+            // Let the disconnect free the seat (grace for the same subject) before rejoining.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            firsts.iter().all(|f| f == "text \"hello\""),
+            "first frame of each join must be hello; got {firsts:#?}"
+        );
+    })
+    .await
+    .expect("case exceeded its deadline");
 }
 
 /// Runs steps on the attach endpoint, skipping the terminal output and JSON frames it sends.
