@@ -316,13 +316,20 @@ impl Sink {
                 io::Error::other("audit file is not open"),
             ));
         };
-        open.file
-            .write_all(buf)
-            .map_err(|e| AuditError::io(&self.path, e))?;
-        if open.regular {
-            open.file
-                .sync_data()
-                .map_err(|e| AuditError::io(&self.path, e))?;
+        let written = open.file.write_all(buf).and_then(|()| {
+            if open.regular {
+                open.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Cut a partial batch off at once, so readers never see a torn line; if even that
+            // fails, the reopen after the failure does it.
+            if let (true, Some(d)) = (open.regular, self.durable.as_ref()) {
+                let _ = open.file.set_len(d.len);
+            }
+            return Err(AuditError::io(&self.path, e));
         }
         if let Some(d) = self.durable.as_mut() {
             d.len += buf.len() as u64;
