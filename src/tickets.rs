@@ -78,11 +78,17 @@ struct Entry {
     forget_at: Instant,
 }
 
+#[derive(Default)]
+struct Table {
+    entries: HashMap<String, Entry>,
+    swept: Option<Instant>,
+}
+
 /// Tickets of one process.
 #[derive(Default)]
 pub struct LocalTickets {
     // Handshake path only.
-    map: Mutex<HashMap<String, Entry>>,
+    map: Mutex<Table>,
 }
 
 /// Most outstanding tickets one process keeps; beyond it issuance waits for expiry.
@@ -104,8 +110,15 @@ impl TicketStore for LocalTickets {
         let secret = new_secret(TICKET_PREFIX);
         let now = Instant::now();
         let res = match self.map.lock() {
-            Ok(mut m) => {
-                m.retain(|_, e| e.forget_at > now);
+            Ok(mut t) => {
+                // Expired entries are swept at most once a second, not on every issue.
+                if t.swept
+                    .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+                {
+                    t.entries.retain(|_, e| e.forget_at > now);
+                    t.swept = Some(now);
+                }
+                let m = &mut t.entries;
                 if m.len() >= MAX_LOCAL_TICKETS {
                     Err(TicketError::Unavailable)
                 } else {
@@ -131,7 +144,7 @@ impl TicketStore for LocalTickets {
             Err(TicketError::Invalid)
         } else {
             match self.map.lock() {
-                Ok(mut m) => match m.get_mut(&sha256_hex(secret)) {
+                Ok(mut t) => match t.entries.get_mut(&sha256_hex(secret)) {
                     None => Err(TicketError::Invalid),
                     Some(e) if e.used => Err(TicketError::Replayed),
                     Some(e) => {

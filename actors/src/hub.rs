@@ -201,7 +201,16 @@ impl SessionHub {
 
     fn broadcast_frame(&mut self, frame: OutFrame) {
         let mut failed = Vec::new();
-        for (id, p) in self.participants.iter().filter(|(_, p)| p.greeted) {
+        // The driver's own echo goes out first: its latency is what a typist feels.
+        let holder = self.holder_conn().map(str::to_string);
+        let first = holder
+            .as_deref()
+            .and_then(|h| self.participants.get_key_value(h));
+        let rest = self
+            .participants
+            .iter()
+            .filter(|(id, _)| Some(id.as_str()) != holder.as_deref());
+        for (id, p) in first.into_iter().chain(rest).filter(|(_, p)| p.greeted) {
             if let OutFrame::Binary(b) = &frame {
                 p.stats
                     .bytes_out
@@ -481,8 +490,8 @@ impl Actor for SessionHub {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(HUB_MAILBOX);
-        if let Some(mut rx) = self.events.take() {
-            ctx.add_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        if let Some(rx) = self.events.take() {
+            ctx.add_stream(coalesced(rx));
         }
         ctx.run_interval(Duration::from_secs(1), |hub, ctx| hub.tick(ctx));
     }
@@ -541,6 +550,50 @@ impl StreamHandler<BackendEvent> for SessionHub {
             ctx.stop();
         }
     }
+}
+
+/// Largest output chunk the hub builds by merging chunks that are already waiting.
+pub const MAX_COALESCED: usize = 64 * 1024;
+
+/// Backend events, with output chunks that are already queued merged into one (up to
+/// `MAX_COALESCED`): fewer, larger sends under bulk output, and no added latency.
+fn coalesced(
+    mut rx: mpsc::Receiver<BackendEvent>,
+) -> impl futures_util::Stream<Item = BackendEvent> {
+    use std::task::Poll;
+    let mut pending: Option<BackendEvent> = None;
+    futures_util::stream::poll_fn(move |cx| {
+        let first = match pending.take() {
+            Some(ev) => ev,
+            None => match rx.poll_recv(cx) {
+                Poll::Ready(Some(ev)) => ev,
+                other => return other,
+            },
+        };
+        let BackendEvent::Output(head) = first else {
+            return Poll::Ready(Some(first));
+        };
+        let mut merged: Option<bytes::BytesMut> = None;
+        let mut len = head.len();
+        while len < MAX_COALESCED {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(BackendEvent::Output(more))) => {
+                    len += more.len();
+                    merged
+                        .get_or_insert_with(|| bytes::BytesMut::from(&head[..]))
+                        .extend_from_slice(&more);
+                }
+                Poll::Ready(Some(other)) => {
+                    pending = Some(other);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        Poll::Ready(Some(BackendEvent::Output(
+            merged.map_or(head, bytes::BytesMut::freeze),
+        )))
+    })
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -308,18 +308,15 @@ pub async fn issue_ticket(
         .issue(claims, ttl)
         .await
         .map_err(|_| ApiError::RedisUnavailable)?;
-    st.audit
-        .record(
-            AuditEvent::new("attach.ticket.issued", "ok")
-                .subject(&p.subject)
-                .tenant(&p.tenant)
-                .session_id(&view.id)
-                .role(req.role.as_str())
-                .field_str("delivery", delivery_name(req.delivery)),
-        )
-        .await
-        .map(|_| ())
-        .or_else(|_| st.audit_gate())?;
+    // Queued, not awaited: the ticket grants nothing until its connect record is durable.
+    st.audit.record_detached(
+        AuditEvent::new("attach.ticket.issued", "ok")
+            .subject(&p.subject)
+            .tenant(&p.tenant)
+            .session_id(&view.id)
+            .role(req.role.as_str())
+            .field_str("delivery", delivery_name(req.delivery)),
+    );
     let expires_at =
         attachd_actors::hub::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(expires_at_ms));
     let mut resp = HttpResponse::Created();

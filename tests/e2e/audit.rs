@@ -175,12 +175,29 @@ async fn restarts_and_rotation_continue_the_chain() {
     for _ in 0..10 {
         api.ticket(&sid, "observer").await;
     }
-    srv.restart();
+    srv.restart_graceful();
     let api = srv.api(&ALICE);
     let sid = api.create_session().await;
     for _ in 0..10 {
         api.ticket(&sid, "observer").await;
     }
+    // Ticket records are queued, not awaited: wait until all twenty are on disk.
+    let mut issued = 0;
+    for _ in 0..200 {
+        let r = api
+            .call(
+                "GET",
+                "/api/v1/audit?type=attach.ticket.issued&limit=1000",
+                None,
+            )
+            .await;
+        issued = r.body["events"].as_array().map_or(0, Vec::len);
+        if issued == 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(issued, 20, "ticket records lost across the restart");
     let files = audit_files(&srv);
     assert!(files.len() >= 3, "expected rotations at 2 KiB: {files:?}");
     let out = Command::new(bin())

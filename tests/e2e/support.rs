@@ -275,6 +275,16 @@ impl Server {
         self.spawn(false);
     }
 
+    /// Restarts after a SIGTERM drain (queued audit records are flushed first).
+    pub fn restart_graceful(&mut self) {
+        let st = self.terminate(Duration::from_secs(15));
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "attachd did not drain cleanly: {st:?}"
+        );
+        self.spawn(false);
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
-MAX_EXAMPLES="${MAX_EXAMPLES:-25}"
+MAX_EXAMPLES="${MAX_EXAMPLES:-100}"
 TIME_LIMIT="${TIME_LIMIT:-170}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -34,6 +34,7 @@ if [ -z "$BIN" ]; then
   ${CARGO:-cargo} build --quiet --bin attachd
   BIN="$ROOT/target/debug/attachd"
 fi
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 WORK="$(mktemp -d)"
 PID=""
