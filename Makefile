@@ -29,6 +29,10 @@ test-web:
 test-deploy:
 	@if [ -f deploy/tests/check_manifests.py ]; then python3 deploy/tests/check_manifests.py; fi
 
+## Benchmarks: release attachd (+ terminado, wetty peers) on loopback → bench/results/latest.md.
+bench:
+	bash bench/run.sh
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -39,3 +43,12 @@ fmt:
 clean:
 	$(CARGO) clean
 	rm -rf web/dist
+
+## Fuzz every parser of untrusted input for FUZZ_SECONDS (default 30) each (cargo-fuzz, stable + RUSTC_BOOTSTRAP).
+fuzz:
+	bash fuzz/run.sh
+
+.PHONY: schemathesis
+## Property-based API tests of a real attachd against its /openapi.json (schemathesis, pinned, in a venv).
+schemathesis:
+	bash tests/schemathesis/run.sh

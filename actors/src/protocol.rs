@@ -263,8 +263,14 @@ pub const MAX_TERMINAL_DIM: u32 = 1000;
 impl ClientMessage {
     /// Parses and validates a client text message; the error text is safe to echo.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let msg: ClientMessage =
-            serde_json::from_str(text).map_err(|e| format!("malformed message: {e}"))?;
+        // The error text never repeats the caller's input.
+        let msg: ClientMessage = serde_json::from_str(text).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                String::from("message is not valid JSON")
+            } else {
+                String::from("unknown message type or invalid fields")
+            }
+        })?;
         if let ClientMessage::Resize { cols, rows } = msg {
             if !(1..=MAX_TERMINAL_DIM).contains(&cols) || !(1..=MAX_TERMINAL_DIM).contains(&rows) {
                 return Err(format!(

@@ -585,6 +585,7 @@ async fn read_events_filters_across_files() {
 
     let q = AuditQuery {
         subjects: vec!["user1".into(), "user2".into()],
+        tenant: None,
         types: vec!["attach.connect".into()],
         limit: 1000,
         ..Default::default()

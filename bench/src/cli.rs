@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "attachd-bench", version)]
 pub struct Cli {
-    /// Base URL of the server under test (must be on 127.0.0.0/8 or localhost).
+    /// Base URL of the server under test (must be on 127.0.0.0/8 or localhost); a
+    /// comma-separated list means replicas (connect-storm spreads over them).
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     pub target: String,
     /// API token secret (attachd only).
@@ -109,8 +110,9 @@ pub struct EchoArgs {
     /// Keystrokes sent first and not measured.
     #[arg(long, default_value_t = 100)]
     pub warmup: usize,
-    /// Pause between keystrokes in microseconds (0 = next key as soon as the echo arrives).
-    #[arg(long, default_value_t = 200)]
+    /// Pause between keystrokes in microseconds (0 = next key as soon as the echo arrives;
+    /// tokio's timer rounds up to whole milliseconds).
+    #[arg(long, default_value_t = 1000)]
     pub gap_us: u64,
 }
 

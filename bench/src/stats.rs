@@ -8,7 +8,8 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
-    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
+    // The epsilon keeps float noise (99.9 / 100 * 1000 = 999.0000000000001) off the next rank.
+    let rank = ((q / 100.0) * sorted.len() as f64 - 1e-9).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
@@ -35,7 +36,13 @@ pub fn summary_us(samples: &[u64]) -> Value {
 
 /// One decimal.
 pub fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
+    round_to(x, 1)
+}
+
+/// `decimals` decimals.
+pub fn round_to(x: f64, decimals: i32) -> f64 {
+    let m = 10f64.powi(decimals);
+    (x * m).round() / m
 }
 
 /// Bytes per second over `secs` (0 when no time passed).

@@ -109,7 +109,7 @@ impl Window {
             .and_then(|a| sample(std::process::id()).map(|b| (a, b)));
         json!({
             "server_cpu_percent": server.map(|(a, b)| crate::stats::round1(cpu_percent(&a, &b))),
-            "server_cpu_secs": server.map(|(a, b)| cpu_secs(&a, &b)),
+            "server_cpu_secs": server.map(|(a, b)| crate::stats::round_to(cpu_secs(&a, &b), 2)),
             "client_cpu_percent": client.map(|(a, b)| crate::stats::round1(cpu_percent(&a, &b))),
         })
     }
@@ -139,7 +139,7 @@ pub fn nofile_of(pid: u32) -> Option<u64> {
 pub fn server_usage(before: Option<ProcSample>, after: Option<ProcSample>) -> Value {
     match (before, after) {
         (Some(a), Some(b)) => json!({
-            "cpu_secs": crate::stats::round1(cpu_secs(&a, &b) * 10.0) / 10.0,
+            "cpu_secs": crate::stats::round_to(cpu_secs(&a, &b), 2),
             "cpu_percent": crate::stats::round1(cpu_percent(&a, &b)),
             "rss_kib_before": a.rss_kib,
             "rss_kib_after": b.rss_kib,

@@ -445,19 +445,16 @@ pub async fn audit_query(
         types: split_filter("type", &q.ty)?,
         session_ids: split_filter("session_id", &q.session_id)?,
         subjects: split_filter("subject", &q.subject)?,
+        // A tenant sees only its own records, filtered before the limit applies.
+        tenant: Some(p.tenant.clone()),
         since_ms: parse_since(&q.since)?,
-        limit: MAX_QUERY_LIMIT,
+        limit: limit as usize,
     };
     let path = st.settings.audit.path.clone();
-    let tenant = p.tenant.clone();
-    let mut events = web::block(move || attachd_actors::audit::read_events(&path, &query))
+    let events = web::block(move || attachd_actors::audit::read_events(&path, &query))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    // A tenant sees only its own records.
-    events.retain(|e| e.get("tenant").and_then(|t| t.as_str()) == Some(tenant.as_str()));
-    let skip = events.len().saturating_sub(limit as usize);
-    let events: Vec<_> = events.into_iter().skip(skip).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }
 

@@ -53,12 +53,21 @@ fn query_error(e: QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web
     ApiError::BadRequest(format!("invalid query: {e}")).into()
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+/// The JSON 404 of every unknown path.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// A 405 that says which methods the resource has.
+fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    aw::to(move || async move {
+        let mut resp = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+        resp.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        resp
+    })
 }
 
 /// Registers the API and attach routes.
@@ -82,38 +91,38 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
                 aw::resource("/sessions")
                     .route(aw::get().to(api::list_sessions))
                     .route(aw::post().to(api::create_session))
-                    .default_service(aw::to(method_not_allowed)),
+                    .default_service(method_not_allowed("GET, POST")),
             )
             .service(
                 aw::resource("/sessions/{id}")
                     .route(aw::get().to(api::get_session))
                     .route(aw::delete().to(api::delete_session))
-                    .default_service(aw::to(method_not_allowed)),
+                    .default_service(method_not_allowed("GET, DELETE")),
             )
             .service(
                 aw::resource("/sessions/{id}/attach-tickets")
                     .route(aw::post().to(api::issue_ticket))
-                    .default_service(aw::to(method_not_allowed)),
+                    .default_service(method_not_allowed("POST")),
             )
             .service(
                 aw::resource("/sessions/{id}/control")
                     .route(aw::delete().to(api::revoke_control))
-                    .default_service(aw::to(method_not_allowed)),
+                    .default_service(method_not_allowed("DELETE")),
             )
             .service(
                 aw::resource("/sessions/{id}/attach")
                     .route(aw::get().to(attach::attach))
-                    .default_service(aw::to(method_not_allowed)),
+                    .default_service(method_not_allowed("GET")),
             )
             .service(
                 aw::resource("/audit")
                     .route(aw::get().to(api::audit_query))
-                    .default_service(aw::to(method_not_allowed)),
+                    .default_service(method_not_allowed("GET")),
             )
             .service(
                 aw::resource("/audit/verify")
                     .route(aw::get().to(api::audit_verify))
-                    .default_service(aw::to(method_not_allowed)),
+                    .default_service(method_not_allowed("GET")),
             )
             .default_service(aw::to(not_found)),
     );

@@ -45,9 +45,11 @@ pub fn configure(cfg: &mut ServiceConfig, root: &Path) {
         cfg.service(
             Files::new("/", root)
                 .index_file("index.html")
-                .prefer_utf8(true),
+                .prefer_utf8(true)
+                .default_handler(web::to(crate::http::not_found)),
         );
     } else {
-        cfg.route("/", web::get().to(not_built));
+        cfg.route("/", web::get().to(not_built))
+            .default_service(web::to(crate::http::not_found));
     }
 }

@@ -53,11 +53,11 @@ impl FrameDecoder {
         if opcode >= 0x8 && len > 125 {
             return Some(Inbound::Violation(close::PROTOCOL_ERROR));
         }
-        let already = match (opcode, &self.partial) {
+        let already: u64 = match (opcode, &self.partial) {
             (0x0, Some((_, acc))) => acc.len() as u64,
             _ => 0,
         };
-        if already + len > self.max_message as u64 {
+        if already.saturating_add(len) > self.max_message as u64 {
             return Some(Inbound::Violation(close::MESSAGE_TOO_BIG));
         }
         None

@@ -64,6 +64,8 @@ pub struct AuditQuery {
     pub session_ids: Vec<String>,
     /// Subjects to keep.
     pub subjects: Vec<String>,
+    /// Only records of this tenant (applied before the limit).
+    pub tenant: Option<String>,
     /// Keep records with `ts` (Unix ms) at or after this.
     pub since_ms: Option<u64>,
     /// Most records to return, newest ones (clamped to [`MAX_QUERY_LIMIT`]).
@@ -459,6 +461,11 @@ fn matches(q: &AuditQuery, obj: &Map<String, Value>) -> bool {
     };
     if let Some(since) = q.since_ms {
         if obj.get("ts").and_then(Value::as_u64).unwrap_or(0) < since {
+            return false;
+        }
+    }
+    if let Some(t) = &q.tenant {
+        if obj.get("tenant").and_then(Value::as_str) != Some(t.as_str()) {
             return false;
         }
     }

@@ -11,7 +11,7 @@ use crate::api::Target;
 use crate::cli::{FanoutArgs, Proto};
 use crate::client::{self, Conn, Event, Role};
 use crate::marker::{Phase, Section};
-use crate::stats::{percentile, rate, round1};
+use crate::stats::{percentile, rate, round1, round_to};
 
 /// Printed by the shell, never typed: the command line holds `$((40+1))` instead.
 const START: &[u8] = b"FANOUT-START-41";
@@ -21,6 +21,8 @@ const END: &[u8] = b"FANOUT-END-42";
 #[derive(Debug, Clone)]
 struct Seen {
     bytes: u64,
+    /// Output frames received while inside the section.
+    frames: u64,
     hash: u64,
     phase: Phase,
     /// Since the command was sent: first section byte, last section byte.
@@ -37,6 +39,7 @@ async fn read_section(
 ) -> Seen {
     let mut sec = Section::new(START, END);
     let (mut start, mut end, mut closed) = (None, None, None);
+    let mut frames = 0u64;
     let since = |base: &watch::Receiver<Option<Instant>>| {
         base.borrow()
             .map(|b| Instant::now().saturating_duration_since(b))
@@ -49,6 +52,9 @@ async fn read_section(
                 Event::Output(b) => {
                     let before = sec.phase;
                     let after = sec.feed(&b);
+                    if after != Phase::Before {
+                        frames += 1;
+                    }
                     if before == Phase::Before && after != Phase::Before {
                         start = Some(since(&base));
                     }
@@ -65,6 +71,7 @@ async fn read_section(
     }
     Seen {
         bytes: sec.bytes,
+        frames,
         hash: sec.digest(),
         phase: sec.phase,
         start,
@@ -179,8 +186,16 @@ fn report(driver: &Seen, seen: &[Seen], wanted: usize, attach_errors: Vec<String
         (Some(s), Some(e)) => (e - s).as_secs_f64(),
         _ => 0.0,
     };
-    let exact =
-        |s: &Seen| s.phase == Phase::Done && s.bytes == driver.bytes && s.hash == driver.hash;
+    // The reference stream: the driver's, or a complete observer's if the driver was cut.
+    let reference = std::iter::once(driver)
+        .chain(seen)
+        .find(|s| s.phase == Phase::Done)
+        .cloned();
+    let (ref_bytes, ref_hash) = reference
+        .as_ref()
+        .map(|r| (r.bytes, r.hash))
+        .unwrap_or((0, 0));
+    let exact = |s: &Seen| s.phase == Phase::Done && s.bytes == ref_bytes && s.hash == ref_hash;
     let mut rates: Vec<u64> = Vec::new();
     let mut completion: Vec<u64> = Vec::new();
     let mut tail: Vec<u64> = Vec::new();
@@ -197,20 +212,33 @@ fn report(driver: &Seen, seen: &[Seen], wanted: usize, attach_errors: Vec<String
             tail.push(en.saturating_sub(de).as_micros() as u64);
         }
         if !exact(s) {
-            lost += driver.bytes.saturating_sub(s.bytes).max(1);
+            lost += ref_bytes.saturating_sub(s.bytes).max(1);
         }
         if let Some(c) = s.closed {
             closed.push(json!(c));
         }
     }
     // Observers that never attached lost everything.
-    lost += driver.bytes * (wanted - seen.len()) as u64;
+    lost += ref_bytes * (wanted - seen.len()) as u64;
+    let frames: u64 = seen
+        .iter()
+        .chain(std::iter::once(driver))
+        .map(|s| s.frames)
+        .sum();
+    let bytes: u64 = seen
+        .iter()
+        .chain(std::iter::once(driver))
+        .map(|s| s.bytes)
+        .sum();
     rates.sort_unstable();
     completion.sort_unstable();
     tail.sort_unstable();
-    let mb = |x: u64| round1(x as f64 / 1e6 * 10.0) / 10.0;
+    let mb = |x: u64| round_to(x as f64 / 1e6, 2);
     json!({
+        "reference_bytes": ref_bytes,
         "driver_bytes": driver.bytes,
+        "driver_lost_bytes": ref_bytes.saturating_sub(driver.bytes),
+        "mean_frame_bytes": bytes.checked_div(frames).unwrap_or(0),
         "driver_complete": driver.phase == Phase::Done,
         "driver_closed": driver.closed,
         "single_stream_mb_per_s": mb(rate(driver.bytes, d_secs) as u64),
@@ -235,6 +263,6 @@ fn report(driver: &Seen, seen: &[Seen], wanted: usize, attach_errors: Vec<String
             "p99": ms(Duration::from_micros(percentile(&tail, 99.0))),
             "max": ms(Duration::from_micros(tail.last().copied().unwrap_or(0))),
         },
-        "driver_seconds": round1(d_secs * 1000.0) / 1000.0,
+        "driver_seconds": round_to(d_secs, 3),
     })
 }

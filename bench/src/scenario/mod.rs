@@ -19,7 +19,12 @@ use crate::sys;
 
 /// Runs the chosen scenario and returns its record.
 pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
-    let target = Target::new(&cli.target, &cli.token, 256)?;
+    let targets = cli
+        .target
+        .split(',')
+        .map(|t| Target::new(t.trim(), &cli.token, 256))
+        .collect::<Result<Vec<_>>>()?;
+    let target = targets[0].clone();
     let before = cli.server_pid.and_then(sys::sample);
     let load_before = sys::loadavg();
     let pid = cli.server_pid;
@@ -27,8 +32,8 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
     let (name, params, results) = match &cli.command {
         Command::ConnectStorm(a) => (
             "connect-storm",
-            json!({"n": a.n, "concurrency": a.concurrency, "sessions": a.sessions}),
-            storm::run(&target, cli.proto, a, pid, deadline).await?,
+            json!({"n": a.n, "concurrency": a.concurrency, "sessions": a.sessions, "replicas": targets.len()}),
+            storm::run(&targets, cli.proto, a, pid, deadline).await?,
         ),
         Command::Echo(a) => (
             "echo",

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use crate::api::{source_addrs, Target};
 use crate::cli::{Proto, SoakArgs};
 use crate::client::{self, Event, Role};
-use crate::stats::round1;
+use crate::stats::{round1, round_to};
 use crate::sys::{self, ProcSample};
 
 /// Connections per source address when `--sources 0`.
@@ -130,7 +130,7 @@ pub async fn run(
     let server_nofile = pid.and_then(sys::nofile_of);
     let needed = a.connections as u64 + 2 * sessions.len() as u64 + 1024;
     let idle_cpu = match (hold_start, hold_end) {
-        (Some(x), Some(y)) => json!(round1(sys::cpu_percent(&x, &y) * 100.0) / 100.0),
+        (Some(x), Some(y)) => json!(round_to(sys::cpu_percent(&x, &y), 2)),
         _ => Value::Null,
     };
     let mut err_kinds: Vec<String> = errors.iter().take(5).cloned().collect();
@@ -142,7 +142,7 @@ pub async fn run(
         "closed_during_hold": closed_early,
         "sessions": sessions.len(),
         "source_addrs": sources.len(),
-        "ramp_seconds": round1(ramp_secs * 10.0) / 10.0,
+        "ramp_seconds": round1(ramp_secs),
         "ramp_attaches_per_sec": round1(connected as f64 / ramp_secs.max(1e-9)),
         "hold_seconds": hold.as_secs(),
         "rss_kib": {

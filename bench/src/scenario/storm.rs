@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::api::Target;
 use crate::cli::{Proto, StormArgs};
 use crate::client::{self, micros, Role};
-use crate::stats::{round1, summary_us};
+use crate::stats::{round1, round_to, summary_us};
 
 #[derive(Default)]
 struct WorkerResult {
@@ -25,19 +25,23 @@ struct WorkerResult {
 
 /// Runs the storm.
 pub async fn run(
-    target: &Target,
+    targets: &[Target],
     proto: Proto,
     a: &StormArgs,
     pid: Option<u32>,
     deadline: Duration,
 ) -> Result<Value> {
-    let mut sessions = Vec::new();
-    if proto.shares_terminals() {
+    // Sessions live on the replica that created them: attach where the session is.
+    let mut sessions: Vec<(Target, String)> = Vec::new();
+    for target in targets {
         for _ in 0..a.sessions.max(1) {
-            sessions.push(super::new_session(target, proto).await?);
+            let sid = if proto.shares_terminals() {
+                super::new_session(target, proto).await?
+            } else {
+                String::new()
+            };
+            sessions.push((target.clone(), sid));
         }
-    } else {
-        sessions.push(String::new());
     }
     let sessions = Arc::new(sessions);
     let next = Arc::new(AtomicUsize::new(0));
@@ -46,7 +50,7 @@ pub async fn run(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency.max(1) {
-        let (target, sessions, next, n) = (target.clone(), sessions.clone(), next.clone(), a.n);
+        let (sessions, next, n) = (sessions.clone(), next.clone(), a.n);
         tasks.push(tokio::spawn(async move {
             let mut r = WorkerResult::default();
             loop {
@@ -54,9 +58,9 @@ pub async fn run(
                 if i >= n || Instant::now() >= end {
                     break;
                 }
-                let sid = &sessions[i % sessions.len()];
+                let (target, sid) = &sessions[i % sessions.len()];
                 let t0 = Instant::now();
-                match client::attach(&target, proto, sid, Role::Observer, None).await {
+                match client::attach(target, proto, sid, Role::Observer, None).await {
                     Ok(conn) => {
                         r.total.push(micros(t0.elapsed()));
                         r.ticket.push(conn.timing.ticket_us);
@@ -88,13 +92,15 @@ pub async fn run(
     let cpu = window.finish();
     // Let the server finish the closes before the sessions go.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    super::end_sessions(target, proto, &sessions).await;
+    for (target, sid) in sessions.iter() {
+        super::end_sessions(target, proto, std::slice::from_ref(sid)).await;
+    }
     let ok = all.total.len();
     Ok(json!({
         "completed": ok,
         "failed": all.errors.values().sum::<u64>(),
         "errors": all.errors,
-        "seconds": round1(secs * 1000.0) / 1000.0,
+        "seconds": round_to(secs, 3),
         "attaches_per_sec": round1(ok as f64 / secs),
         "latency_us": summary_us(&all.total),
         "ticket_us": summary_us(&all.ticket),
