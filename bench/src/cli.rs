@@ -96,6 +96,10 @@ pub struct StormArgs {
     /// Sessions to spread attaches over.
     #[arg(long, default_value_t = 1)]
     pub sessions: usize,
+    /// Attach to these existing sessions (e.g. pods with the kube backend) instead of creating
+    /// and deleting sessions; repeatable.
+    #[arg(long = "session")]
+    pub existing: Vec<String>,
 }
 
 /// `echo`.

@@ -33,8 +33,12 @@ pub async fn run(
 ) -> Result<Value> {
     // Sessions live on the replica that created them: attach where the session is.
     let mut sessions: Vec<(Target, String)> = Vec::new();
+    let reuse = !a.existing.is_empty();
     for target in targets {
-        for _ in 0..a.sessions.max(1) {
+        for sid in &a.existing {
+            sessions.push((target.clone(), sid.clone()));
+        }
+        for _ in 0..if reuse { 0 } else { a.sessions.max(1) } {
             let sid = if proto.shares_terminals() {
                 super::new_session(target, proto).await?
             } else {
@@ -92,7 +96,7 @@ pub async fn run(
     let cpu = window.finish();
     // Let the server finish the closes before the sessions go.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for (target, sid) in sessions.iter() {
+    for (target, sid) in sessions.iter().filter(|_| !reuse) {
         super::end_sessions(target, proto, std::slice::from_ref(sid)).await;
     }
     let ok = all.total.len();
