@@ -219,17 +219,7 @@ async fn call(
     if let Some(b) = body {
         rb = rb.json(b);
     }
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        body,
-        text,
-    }
+    read_resp(rb.send().await.expect("request")).await
 }
 
 fn code_of(body: &str) -> Option<String> {

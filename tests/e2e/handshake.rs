@@ -302,40 +302,20 @@ async fn tickets_missing_invalid_expired_and_replayed() {
     assert_eq!(st, 401);
 
     let t = api.ticket(&sid, "driver").await;
-    let (st, _, _) = raw_upgrade(
-        srv.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &bearer(&t))],
-    )
-    .await;
+    let (st, _) = ticket_upgrade(&srv, &sid, &t).await;
     assert_eq!(st, 101);
-    let (st, _, body) = raw_upgrade(
-        srv.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &bearer(&t))],
-    )
-    .await;
+    let (st, body) = ticket_upgrade(&srv, &sid, &t).await;
     assert_eq!((st, code(&body).as_str()), (401, "ticket_replayed"));
 
     let t = api.ticket(&sid, "driver").await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let (st, _, body) = raw_upgrade(
-        srv.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &bearer(&t))],
-    )
-    .await;
+    let (st, body) = ticket_upgrade(&srv, &sid, &t).await;
     assert_eq!((st, code(&body).as_str()), (401, "unauthorized"));
 
     // A ticket is bound to its session.
     let other = api.create_session().await;
     let t = api.ticket(&sid, "driver").await;
-    let (st, _, _) = raw_upgrade(
-        srv.addr(),
-        &attach_path(&other),
-        &[("Authorization", &bearer(&t))],
-    )
-    .await;
+    let (st, _) = ticket_upgrade(&srv, &other, &t).await;
     assert_eq!(st, 401);
 }
 
@@ -351,12 +331,7 @@ async fn unknown_session_is_404() {
             .status,
         204
     );
-    let (st, _, body) = raw_upgrade(
-        srv.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &bearer(&t))],
-    )
-    .await;
+    let (st, body) = ticket_upgrade(&srv, &sid, &t).await;
     assert_eq!((st, code(&body).as_str()), (404, "not_found"));
 }
 
@@ -368,12 +343,7 @@ async fn subject_connection_cap_and_its_slot_is_freed_on_close() {
     let a = attach_as(&srv, &ALICE, &sid, "observer").await;
     let _b = attach_as(&srv, &ALICE, &sid, "observer").await;
     let t = api.ticket(&sid, "observer").await;
-    let (st, _, body) = raw_upgrade(
-        srv.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &bearer(&t))],
-    )
-    .await;
+    let (st, body) = ticket_upgrade(&srv, &sid, &t).await;
     assert_eq!((st, code(&body).as_str()), (429, "too_many_connections"));
     // Another subject is not affected.
     let _o = attach_as(&srv, &OLIVE, &sid, "observer").await;
@@ -382,12 +352,7 @@ async fn subject_connection_cap_and_its_slot_is_freed_on_close() {
     let mut ok = false;
     for _ in 0..100 {
         let t = api.ticket(&sid, "observer").await;
-        let (st, _, _) = raw_upgrade(
-            srv.addr(),
-            &attach_path(&sid),
-            &[("Authorization", &bearer(&t))],
-        )
-        .await;
+        let (st, _) = ticket_upgrade(&srv, &sid, &t).await;
         if st == 101 {
             ok = true;
             break;
@@ -404,12 +369,7 @@ async fn session_participant_cap() {
     let sid = api.create_session().await;
     let _a = attach_as(&srv, &ALICE, &sid, "observer").await;
     let t = srv.api(&BOB).ticket(&sid, "observer").await;
-    let (st, _, body) = raw_upgrade(
-        srv.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &bearer(&t))],
-    )
-    .await;
+    let (st, body) = ticket_upgrade(&srv, &sid, &t).await;
     assert_eq!((st, code(&body).as_str()), (429, "session_full"));
 }
 

@@ -108,21 +108,11 @@ async fn a_ticket_is_single_use_across_replicas() {
     let sid = a.api(&ALICE).create_session().await;
     let t = a.api(&ALICE).ticket(&sid, "observer").await;
     // Redeemed on B (which does not host this local session): consumed there.
-    let (st, _, body) = raw_upgrade(
-        b.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &format!("Bearer {t}"))],
-    )
-    .await;
+    let (st, body) = ticket_upgrade(&b, &sid, &t).await;
     assert_eq!(st, 404, "{body}");
     // ... so it cannot be replayed anywhere.
     for srv in [&a, &b] {
-        let (st, _, body) = raw_upgrade(
-            srv.addr(),
-            &attach_path(&sid),
-            &[("Authorization", &format!("Bearer {t}"))],
-        )
-        .await;
+        let (st, body) = ticket_upgrade(srv, &sid, &t).await;
         assert_eq!(st, 401);
         assert!(body.contains("ticket_replayed"), "{body}");
     }
@@ -137,12 +127,7 @@ async fn a_ticket_is_single_use_across_replicas() {
         .await;
     assert_eq!(t2.status, 404, "B does not know A's local session");
     let t3 = a.api(&ALICE).ticket(&sid, "observer").await;
-    let (st, _, _) = raw_upgrade(
-        a.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &format!("Bearer {t3}"))],
-    )
-    .await;
+    let (st, _) = ticket_upgrade(&a, &sid, &t3).await;
     assert_eq!(st, 101);
 }
 
@@ -187,12 +172,7 @@ async fn redis_outage_deny_policy_refuses_then_recovers() {
     let sid = a.api(&ALICE).create_session().await;
     let t = a.api(&ALICE).ticket(&sid, "observer").await;
     redis.kill();
-    let (st, _, body) = raw_upgrade(
-        a.addr(),
-        &attach_path(&sid),
-        &[("Authorization", &format!("Bearer {t}"))],
-    )
-    .await;
+    let (st, body) = ticket_upgrade(&a, &sid, &t).await;
     assert_eq!(st, 503, "{body}");
     assert!(body.contains("redis_unavailable"));
     let r = a

@@ -390,6 +390,31 @@ pub struct Api {
     pub http: reqwest::Client,
 }
 
+/// Reads a response into a `Resp`.
+pub async fn read_resp(r: reqwest::Response) -> Resp {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// An upgrade of `/api/v1/sessions/{sid}/attach` with a header ticket: status and body.
+pub async fn ticket_upgrade(srv: &Server, sid: &str, ticket: &str) -> (u16, String) {
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &format!("/api/v1/sessions/{sid}/attach"),
+        &[("Authorization", &format!("Bearer {ticket}"))],
+    )
+    .await;
+    (st, body)
+}
+
 /// Status, headers and JSON body of a response.
 pub struct Resp {
     pub status: u16,
@@ -414,17 +439,7 @@ impl Api {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let r = rb.send().await.expect("request");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            body,
-            text,
-        }
+        read_resp(rb.send().await.expect("request")).await
     }
 
     pub async fn create_session(&self) -> String {
