@@ -405,7 +405,7 @@ impl Raw {
         panic!("{msg}\ntranscript:\n{}", self.log)
     }
 
-    /// The next frame, skipping server data frames when `skip_data` (the attach endpoint sends
+    /// The next frame, passing over server data frames when `skip_data` (the attach endpoint sends
     /// terminal output and JSON frames on its own) and server pings.
     async fn next_frame(&mut self, skip_data: bool, want: &str) -> Frame {
         loop {
@@ -1707,7 +1707,7 @@ async fn attach_case_x_hello_is_first_frame_while_output_flows() {
     .expect("case exceeded its deadline");
 }
 
-/// Runs steps on the attach endpoint, skipping the terminal output and JSON frames it sends.
+/// Runs steps on the attach endpoint, passing over the terminal output and JSON frames it sends.
 async fn attach_case(steps: Vec<Step>) {
     tokio::time::timeout(CASE, async {
         let (_srv, mut c) = attach_raw().await;

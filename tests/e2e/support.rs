@@ -530,7 +530,7 @@ pub enum Seen {
     Closed(Option<u16>),
 }
 
-/// Next frame within `secs`, skipping pings/pongs.
+/// Next frame within `secs`, passing over pings and pongs.
 pub async fn next(ws: &mut Ws, secs: u64) -> Seen {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -570,7 +570,7 @@ pub async fn expect_json(ws: &mut Ws, ty: &str, secs: u64) -> Value {
     }
 }
 
-/// Waits for a `control` frame with `reason`, skipping other control changes.
+/// Waits for a `control` frame with `reason`, passing over other control changes.
 pub async fn expect_control(ws: &mut Ws, reason: &str, secs: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
