@@ -44,19 +44,19 @@ async fn attach_mode_shares_the_container_tty_and_resize_reaches_it() {
     let srv = Server::start(emu.opts("attach"));
     let mut d = attach_as(&srv, &ALICE, "alpha", "driver").await;
     assert_eq!(
-        expect_json(&mut d, "hello", 10).await["control"]["you"],
+        expect_json(&mut d, "hello", 30).await["control"]["you"],
         true
     );
     let mut o = attach_as(&srv, &OLIVE, "alpha", "observer").await;
-    expect_json(&mut o, "hello", 10).await;
+    expect_json(&mut o, "hello", 30).await;
     send_text(&mut d, json!({"type": "resize", "cols": 101, "rows": 33})).await;
     send_bin(&mut d, b"stty size; echo pod-$((20+1))\n").await;
-    let out = expect_output(&mut d, "pod-21", 15).await;
+    let out = expect_output(&mut d, "pod-21", 30).await;
     assert!(
         out.contains("33 101"),
         "resize did not reach the pod: {out:?}"
     );
-    expect_output(&mut o, "pod-21", 15).await;
+    expect_output(&mut o, "pod-21", 30).await;
 }
 
 #[tokio::test]
@@ -64,9 +64,9 @@ async fn exec_mode_runs_the_command_and_the_exit_code_propagates() {
     let emu = KubeEmu::start(&[("alpha", "acme")]);
     let srv = Server::start(emu.opts("exec"));
     let mut d = attach_as(&srv, &ALICE, "alpha", "driver").await;
-    expect_json(&mut d, "hello", 10).await;
+    expect_json(&mut d, "hello", 30).await;
     send_bin(&mut d, b"echo in-exec; exit 5\n").await;
-    expect_output(&mut d, "in-exec", 15).await;
+    expect_output(&mut d, "in-exec", 30).await;
     assert_eq!(expect_json(&mut d, "exit", 15).await["code"], 5);
     assert_eq!(expect_close(&mut d, 10).await, Some(1000));
 }
@@ -76,7 +76,7 @@ async fn deleting_the_pod_closes_participants_with_4005() {
     let emu = KubeEmu::start(&[("alpha", "acme")]);
     let srv = Server::start(emu.opts("attach"));
     let mut o = attach_as(&srv, &OLIVE, "alpha", "observer").await;
-    expect_json(&mut o, "hello", 10).await;
+    expect_json(&mut o, "hello", 30).await;
     emu.delete_pod("alpha").await;
     assert_eq!(expect_close(&mut o, 20).await, Some(4005));
 }
@@ -128,11 +128,11 @@ async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
     let b = kube_replica(&emu, &redis);
     let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
     assert_eq!(
-        expect_json(&mut da, "hello", 10).await["control"]["you"],
+        expect_json(&mut da, "hello", 30).await["control"]["you"],
         true
     );
     let mut db = attach_as(&b, &BOB, "alpha", "driver").await;
-    let hb = expect_json(&mut db, "hello", 10).await;
+    let hb = expect_json(&mut db, "hello", 30).await;
     assert_eq!(
         hb["control"]["you"], false,
         "only one driver across replicas: {hb}"
@@ -142,32 +142,32 @@ async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
     // Output is seen on both; only the holder's stdin arrives.
     send_bin(&mut db, b"echo from-bob\n").await;
     assert_eq!(
-        expect_json(&mut db, "error", 10).await["code"],
+        expect_json(&mut db, "error", 30).await["code"],
         "not_driver"
     );
     send_text(&mut db, json!({"type": "control", "action": "acquire"})).await;
     assert_eq!(
-        expect_json(&mut db, "error", 10).await["code"],
+        expect_json(&mut db, "error", 30).await["code"],
         "control_denied"
     );
     send_bin(&mut da, b"echo from-alice-$((3*3))\n").await;
-    let out_b = expect_output(&mut db, "from-alice-9", 15).await;
+    let out_b = expect_output(&mut db, "from-alice-9", 30).await;
     assert!(!out_b.contains("from-bob\r\n"), "{out_b:?}");
 
     // Handover across replicas: release on A, acquire on B; A's participants hear of it.
     send_text(&mut da, json!({"type": "control", "action": "release"})).await;
-    expect_control(&mut db, "released", 10).await;
+    expect_control(&mut db, "released", 30).await;
     send_text(&mut db, json!({"type": "control", "action": "acquire"})).await;
-    let mut c = expect_control(&mut da, "acquired", 10).await;
+    let mut c = expect_control(&mut da, "acquired", 30).await;
     if c["holder"]["subject"] == "alice" {
-        c = expect_control(&mut da, "acquired", 10).await;
+        c = expect_control(&mut da, "acquired", 30).await;
     }
     assert_eq!(c["holder"]["connection_id"], b_id.as_str());
     send_bin(&mut db, b"echo bob-drives-$((4*4))\n").await;
-    expect_output(&mut da, "bob-drives-16", 15).await;
+    expect_output(&mut da, "bob-drives-16", 30).await;
     send_bin(&mut da, b"x").await;
     assert_eq!(
-        expect_json(&mut da, "error", 10).await["code"],
+        expect_json(&mut da, "error", 30).await["code"],
         "not_driver"
     );
 }
@@ -185,18 +185,18 @@ async fn a_holder_partitioned_from_redis_is_fenced_out() {
     let b = kube_replica(&emu, &redis);
     let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
     assert_eq!(
-        expect_json(&mut da, "hello", 10).await["control"]["you"],
+        expect_json(&mut da, "hello", 30).await["control"]["you"],
         true
     );
     let mut db = attach_as(&b, &BOB, "alpha", "driver").await;
-    expect_json(&mut db, "hello", 10).await;
+    expect_json(&mut db, "hello", 30).await;
 
     proxy.cut();
     // A cannot renew: after one lease lifetime it stops writing on its own.
-    expect_control(&mut da, "revoked", 15).await;
+    expect_control(&mut da, "revoked", 30).await;
     send_bin(&mut da, b"echo stale-writer\n").await;
     assert_eq!(
-        expect_json(&mut da, "error", 10).await["code"],
+        expect_json(&mut da, "error", 30).await["code"],
         "not_driver"
     );
     // The lease expired in Redis too, so B can take the seat.
@@ -221,7 +221,7 @@ async fn a_holder_partitioned_from_redis_is_fenced_out() {
     }
     assert!(seated, "B never got the seat after A's lease expired");
     send_bin(&mut db, b"echo bob-$((7*6))\n").await;
-    let out = expect_output(&mut db, "bob-42", 15).await;
+    let out = expect_output(&mut db, "bob-42", 30).await;
     assert!(
         !out.contains("stale-writer"),
         "a fenced holder's input reached the pod: {out:?}"
