@@ -302,6 +302,19 @@ impl SessionHub {
         self.broadcast(&frame);
     }
 
+    /// Frees the seat if anyone holds it (or keeps it in grace): releases the lease, audits,
+    /// tells local participants and other replicas. `by` names who did it when not the holder.
+    fn vacate(&mut self, ctx: &mut Context<Self>, reason: ControlReason, by: Option<&str>) -> bool {
+        let (Seat::Held { lease, .. } | Seat::Grace { lease, .. }) = self.seat.clone() else {
+            return false;
+        };
+        self.seat = Seat::Free;
+        self.release_lease(ctx, lease.epoch);
+        let subject = by.unwrap_or(&lease.holder.subject);
+        self.control_changed(reason, subject, &lease.holder.connection_id);
+        true
+    }
+
     fn after_leave(&mut self, conn: &str) {
         if let Seat::Held { lease, .. } = &self.seat {
             if lease.holder.connection_id == conn {
@@ -387,10 +400,7 @@ impl SessionHub {
                 p.close(close::SESSION_IDLE);
             }
             self.participants.clear();
-            if let Seat::Held { lease, .. } = self.seat.clone() {
-                self.seat = Seat::Free;
-                self.release_lease(ctx, lease.epoch);
-            }
+            self.vacate(ctx, ControlReason::Released, None);
             return;
         }
         let deadline = self.idle_deadline();
@@ -498,6 +508,16 @@ impl Actor for SessionHub {
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         let _ = self.input.try_send(BackendInput::Terminate);
+        // A session that ends (exit, delete, pod gone) gives its seat back at once instead of
+        // leaving the lease to expire.
+        if let Seat::Held { lease, .. } | Seat::Grace { lease, .. } = &self.seat {
+            let fut = self.leases.release(&self.session_id, lease.epoch);
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move {
+                    let _ = fut.await;
+                });
+            }
+        }
         if let Some(f) = self.on_end.take() {
             f(&self.session_id);
         }
@@ -886,25 +906,7 @@ impl Handler<Revoke> for SessionHub {
     type Result = bool;
 
     fn handle(&mut self, msg: Revoke, ctx: &mut Context<Self>) -> bool {
-        match self.seat.clone() {
-            Seat::Held { lease, .. } | Seat::Grace { lease, .. } => {
-                self.seat = Seat::Free;
-                self.release_lease(ctx, lease.epoch);
-                self.audit.record_detached(
-                    self.event("attach.control.revoked", "ok")
-                        .subject(&msg.by)
-                        .connection_id(&lease.holder.connection_id)
-                        .reason("moderator"),
-                );
-                metrics::CONTROL_CHANGES
-                    .with_label_values(&["revoked"])
-                    .inc();
-                let frame = self.control_frame(ControlReason::Revoked);
-                self.broadcast(&frame);
-                true
-            }
-            Seat::Free => false,
-        }
+        self.vacate(ctx, ControlReason::Revoked, Some(&msg.by))
     }
 }
 
@@ -940,10 +942,7 @@ impl Handler<Drain> for SessionHub {
             p.close(close::GOING_AWAY);
         }
         self.participants.clear();
-        if let Seat::Held { lease, .. } | Seat::Grace { lease, .. } = self.seat.clone() {
-            self.seat = Seat::Free;
-            self.release_lease(ctx, lease.epoch);
-        }
+        self.vacate(ctx, ControlReason::Released, None);
     }
 }
 

@@ -279,7 +279,10 @@ pub async fn attach(
     }
 
     // Durable before accepted: the connect record must be on disk first (under `deny`).
-    let accepted = att.event("ok").connection_id(&connection_id);
+    let accepted = att
+        .event("ok")
+        .reason("accepted")
+        .connection_id(&connection_id);
     if let Err(e) = st.audit.record(accepted).await {
         tracing::error!(error = %e, "connect record not written");
         st.audit_gate().map_err(|e| att.refuse(e))?;
