@@ -5,6 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_http::body::MessageBody;
+use actix_http::{HttpService, Request, Response};
+use actix_service::{map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::{middleware, web, App, HttpServer};
 use attachd_actors::audit::{Audit, AuditConfig};
 use attachd_actors::hub::Drain;
@@ -19,6 +23,7 @@ use crate::sessions::SessionRegistry;
 use crate::state::AppState;
 use crate::telemetry;
 use crate::tickets::LocalTickets;
+use crate::ws::upgrade::UpgradeFactory;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +215,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     let echo = settings.server.conformance_echo;
     let has_tls = tls.is_some();
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
+    let make_app = move || {
         let root = web_root.clone();
         App::new()
             .app_data(app_state.clone())
@@ -218,22 +223,45 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             .wrap(http::web::security_headers(has_tls))
             .configure(|c| http::configure(c, max_body, echo))
             .configure(|c| http::web::configure(c, &root))
-    })
-    .client_request_timeout(settings.server.handshake_timeout)
-    .client_disconnect_timeout(Duration::ZERO)
-    .shutdown_timeout(settings.server.drain_timeout.as_secs().max(1))
-    .disable_signals();
+    };
     let listen = settings.server.listen.clone();
     let bind_err = |e: std::io::Error| StartError::Bind {
         addr: listen.clone(),
         reason: e.to_string(),
     };
-    let server = match tls {
-        Some(cfg) => server.bind_rustls_0_23(&listen, cfg).map_err(bind_err)?,
-        None => server.bind(&listen).map_err(bind_err)?,
-    };
-    let bound: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
-    let server = server.run();
+    let listeners = bind_all(&listen).map_err(bind_err)?;
+    let bound: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    let mut builder = actix_server::Server::build()
+        .shutdown_timeout(settings.server.drain_timeout.as_secs().max(1))
+        .disable_signals();
+    let handshake_timeout = settings.server.handshake_timeout;
+    // Every request runs through the app; `Upgrade: websocket` ones through `UpgradeFactory`,
+    // which hands the socket of an accepted handshake to its connection (see ws::upgrade).
+    macro_rules! http_service {
+        ($finish:ident $(, $tls:expr)?) => {{
+            let make_app = make_app.clone();
+            move || {
+                HttpService::build()
+                    .client_request_timeout(handshake_timeout)
+                    .client_disconnect_timeout(Duration::ZERO)
+                    .upgrade(UpgradeFactory(app_factory(make_app())))
+                    .finish(app_factory(make_app()))
+                    .$finish($($tls.clone())?)
+            }
+        }};
+    }
+    for lst in listeners {
+        builder = match tls.clone() {
+            Some(cfg) => builder.listen("attachd", lst, http_service!(rustls_0_23, cfg)),
+            None => builder.listen("attachd", lst, http_service!(tcp)),
+        }
+        .map_err(bind_err)?;
+    }
+    let server = builder.run();
 
     let admin_addr = settings.server.admin_listen.clone();
     let admin = HttpServer::new(|| {
@@ -274,6 +302,55 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     b?;
     let _ = audit.flush().await;
     Ok(())
+}
+
+/// Pending connections a listener queues (actix-web's default).
+const BACKLOG: i32 = 1024;
+
+/// Binds every address `listen` resolves to, with address reuse and attachd's backlog.
+fn bind_all(listen: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut out = Vec::new();
+    for addr in listen.to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        out.push(socket.into());
+    }
+    if out.is_empty() {
+        return Err(std::io::Error::other("resolves to no address"));
+    }
+    Ok(out)
+}
+
+/// The app as an HTTP service. attachd reads neither `connection_info()` nor `url_for`, so the
+/// default `AppConfig` does (host and scheme come from each request).
+fn app_factory<T, B>(
+    app: App<T>,
+) -> impl ServiceFactory<
+    Request,
+    Config = (),
+    Response = ServiceResponse<B>,
+    Error = Response<actix_http::body::BoxBody>,
+    InitError = (),
+>
+where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    map_config(
+        app.into_factory()
+            .map_err(|e: actix_web::Error| e.error_response().into()),
+        |_| AppConfig::default(),
+    )
 }
 
 async fn wait_for_signal() {

@@ -127,9 +127,6 @@ impl Drop for ExitGuard {
         self.slots.take();
         self.stdin_summary();
         let code = self.close_code.unwrap_or(1006);
-        metrics::CONNECTIONS
-            .with_label_values(&[self.id.role.as_str()])
-            .dec();
         metrics::CLOSES
             .with_label_values(&[&code.to_string()])
             .inc();
@@ -147,6 +144,10 @@ impl Drop for ExitGuard {
                 .field_u64("bytes_out", self.stats.bytes_out.load(Ordering::Relaxed))
                 .field_u64("close_code", u64::from(code)),
         );
+        // Last: a drain that sees no open connection may flush the audit log right away.
+        metrics::CONNECTIONS
+            .with_label_values(&[self.id.role.as_str()])
+            .dec();
     }
 }
 

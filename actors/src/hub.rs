@@ -279,6 +279,12 @@ impl SessionHub {
 
     /// Announces a control change to everyone and audits it.
     fn control_changed(&mut self, reason: ControlReason, subject: &str, conn: &str) {
+        self.announce_locally(reason, subject, conn);
+        self.publish(reason);
+    }
+
+    /// Audits a seat change and tells this replica's participants.
+    fn announce_locally(&mut self, reason: ControlReason, subject: &str, conn: &str) {
         metrics::CONTROL_CHANGES
             .with_label_values(&[reason_label(reason)])
             .inc();
@@ -292,6 +298,11 @@ impl SessionHub {
             self.remote_holder = None;
         }
         let frame = self.control_frame(reason);
+        self.broadcast(&frame);
+    }
+
+    /// Tells other replicas (through the bus) who holds the seat now.
+    fn publish(&self, reason: ControlReason) {
         if let Some(bus) = &self.cfg.bus {
             let holder = match &self.seat {
                 Seat::Held { .. } => self.holder_view(),
@@ -299,7 +310,34 @@ impl SessionHub {
             };
             bus.publish(&self.session_id, holder, reason_label(reason));
         }
-        self.broadcast(&frame);
+    }
+
+    /// Frees a held seat: audits and tells local participants at once, and other replicas only
+    /// once the lease is released, so a driver there that hears "released" can acquire it.
+    fn free_seat(
+        &mut self,
+        ctx: &mut Context<Self>,
+        lease: &Lease,
+        reason: ControlReason,
+        subject: &str,
+    ) {
+        self.seat = Seat::Free;
+        self.announce_locally(reason, subject, &lease.holder.connection_id);
+        let fut = self.leases.release(&self.session_id, lease.epoch);
+        ctx.spawn(
+            async move {
+                if let Err(e) = fut.await {
+                    tracing::warn!(error = %e, "control release failed; the lease will expire");
+                }
+            }
+            .into_actor(self)
+            .map(move |(), hub, _| {
+                // A newer local holder publishes its own note.
+                if matches!(hub.seat, Seat::Free) {
+                    hub.publish(reason);
+                }
+            }),
+        );
     }
 
     /// Frees the seat if anyone holds it (or keeps it in grace): releases the lease, audits,
@@ -308,10 +346,8 @@ impl SessionHub {
         let (Seat::Held { lease, .. } | Seat::Grace { lease, .. }) = self.seat.clone() else {
             return false;
         };
-        self.seat = Seat::Free;
-        self.release_lease(ctx, lease.epoch);
         let subject = by.unwrap_or(&lease.holder.subject);
-        self.control_changed(reason, subject, &lease.holder.connection_id);
+        self.free_seat(ctx, &lease, reason, subject);
         true
     }
 
@@ -334,18 +370,6 @@ impl SessionHub {
         self.broadcast(&frame);
     }
 
-    fn release_lease(&self, ctx: &mut Context<Self>, epoch: u64) {
-        let fut = self.leases.release(&self.session_id, epoch);
-        ctx.spawn(
-            async move {
-                if let Err(e) = fut.await {
-                    tracing::warn!(error = %e, "control release failed; the lease will expire");
-                }
-            }
-            .into_actor(self),
-        );
-    }
-
     fn lease_ttl(&self) -> Duration {
         self.cfg.lease_ttl
     }
@@ -357,22 +381,10 @@ impl SessionHub {
             Seat::Held { lease, last_stdin }
                 if now.duration_since(last_stdin) >= self.cfg.driver_idle_timeout =>
             {
-                self.seat = Seat::Free;
-                self.release_lease(ctx, lease.epoch);
-                self.control_changed(
-                    ControlReason::Expired,
-                    &lease.holder.subject,
-                    &lease.holder.connection_id,
-                );
+                self.free_seat(ctx, &lease, ControlReason::Expired, &lease.holder.subject);
             }
             Seat::Grace { lease, until } if now >= until => {
-                self.seat = Seat::Free;
-                self.release_lease(ctx, lease.epoch);
-                self.control_changed(
-                    ControlReason::Released,
-                    &lease.holder.subject,
-                    &lease.holder.connection_id,
-                );
+                self.free_seat(ctx, &lease, ControlReason::Released, &lease.holder.subject);
             }
             Seat::Held { lease, .. } | Seat::Grace { lease, .. } => {
                 let fut = self
@@ -886,9 +898,7 @@ impl Handler<ControlRequest> for SessionHub {
             });
         } else if let Seat::Held { lease, .. } = self.seat.clone() {
             if lease.holder.connection_id == msg.connection_id {
-                self.seat = Seat::Free;
-                self.release_lease(ctx, lease.epoch);
-                self.control_changed(ControlReason::Released, &subject, &msg.connection_id);
+                self.free_seat(ctx, &lease, ControlReason::Released, &subject);
             }
         }
     }

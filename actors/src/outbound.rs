@@ -161,6 +161,13 @@ impl OutboundTx {
     }
 }
 
+impl OutboundRx {
+    /// Whether an urgent close was requested: frames taken but not yet written may be dropped.
+    pub fn closed_urgently(&self) -> bool {
+        self.shared.urgent_close.load(Ordering::Acquire) != 0
+    }
+}
+
 impl Stream for OutboundRx {
     type Item = OutFrame;
 

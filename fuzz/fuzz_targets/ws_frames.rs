@@ -1,14 +1,10 @@
 //! WebSocket frames from a client: attachd's `FrameDecoder` (actix-http's RFC 6455 codec plus
-//! attachd's reassembly, UTF-8 and size checks) over a payload split into arbitrary chunks.
+//! attachd's reassembly, UTF-8 and size checks) fed in arbitrary chunks.
 #![no_main]
 
-use actix_http::error::PayloadError;
-use actix_web::FromRequest;
 use attachd::ws::decode::FrameDecoder;
 use attachd_actors::connection::Inbound;
 use attachd_actors::protocol::close;
-use bytes::Bytes;
-use futures_util::StreamExt;
 use libfuzzer_sys::fuzz_target;
 
 /// attachd's smallest allowed `ws.max_message_bytes` (reachable by the fuzzer) and its default.
@@ -51,25 +47,11 @@ fuzz_target!(|data: &[u8]| {
     };
     // Deliver the bytes in chunks of 1..=256 bytes, like a slow or fragmenting network.
     let step = chunk as usize + 1;
-    let chunks: Vec<Result<Bytes, PayloadError>> = wire
-        .chunks(step)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
-    let stream: actix_http::BoxedPayloadStream = Box::pin(futures_util::stream::iter(chunks));
-    let mut dev_payload = actix_http::Payload::Stream { payload: stream };
-    // `Payload::from_request` only takes the payload; one request per thread is enough.
-    thread_local! {
-        static REQ: actix_web::HttpRequest = actix_web::test::TestRequest::default().to_http_request();
-    }
-    let payload = REQ
-        .with(|req| {
-            futures_executor::block_on(actix_web::web::Payload::from_request(req, &mut dev_payload))
-        })
-        .expect("payload");
-    let mut decoder = FrameDecoder::new(payload, max);
-    futures_executor::block_on(async {
-        let mut ended = false;
-        while let Some(item) = decoder.next().await {
+    let mut decoder = FrameDecoder::new(max);
+    let mut ended = false;
+    for piece in wire.chunks(step) {
+        decoder.feed(piece);
+        while let Some(item) = decoder.next_message() {
             assert!(!ended, "an item after a close or violation");
             match item {
                 Inbound::Text(t) => assert!(t.len() <= max, "text of {} > {max}", t.len()),
@@ -92,5 +74,6 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-    });
+        assert_eq!(ended, decoder.is_done(), "done flag disagrees with the frames seen");
+    }
 });

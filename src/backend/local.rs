@@ -1,15 +1,21 @@
-//! The local backend: a process on a PTY of this host (portable-pty), bridged to the hub's
-//! bounded channels by two threads (blocking reads and writes stay off the async runtime).
+//! The local backend: a process on a PTY of this host (portable-pty). The PTY master is
+//! non-blocking and driven by one task on the runtime (`AsyncFd`): no thread per session.
 
-use std::io::{Read, Write};
-use std::thread;
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 use attachd_actors::backend::{BackendEvent, BackendInput, BackendIo};
 use bytes::Bytes;
-use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
 
 /// Bytes read from the PTY per chunk.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long output is still read after the process was told to end.
+const EXIT_DRAIN: Duration = Duration::from_secs(5);
 
 /// Why a local session could not start.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +30,8 @@ pub enum LocalError {
     },
 }
 
-/// Starts `argv` on a new 80x24 PTY and returns the hub's end of the pipe.
+/// Starts `argv` on a new 80x24 PTY and returns the hub's end of the pipe. Must be called
+/// on the runtime that will drive the PTY.
 pub fn spawn(argv: &[String]) -> Result<BackendIo, LocalError> {
     let program = argv.first().cloned().unwrap_or_default();
     let err = |e: &dyn std::fmt::Display| LocalError::Spawn {
@@ -46,71 +53,120 @@ pub fn spawn(argv: &[String]) -> Result<BackendIo, LocalError> {
     if let Ok(home) = std::env::var("HOME") {
         cmd.cwd(home);
     }
-    let mut child = pair.slave.spawn_command(cmd).map_err(|e| err(&e))?;
+    let child = pair.slave.spawn_command(cmd).map_err(|e| err(&e))?;
     drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().map_err(|e| err(&e))?;
-    let mut writer = pair.master.take_writer().map_err(|e| err(&e))?;
-    let mut killer = child.clone_killer();
     let master = pair.master;
-
-    let (io, events, mut input) = BackendIo::channels();
-
-    thread::Builder::new()
-        .name("pty-read".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        let chunk = Bytes::copy_from_slice(&buf[..n]);
-                        // Blocks while the hub is behind: the PTY itself is the backpressure.
-                        if events.blocking_send(BackendEvent::Output(chunk)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    // EIO once the slave side is closed: the process is gone.
-                    Err(_) => break,
-                }
-            }
-            let code = match child.wait() {
-                Ok(status) => status.exit_code() as i32,
-                Err(_) => -1,
-            };
-            let _ = events.blocking_send(BackendEvent::Exited(code));
-        })
-        .map_err(|e| err(&e))?;
-
-    thread::Builder::new()
-        .name("pty-write".into())
-        .spawn(move || {
-            while let Some(msg) = input.blocking_recv() {
-                match msg {
-                    BackendInput::Stdin(data) => {
-                        if writer
-                            .write_all(&data)
-                            .and_then(|()| writer.flush())
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    BackendInput::Resize { cols, rows } => {
-                        let _ = master.resize(PtySize {
-                            rows,
-                            cols,
-                            pixel_width: 0,
-                            pixel_height: 0,
-                        });
-                    }
-                    BackendInput::Terminate => break,
-                }
-            }
-            // The hub is gone or asked us to stop: end the process.
-            let _ = killer.kill();
-        })
-        .map_err(|e| err(&e))?;
-
+    let fd = nonblocking_dup(master.as_ref()).map_err(|e| err(&e))?;
+    // SAFETY: the `File` owns the descriptor for as long as the `AsyncFd` holds it.
+    let fd = unsafe { AsyncFd::register(File::from(fd)) }.map_err(|e| err(&e.into_parts().1))?;
+    let (io, events, input) = BackendIo::channels();
+    actix_web::rt::spawn(run(fd, master, child, events, input));
     Ok(io)
+}
+
+/// A non-blocking duplicate of the master's descriptor (the flag is shared with the master).
+fn nonblocking_dup(master: &dyn MasterPty) -> std::io::Result<OwnedFd> {
+    let raw = master
+        .as_raw_fd()
+        .ok_or_else(|| std::io::Error::other("PTY master has no file descriptor"))?;
+    // SAFETY: `raw` belongs to `master`, which outlives this call; it is duplicated at once.
+    let fd = unsafe { BorrowedFd::borrow_raw(raw) }.try_clone_to_owned()?;
+    let flags = rustix::fs::fcntl_getfl(fd.as_fd())?;
+    rustix::fs::fcntl_setfl(fd.as_fd(), flags | rustix::fs::OFlags::NONBLOCK)?;
+    Ok(fd)
+}
+
+/// Pumps output to the hub and input to the PTY until the process ends or the hub lets go,
+/// then reports the exit code.
+async fn run(
+    fd: AsyncFd<File>,
+    master: Box<dyn MasterPty + Send>,
+    mut child: Box<dyn Child + Send + Sync>,
+    events: mpsc::Sender<BackendEvent>,
+    mut input: mpsc::Receiver<BackendInput>,
+) {
+    let mut killer = child.clone_killer();
+    {
+        let output = pump_output(&fd, &events);
+        tokio::pin!(output);
+        tokio::select! {
+            () = &mut output => {}
+            () = pump_input(&fd, master.as_ref(), &mut input) => {
+                // The hub is gone or asked us to stop: end the process, keep its last output.
+                let _ = killer.kill();
+                let _ = tokio::time::timeout(EXIT_DRAIN, output).await;
+            }
+        }
+    }
+    drop(fd);
+    drop(master);
+    let code = tokio::task::spawn_blocking(move || match child.wait() {
+        Ok(status) => status.exit_code() as i32,
+        Err(_) => -1,
+    })
+    .await
+    .unwrap_or(-1);
+    let _ = events.send(BackendEvent::Exited(code)).await;
+}
+
+/// PTY output → hub. A slot in the channel is taken before reading, so a hub that is behind
+/// leaves the output in the PTY (the process blocks on its writes: that is the backpressure).
+async fn pump_output(fd: &AsyncFd<File>, events: &mpsc::Sender<BackendEvent>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let Ok(permit) = events.reserve().await else {
+            return;
+        };
+        let n = loop {
+            let Ok(mut ready) = fd.readable().await else {
+                return;
+            };
+            match ready.try_io(|f| f.get_ref().read(&mut buf)) {
+                Ok(Ok(n)) => break n,
+                Ok(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
+                // EIO once the slave side is closed: the process is gone.
+                Ok(Err(_)) => return,
+                Err(_would_block) => {}
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        permit.send(BackendEvent::Output(Bytes::copy_from_slice(&buf[..n])));
+    }
+}
+
+/// Hub → PTY: stdin bytes and resizes, until `Terminate` or the hub drops its end.
+async fn pump_input(
+    fd: &AsyncFd<File>,
+    master: &dyn MasterPty,
+    input: &mut mpsc::Receiver<BackendInput>,
+) {
+    while let Some(msg) = input.recv().await {
+        match msg {
+            BackendInput::Stdin(data) => {
+                let mut off = 0;
+                while off < data.len() {
+                    let Ok(mut ready) = fd.writable().await else {
+                        return;
+                    };
+                    match ready.try_io(|f| f.get_ref().write(&data[off..])) {
+                        Ok(Ok(n)) => off += n,
+                        Ok(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
+                        Ok(Err(_)) => return,
+                        Err(_would_block) => {}
+                    }
+                }
+            }
+            BackendInput::Resize { cols, rows } => {
+                let _ = master.resize(PtySize {
+                    rows,
+                    cols,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                });
+            }
+            BackendInput::Terminate => return,
+        }
+    }
 }

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix::{Actor, AsyncContext};
-use actix_web::body::MessageBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use attachd_actors::audit::AuditEvent;
@@ -20,8 +19,8 @@ use crate::error::ApiError;
 use crate::http::api::valid_session_id;
 use crate::state::AppState;
 use crate::tickets::{TicketClaims, TicketError};
-use crate::ws::body::FrameBody;
-use crate::ws::decode::FrameDecoder;
+use crate::ws::socket::WsSocket;
+use crate::ws::upgrade::{self, Accept, Upgraded};
 
 /// The subprotocol of this contract.
 pub const PROTOCOL: &str = "attach.v1";
@@ -157,7 +156,6 @@ impl Attempted<'_> {
 pub async fn attach(
     req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Payload,
     st: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let session_id = path.into_inner();
@@ -191,7 +189,7 @@ pub async fn attach(
     if st.is_draining() {
         return Err(att.refuse(ApiError::ShuttingDown));
     }
-    if actix_http::ws::verify_handshake(req.head()).is_err() {
+    if actix_http::ws::verify_handshake(req.head()).is_err() || !upgrade::can_take_socket(&req) {
         return Err(att.refuse(ApiError::UpgradeRequired));
     }
     let offer = parse_offer(
@@ -303,7 +301,7 @@ pub async fn attach(
         stdin_bytes_per_sec: s.ws.stdin_bytes_per_sec,
         max_message_bytes: s.ws.max_message_bytes,
         stdin_summary_interval: std::time::Duration::from_secs(30),
-        close_linger: std::time::Duration::from_secs(2),
+        close_linger: crate::ws::socket::CLOSE_LINGER,
     };
     let identity = ConnIdentity {
         connection_id,
@@ -313,16 +311,18 @@ pub async fn attach(
         role: claims.role,
         remote_ip: ip,
     };
-    let decoder = FrameDecoder::new(payload, s.ws.max_message_bytes);
+    let max_message = s.ws.max_message_bytes;
     let audit = st.audit.clone();
-    Connection::create(move |ctx| {
-        ctx.add_stream(decoder);
-        Connection::new(identity, cfg, hub, out_tx, slots, audit)
-    });
-    let body = actix_web::body::BodyStream::new(FrameBody::new(out_rx)).boxed();
-    resp.message_body(body)
-        .map(HttpResponse::from)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(upgrade::switching_protocols(
+        resp,
+        Accept::new(move |up: Upgraded| {
+            let socket = WsSocket::new(up.io, &up.early, out_rx, max_message);
+            Connection::create(move |ctx| {
+                ctx.add_stream(socket);
+                Connection::new(identity, cfg, hub, out_tx, slots, audit)
+            });
+        }),
+    ))
 }
 
 #[cfg(test)]

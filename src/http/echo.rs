@@ -2,7 +2,6 @@
 //! queue as the attach endpoint, echoing messages back. Mounted only when
 //! `server.conformance_echo = true`, which prod refuses.
 
-use actix_web::body::MessageBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use attachd_actors::connection::Inbound;
@@ -13,16 +12,12 @@ use futures_util::StreamExt;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::ws::body::FrameBody;
-use crate::ws::decode::FrameDecoder;
+use crate::ws::socket::WsSocket;
+use crate::ws::upgrade::{self, Accept, Upgraded};
 
 /// `GET /__conformance/echo`.
-pub async fn echo(
-    req: HttpRequest,
-    payload: web::Payload,
-    st: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if actix_http::ws::verify_handshake(req.head()).is_err() {
+pub async fn echo(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if actix_http::ws::verify_handshake(req.head()).is_err() || !upgrade::can_take_socket(&req) {
         return Err(ApiError::UpgradeRequired);
     }
     let ws = &st.settings.ws;
@@ -36,25 +31,29 @@ pub async fn echo(
         resp.insert_header((header::SEC_WEBSOCKET_PROTOCOL, "attach.v1"));
     }
     let (tx, rx) = outbound::channel(ws.max_outbound_bytes);
-    let mut decoder = FrameDecoder::new(payload, ws.max_message_bytes);
-    actix_web::rt::spawn(async move {
-        while let Some(frame) = decoder.next().await {
-            let out = match frame {
-                Inbound::Text(t) => OutFrame::Text(Bytes::from(t)),
-                Inbound::Binary(b) => OutFrame::Binary(b),
-                Inbound::Ping(p) => OutFrame::Pong(p),
-                Inbound::Pong => continue,
-                Inbound::Close(_) => OutFrame::Close(close::NORMAL),
-                Inbound::Violation(code) => OutFrame::Close(code),
-            };
-            let last = matches!(out, OutFrame::Close(_));
-            if tx.push(out).is_err() || last {
-                break;
-            }
-        }
-    });
-    let body = actix_web::body::BodyStream::new(FrameBody::new(rx)).boxed();
-    resp.message_body(body)
-        .map(HttpResponse::from)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    let max_message = ws.max_message_bytes;
+    Ok(upgrade::switching_protocols(
+        resp,
+        Accept::new(move |up: Upgraded| {
+            let mut socket = WsSocket::new(up.io, &up.early, rx, max_message);
+            actix_web::rt::spawn(async move {
+                while let Some(frame) = socket.next().await {
+                    let out = match frame {
+                        Inbound::Text(t) => OutFrame::Text(Bytes::from(t)),
+                        Inbound::Binary(b) => OutFrame::Binary(b),
+                        Inbound::Ping(p) => OutFrame::Pong(p),
+                        Inbound::Pong => continue,
+                        Inbound::Close(_) => OutFrame::Close(close::NORMAL),
+                        Inbound::Violation(code) => OutFrame::Close(code),
+                    };
+                    let last = matches!(out, OutFrame::Close(_));
+                    if tx.push(out).is_err() || last {
+                        break;
+                    }
+                }
+                // Write the close and wait (bounded by the socket) for the peer's close or EOF.
+                while socket.next().await.is_some() {}
+            });
+        }),
+    ))
 }

@@ -1,20 +1,14 @@
-//! Client frames → `Inbound`: reassembles fragments within `ws.max_message_bytes`, checks
-//! UTF-8 of whole text messages, and turns every framing violation into its close code.
-
-use std::pin::Pin;
-use std::task::{Context, Poll};
+//! Client frames → `Inbound`, without I/O: reassembles fragments within `ws.max_message_bytes`,
+//! checks UTF-8 of whole text messages, and turns every framing violation into its close code.
 
 use actix_codec::Decoder;
 use actix_http::ws::{Codec, Frame, Item, ProtocolError};
-use actix_web::web::Payload;
 use attachd_actors::connection::Inbound;
 use attachd_actors::protocol::close;
 use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
 
-/// Decodes a request payload into client frames.
+/// Decodes bytes read from a client into frames. After a close or a violation it is done.
 pub struct FrameDecoder {
-    payload: Payload,
     buf: BytesMut,
     codec: Codec,
     max_message: usize,
@@ -24,15 +18,44 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     /// A decoder refusing messages over `max_message` bytes.
-    pub fn new(payload: Payload, max_message: usize) -> Self {
+    pub fn new(max_message: usize) -> Self {
         FrameDecoder {
-            payload,
             buf: BytesMut::new(),
             codec: Codec::new().max_size(max_message),
             max_message,
             partial: None,
             done: false,
         }
+    }
+
+    /// Appends bytes read from the socket (ignored once done).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if !self.done {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Whether a close or a violation ended the stream of frames.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The next complete frame, if the buffer holds one. An idle decoder holds no buffer.
+    pub fn next_message(&mut self) -> Option<Inbound> {
+        if self.done {
+            return None;
+        }
+        let item = self.next_frame();
+        match &item {
+            Some(Inbound::Violation(_) | Inbound::Close(_)) => {
+                self.done = true;
+                self.buf = BytesMut::new();
+                self.partial = None;
+            }
+            None if self.buf.is_empty() => self.buf = BytesMut::new(),
+            _ => {}
+        }
+        item
     }
 
     /// Refuses a frame as soon as its header declares too much, before buffering it.
@@ -142,32 +165,5 @@ pub fn violation_code(e: &ProtocolError) -> u16 {
             close::INVALID_PAYLOAD
         }
         _ => close::PROTOCOL_ERROR,
-    }
-}
-
-impl Stream for FrameDecoder {
-    type Item = Inbound;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Inbound>> {
-        let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            if let Some(item) = this.next_frame() {
-                if matches!(item, Inbound::Violation(_) | Inbound::Close(_)) {
-                    this.done = true;
-                }
-                return Poll::Ready(Some(item));
-            }
-            match Pin::new(&mut this.payload).poll_next(cx) {
-                Poll::Ready(Some(Ok(chunk))) => this.buf.extend_from_slice(&chunk),
-                Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
     }
 }

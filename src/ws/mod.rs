@@ -1,5 +1,7 @@
-//! The WebSocket frame layer of the attach endpoint, on actix-http's RFC 6455 codec: decoding
-//! client frames under attachd's limits, and writing the outbound queue as frames.
+//! The WebSocket layer of the attach endpoint, on actix-http's RFC 6455 codec: the socket
+//! hand-over after the handshake, decoding client frames under attachd's limits, and writing.
 
-pub mod body;
 pub mod decode;
+pub mod frame;
+pub mod socket;
+pub mod upgrade;

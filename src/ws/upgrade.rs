@@ -1,0 +1,168 @@
+//! Socket hand-over after a WebSocket handshake. Requests with `Upgrade: websocket` still run
+//! through the app (routing, middleware, handlers); a 101 carrying `Accept` gets the bare socket.
+//!
+//! Everything else is written back as a plain response and the connection is closed. Taking
+//! the socket from actix-http's dispatcher frees its two 8 KiB buffers for the connection's
+//! whole life; see ARCHITECTURE.md.
+
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix_codec::{AsyncRead, AsyncWrite, Framed};
+use actix_http::body::{self, BodySize, BoxBody, MessageBody};
+use actix_http::h1::{self, Message};
+use actix_http::{ConnectionType, Request, Response, StatusCode};
+use actix_service::{Service, ServiceFactory};
+use actix_web::dev::ServiceResponse;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use bytes::BytesMut;
+use futures_util::future::LocalBoxFuture;
+use futures_util::SinkExt;
+
+use crate::ws::socket::WsIo;
+
+/// How long writing a handshake answer may take before the socket is given up.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Marks a request whose socket can be taken over (set by [`UpgradeService`]).
+#[derive(Clone, Copy)]
+struct Upgradable;
+
+/// Whether this request arrived through the upgrade path, so a 101 can take its socket.
+pub fn can_take_socket(req: &HttpRequest) -> bool {
+    req.extensions().contains::<Upgradable>()
+}
+
+/// The socket after the 101 was written, with any bytes the client sent right behind it.
+pub struct Upgraded {
+    /// The connection.
+    pub io: Box<dyn WsIo>,
+    /// Bytes already read past the handshake.
+    pub early: BytesMut,
+}
+
+/// Put into a 101 response's extensions: runs once the 101 is on the wire (or failed to get
+/// there, in which case the socket reports the error to its owner, who cleans up as usual).
+pub struct Accept(Box<dyn FnOnce(Upgraded)>);
+
+impl Accept {
+    /// What to do with the socket.
+    pub fn new(f: impl FnOnce(Upgraded) + 'static) -> Self {
+        Accept(Box::new(f))
+    }
+}
+
+/// The 101 answer of an accepted handshake: `accept` takes the socket once it is written.
+pub fn switching_protocols(
+    mut handshake: actix_http::ResponseBuilder,
+    accept: Accept,
+) -> HttpResponse {
+    let mut res = HttpResponse::from(handshake.finish()).map_into_boxed_body();
+    res.extensions_mut().insert(accept);
+    res
+}
+
+/// The upgrade service factory around the app's own factory (one app instance per worker).
+pub struct UpgradeFactory<F>(pub F);
+
+impl<T, F, B> ServiceFactory<(Request, Framed<T, h1::Codec>)> for UpgradeFactory<F>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    F: ServiceFactory<Request, Config = (), Response = ServiceResponse<B>>,
+    F::Service: 'static,
+    F::Error: Into<Response<BoxBody>>,
+    F::InitError: fmt::Debug + 'static,
+    F::Future: 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ();
+    type Error = actix_web::Error;
+    type Config = ();
+    type Service = UpgradeService<F::Service>;
+    type InitError = F::InitError;
+    type Future = LocalBoxFuture<'static, Result<Self::Service, Self::InitError>>;
+
+    fn new_service(&self, _: ()) -> Self::Future {
+        let app = self.0.new_service(());
+        Box::pin(async move { Ok(UpgradeService(Rc::new(app.await?))) })
+    }
+}
+
+/// Runs an upgrade request through the app and hands the socket over on a 101.
+pub struct UpgradeService<S>(Rc<S>);
+
+impl<T, S, B> Service<(Request, Framed<T, h1::Codec>)> for UpgradeService<S>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    S: Service<Request, Response = ServiceResponse<B>> + 'static,
+    S::Error: Into<Response<BoxBody>>,
+    B: MessageBody + 'static,
+{
+    type Response = ();
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<(), actix_web::Error>>;
+
+    actix_service::always_ready!();
+
+    fn call(&self, (req, framed): (Request, Framed<T, h1::Codec>)) -> Self::Future {
+        let app = Rc::clone(&self.0);
+        req.extensions_mut().insert(Upgradable);
+        Box::pin(async move {
+            let res: Response<BoxBody> = match app.call(req).await {
+                Ok(sr) => Response::from(sr).map_into_boxed_body(),
+                Err(e) => e.into(),
+            };
+            answer(res, framed).await;
+            Ok(())
+        })
+    }
+}
+
+/// Writes the app's answer: a 101 with `Accept` hands the socket over, anything else closes.
+async fn answer<T: AsyncRead + AsyncWrite + Unpin + 'static>(
+    res: Response<BoxBody>,
+    mut framed: Framed<T, h1::Codec>,
+) {
+    let (mut head, body) = res.into_parts();
+    let accept = if head.status() == StatusCode::SWITCHING_PROTOCOLS {
+        head.extensions_mut().remove::<Accept>()
+    } else {
+        None
+    };
+    if let Some(Accept(take)) = accept {
+        let sent = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            framed.send(Message::Item((head, BodySize::None))),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            tracing::debug!("101 not delivered; the connection will see the broken socket");
+        }
+        let parts = framed.into_parts();
+        take(Upgraded {
+            io: Box::new(parts.io),
+            early: parts.read_buf,
+        });
+        return;
+    }
+    head.head_mut().set_connection_type(ConnectionType::Close);
+    let bytes = body::to_bytes(body).await.unwrap_or_default();
+    let write = async {
+        let len = bytes.len();
+        framed
+            .feed(Message::Item((head, BodySize::Sized(len as u64))))
+            .await?;
+        if len > 0 {
+            framed.feed(Message::Chunk(Some(bytes))).await?;
+        }
+        // `send` flushes the buffer; actix-codec's `close` only shuts the socket down.
+        framed.send(Message::Chunk(None)).await?;
+        framed.close().await
+    };
+    match tokio::time::timeout(ANSWER_TIMEOUT, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "handshake answer not delivered"),
+        Err(_) => tracing::debug!("handshake answer timed out"),
+    }
+}
