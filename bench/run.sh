@@ -6,7 +6,8 @@
 #
 # Sizes (environment): STORM_N=2000 ECHO_SAMPLES=2000 FAN_OBS=50 FAN_BYTES=20000000
 # SOAK_C=2000 SOAK_BIG=10000 SOAK_T=20 PEER_SOAK_C=2000 WETTY_SOAK_C=500
-# BENCH_PEERS=0 skips the peers; BENCH_QUICK=1 runs small sizes (a smoke test).
+# BENCH_PEERS=0 skips the peers; BENCH_QUICK=1 runs small sizes (a smoke test);
+# BENCH_OUT=name writes bench/results/name.{json,md} instead of latest.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -211,7 +212,8 @@ else
 fi
 
 machine="$(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -sr), load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg)"
-cp "$jsonl" "$results/latest.jsonl"
-"$bench" summarize --input "$jsonl" --json "$results/latest.json" --md "$results/latest.md" \
+out=${BENCH_OUT:-latest}
+cp "$jsonl" "$results/$out.jsonl"
+"$bench" summarize --input "$jsonl" --json "$results/$out.json" --md "$results/$out.md" \
   --machine "$machine"
-echo "wrote bench/results/latest.json and bench/results/latest.md" >&2
+echo "wrote bench/results/$out.json and bench/results/$out.md" >&2

@@ -162,6 +162,12 @@ pub struct Connection {
     last_seen: Instant,
     bucket: StdinBucket,
     closing: bool,
+    /// When the next server ping is due.
+    next_ping: Instant,
+    /// When `ws.max_lifetime` ends the connection.
+    lifetime_end: Instant,
+    /// When the next `attach.stdin` summary is due (drivers only).
+    next_summary: Option<Instant>,
 }
 
 impl Connection {
@@ -179,6 +185,10 @@ impl Connection {
             .with_label_values(&[id.role.as_str()])
             .inc();
         let bucket = StdinBucket::new(cfg.stdin_messages_per_sec, cfg.stdin_bytes_per_sec);
+        let now = Instant::now();
+        let next_ping = now + cfg.ping_interval;
+        let lifetime_end = now + cfg.max_lifetime;
+        let next_summary = (id.role == Role::Driver).then(|| now + cfg.stdin_summary_interval);
         Connection {
             guard: ExitGuard {
                 id: id.clone(),
@@ -197,9 +207,12 @@ impl Connection {
             hub,
             out,
             stats,
-            last_seen: Instant::now(),
+            last_seen: now,
             bucket,
             closing: false,
+            next_ping,
+            lifetime_end,
+            next_summary,
         }
     }
 
@@ -271,16 +284,43 @@ impl Connection {
         }
     }
 
-    fn schedule_silence_check(&self, ctx: &mut Context<Self>, after: Duration) {
-        ctx.run_later(after, |conn, ctx| {
-            let silent = conn.last_seen.elapsed();
-            if silent >= conn.cfg.heartbeat_timeout {
-                conn.close(ctx, close::HEARTBEAT_TIMEOUT);
-            } else {
-                let left = conn.cfg.heartbeat_timeout - silent;
-                conn.schedule_silence_check(ctx, left);
-            }
-        });
+    /// Arms the connection's one timer for its nearest deadline: ping, silence, lifetime or
+    /// stdin summary. One timer instead of four keeps every wake-up and every idle connection
+    /// cheap (actix polls all of an actor's timers each time it runs).
+    fn arm_timer(&self, ctx: &mut Context<Self>) {
+        let silence = self.last_seen + self.cfg.heartbeat_timeout;
+        let mut next = self.next_ping.min(silence).min(self.lifetime_end);
+        if let Some(s) = self.next_summary {
+            next = next.min(s);
+        }
+        ctx.run_later(
+            next.saturating_duration_since(Instant::now()),
+            |conn, ctx| conn.on_timer(ctx),
+        );
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        let now = Instant::now();
+        if now >= self.lifetime_end {
+            self.close(ctx, close::MAX_LIFETIME);
+            return;
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.cfg.ping_interval;
+            self.heartbeat(ctx);
+        } else if self.last_seen.elapsed() >= self.cfg.heartbeat_timeout {
+            self.close(ctx, close::HEARTBEAT_TIMEOUT);
+        }
+        if let Some(due) = self.next_summary.filter(|d| now >= *d) {
+            self.next_summary = Some(due.max(now) + self.cfg.stdin_summary_interval);
+            self.guard.stdin_summary();
+        }
+        if !self.closing {
+            self.arm_timer(ctx);
+        }
     }
 
     fn on_stdin(&mut self, ctx: &mut Context<Self>, data: Bytes) {
@@ -384,16 +424,7 @@ impl Actor for Connection {
                     Ok(Err(_)) | Err(_) => conn.close(ctx, close::REVOKED),
                 }),
         );
-        ctx.run_interval(self.cfg.ping_interval, |conn, ctx| conn.heartbeat(ctx));
-        self.schedule_silence_check(ctx, self.cfg.heartbeat_timeout);
-        ctx.run_later(self.cfg.max_lifetime, |conn, ctx| {
-            conn.close(ctx, close::MAX_LIFETIME)
-        });
-        if self.id.role == Role::Driver {
-            ctx.run_interval(self.cfg.stdin_summary_interval, |conn, _| {
-                conn.guard.stdin_summary()
-            });
-        }
+        self.arm_timer(ctx);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {

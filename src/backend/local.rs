@@ -12,8 +12,8 @@ use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize}
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-/// Bytes read from the PTY per chunk.
-const READ_CHUNK: usize = 16 * 1024;
+/// Most bytes one output event carries (what the hub would merge anyway).
+const READ_CHUNK: usize = attachd_actors::hub::MAX_COALESCED;
 /// How long output is still read after the process was told to end.
 const EXIT_DRAIN: Duration = Duration::from_secs(5);
 
@@ -111,28 +111,48 @@ async fn run(
 
 /// PTY output → hub. A slot in the channel is taken before reading, so a hub that is behind
 /// leaves the output in the PTY (the process blocks on its writes: that is the backpressure).
+/// Each event carries everything the PTY had ready, up to `READ_CHUNK`: under bulk output the
+/// hub fans out fewer, larger chunks.
 async fn pump_output(fd: &AsyncFd<File>, events: &mpsc::Sender<BackendEvent>) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let Ok(permit) = events.reserve().await else {
             return;
         };
-        let n = loop {
-            let Ok(mut ready) = fd.readable().await else {
-                return;
-            };
-            match ready.try_io(|f| f.get_ref().read(&mut buf)) {
-                Ok(Ok(n)) => break n,
+        let Ok(mut ready) = fd.readable().await else {
+            return;
+        };
+        let mut filled = 0;
+        let mut ended = false;
+        while filled < buf.len() {
+            match ready.try_io(|f| f.get_ref().read(&mut buf[filled..])) {
+                Ok(Ok(0)) => {
+                    ended = true;
+                    break;
+                }
+                Ok(Ok(n)) => filled += n,
                 Ok(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
                 // EIO once the slave side is closed: the process is gone.
-                Ok(Err(_)) => return,
-                Err(_would_block) => {}
+                Ok(Err(_)) => {
+                    ended = true;
+                    break;
+                }
+                Err(_would_block) if filled > 0 => break,
+                Err(_would_block) => match fd.readable().await {
+                    Ok(r) => ready = r,
+                    Err(_) => return,
+                },
             }
-        };
-        if n == 0 {
+        }
+        if filled > 0 {
+            permit.send(BackendEvent::Output(Bytes::copy_from_slice(&buf[..filled])));
+        }
+        if ended {
             return;
         }
-        permit.send(BackendEvent::Output(Bytes::copy_from_slice(&buf[..n])));
+        // Let the hub and the connections on this thread send it on before reading more:
+        // otherwise a fast process fills every queue before any socket is written.
+        tokio::task::yield_now().await;
     }
 }
 

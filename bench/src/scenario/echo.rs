@@ -1,5 +1,6 @@
 //! `echo`: keystroke round trip driver → PTY (`stty raw -echo; cat`) → driver, one byte at a
-//! time, while K observers of the same terminal read everything continuously.
+//! time, while K observers of the same terminal read everything continuously. The observers
+//! run on a runtime of their own, so the driver's reads never queue behind theirs in the client.
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,9 @@ struct ObserverOutcome {
     closed: Option<Option<u16>>,
 }
 
-/// Attaches an observer that reads until told to stop; reports when attached.
+/// Attaches an observer (on `rt`) that reads until told to stop; reports when attached.
 pub fn spawn_reader(
+    rt: &tokio::runtime::Handle,
     target: &Target,
     proto: Proto,
     sid: &str,
@@ -33,7 +35,7 @@ pub fn spawn_reader(
     attached: tokio::sync::mpsc::Sender<Result<(), String>>,
 ) -> JoinHandle<(u64, Option<Option<u16>>)> {
     let (target, sid) = (target.clone(), sid.to_string());
-    tokio::spawn(async move {
+    rt.spawn(async move {
         let mut conn = match client::attach(&target, proto, &sid, Role::Observer, None).await {
             Ok(c) => {
                 let _ = attached.send(Ok(())).await;
@@ -100,11 +102,17 @@ pub async fn run(
         .context("driver attach")?;
     enter_raw_cat(&mut drv).await?;
 
+    let observer_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("observers")
+        .enable_all()
+        .build()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (att_tx, mut att_rx) = tokio::sync::mpsc::channel(a.observers.max(1));
     let mut readers = Vec::new();
     for _ in 0..a.observers {
         readers.push(spawn_reader(
+            observer_rt.handle(),
             target,
             proto,
             &sid,
@@ -156,6 +164,7 @@ pub async fn run(
         outcomes.push(ObserverOutcome { bytes, closed });
     }
     drv.close().await;
+    observer_rt.shutdown_background();
     super::end_sessions(target, proto, &[sid]).await;
 
     let sent = (a.warmup + a.samples) as u64;
