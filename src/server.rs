@@ -246,8 +246,6 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             let make_app = make_app.clone();
             move || {
                 HttpService::build()
-                    // Keystrokes and their echo are small writes that must not wait for ACKs.
-                    .tcp_nodelay(true)
                     .client_request_timeout(handshake_timeout)
                     .client_disconnect_timeout(Duration::ZERO)
                     .upgrade(UpgradeFactory(app_factory(make_app())))

@@ -118,6 +118,10 @@ pub struct EchoArgs {
     /// tokio's timer rounds up to whole milliseconds).
     #[arg(long, default_value_t = 1000)]
     pub gap_us: u64,
+    /// Observers read nothing while keystrokes are measured and everything afterwards (the
+    /// server does the same fan-out; the client's own reading leaves the measurement).
+    #[arg(long)]
+    pub observers_read_after: bool,
 }
 
 /// `fanout`.

@@ -12,6 +12,7 @@ use attachd_actors::connection::{ConnConfig, ConnIdentity, Connection};
 use attachd_actors::limits::{Attempt, SlotDenied, SlotGuard, SlotKey};
 use attachd_actors::metrics;
 use attachd_actors::outbound;
+use attachd_actors::protocol::Role;
 use base64::Engine;
 
 use crate::client_ip;
@@ -313,6 +314,7 @@ pub async fn attach(
     };
     let max_message = s.ws.max_message_bytes;
     let audit = st.audit.clone();
+    let driver = identity.role == Role::Driver;
     Ok(upgrade::switching_protocols(
         resp,
         Accept::new(move |up: Upgraded| {
@@ -321,7 +323,8 @@ pub async fn attach(
                 ctx.add_stream(socket);
                 Connection::new(identity, cfg, hub, out_tx, slots, audit)
             });
-        }),
+        })
+        .interactive(driver),
     ))
 }
 

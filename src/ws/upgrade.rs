@@ -9,7 +9,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use actix_codec::{AsyncRead, AsyncWrite, Framed};
+use actix_codec::Framed;
 use actix_http::body::{self, BodySize, BoxBody, MessageBody};
 use actix_http::h1::{self, Message};
 use actix_http::{ConnectionType, Request, Response, StatusCode};
@@ -44,12 +44,43 @@ pub struct Upgraded {
 
 /// Put into a 101 response's extensions: runs once the 101 is on the wire (or failed to get
 /// there, in which case the socket reports the error to its owner, who cleans up as usual).
-pub struct Accept(Box<dyn FnOnce(Upgraded)>);
+pub struct Accept {
+    take: Box<dyn FnOnce(Upgraded)>,
+    interactive: bool,
+}
 
 impl Accept {
     /// What to do with the socket.
     pub fn new(f: impl FnOnce(Upgraded) + 'static) -> Self {
-        Accept(Box::new(f))
+        Accept {
+            take: Box::new(f),
+            interactive: false,
+        }
+    }
+
+    /// Small writes go out at once (`TCP_NODELAY`): for a driver, whose keystrokes and echo
+    /// must not wait for an ACK. Observers keep Nagle: fewer packets when output fans out.
+    pub fn interactive(mut self, on: bool) -> Self {
+        self.interactive = on;
+        self
+    }
+}
+
+/// A connection the upgrade service can run on: bytes, plus the TCP socket underneath.
+pub trait Transport: WsIo {
+    /// Sets `TCP_NODELAY` on the underlying socket (best effort).
+    fn set_nodelay(&self, on: bool);
+}
+
+impl Transport for actix_web::rt::net::TcpStream {
+    fn set_nodelay(&self, on: bool) {
+        let _ = actix_web::rt::net::TcpStream::set_nodelay(self, on);
+    }
+}
+
+impl Transport for actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream> {
+    fn set_nodelay(&self, on: bool) {
+        let _ = self.get_ref().0.set_nodelay(on);
     }
 }
 
@@ -68,7 +99,7 @@ pub struct UpgradeFactory<F>(pub F);
 
 impl<T, F, B> ServiceFactory<(Request, Framed<T, h1::Codec>)> for UpgradeFactory<F>
 where
-    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    T: Transport,
     F: ServiceFactory<Request, Config = (), Response = ServiceResponse<B>>,
     F::Service: 'static,
     F::Error: Into<Response<BoxBody>>,
@@ -94,7 +125,7 @@ pub struct UpgradeService<S>(Rc<S>);
 
 impl<T, S, B> Service<(Request, Framed<T, h1::Codec>)> for UpgradeService<S>
 where
-    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    T: Transport,
     S: Service<Request, Response = ServiceResponse<B>> + 'static,
     S::Error: Into<Response<BoxBody>>,
     B: MessageBody + 'static,
@@ -120,17 +151,17 @@ where
 }
 
 /// Writes the app's answer: a 101 with `Accept` hands the socket over, anything else closes.
-async fn answer<T: AsyncRead + AsyncWrite + Unpin + 'static>(
-    res: Response<BoxBody>,
-    mut framed: Framed<T, h1::Codec>,
-) {
+async fn answer<T: Transport>(res: Response<BoxBody>, mut framed: Framed<T, h1::Codec>) {
     let (mut head, body) = res.into_parts();
     let accept = if head.status() == StatusCode::SWITCHING_PROTOCOLS {
         head.extensions_mut().remove::<Accept>()
     } else {
         None
     };
-    if let Some(Accept(take)) = accept {
+    if let Some(Accept { take, interactive }) = accept {
+        if interactive {
+            framed.io_ref().set_nodelay(true);
+        }
         let sent = tokio::time::timeout(
             ANSWER_TIMEOUT,
             framed.send(Message::Item((head, BodySize::None))),

@@ -32,6 +32,7 @@ pub fn spawn_reader(
     proto: Proto,
     sid: &str,
     mut stop: watch::Receiver<bool>,
+    mut read_from: Option<watch::Receiver<bool>>,
     attached: tokio::sync::mpsc::Sender<Result<(), String>>,
 ) -> JoinHandle<(u64, Option<Option<u16>>)> {
     let (target, sid) = (target.clone(), sid.to_string());
@@ -47,6 +48,9 @@ pub fn spawn_reader(
             }
         };
         drop(attached);
+        if let Some(go) = read_from.as_mut() {
+            let _ = go.wait_for(|&go| go).await;
+        }
         let mut bytes = 0u64;
         loop {
             tokio::select! {
@@ -108,6 +112,8 @@ pub async fn run(
         .enable_all()
         .build()?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (read_tx, read_rx) = watch::channel(false);
+    let read_from = a.observers_read_after.then_some(read_rx);
     let (att_tx, mut att_rx) = tokio::sync::mpsc::channel(a.observers.max(1));
     let mut readers = Vec::new();
     for _ in 0..a.observers {
@@ -117,6 +123,7 @@ pub async fn run(
             proto,
             &sid,
             stop_rx.clone(),
+            read_from.clone(),
             att_tx.clone(),
         ));
     }
@@ -155,8 +162,10 @@ pub async fn run(
         }
     }
     let cpu = window.finish();
-    // Observers get the last echoes before they stop.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = read_tx.send(true);
+    // Observers get the last echoes (or, reading after, everything) before they stop.
+    let settle = if a.observers_read_after { 1000 } else { 200 };
+    tokio::time::sleep(Duration::from_millis(settle)).await;
     let _ = stop_tx.send(true);
     let mut outcomes = Vec::new();
     for r in readers {

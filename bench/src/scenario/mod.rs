@@ -37,7 +37,7 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
         ),
         Command::Echo(a) => (
             "echo",
-            json!({"observers": a.observers, "samples": a.samples, "warmup": a.warmup, "gap_us": a.gap_us}),
+            json!({"observers": a.observers, "samples": a.samples, "warmup": a.warmup, "gap_us": a.gap_us, "observers_read_after": a.observers_read_after}),
             echo::run(&target, cli.proto, a, pid, deadline).await?,
         ),
         Command::Fanout(a) => (
