@@ -293,6 +293,12 @@ impl Raw {
     /// Upgrades `path` with extra headers; checks the 101, the accept key and that no
     /// extension (permessage-deflate is offered) was negotiated.
     async fn connect(srv: &Server, path: &str, headers: &[(&str, &str)]) -> Raw {
+        Raw::connect_with(srv, path, headers, &[]).await
+    }
+
+    /// Like [`Raw::connect`], with `early` bytes sent in the same write as the request (a
+    /// client that does not wait for the 101).
+    async fn connect_with(srv: &Server, path: &str, headers: &[(&str, &str)], early: &[u8]) -> Raw {
         let s = tokio::time::timeout(READ, TcpStream::connect(srv.addr()))
             .await
             .expect("connect timed out")
@@ -308,7 +314,9 @@ impl Raw {
             let _ = write!(req, "{k}: {v}\r\n");
         }
         req.push_str("\r\n");
-        wr.write_all(req.as_bytes()).await.expect("write upgrade");
+        let mut first = req.into_bytes();
+        first.extend_from_slice(early);
+        wr.write_all(&first).await.expect("write upgrade");
         let mut rd = Reader { r, buf: Vec::new() };
         let mut tmp = [0u8; 4096];
         let end = loop {
@@ -597,6 +605,42 @@ fn echo_server() -> Arc<Server> {
             .env("ATTACHD__WS__MAX_MESSAGE_BYTES", &LIMIT.to_string()),
         )
     })
+}
+
+/// Frames a client sends right behind its handshake, before the 101, reach the connection
+/// that takes over the socket (they sit in the HTTP layer's buffer at hand-over).
+#[tokio::test]
+async fn frames_sent_with_the_handshake_are_not_lost() {
+    let srv = echo_server();
+    tokio::time::timeout(CASE, async {
+        let early = cat(&[
+            fr(true, 0, TEXT, b"early-1"),
+            fr(true, 0, BINARY, b"early-2"),
+        ]);
+        let mut c = Raw::connect_with(&srv, "/__conformance/echo", &[], &early).await;
+        run(
+            &mut c,
+            vec![echo_text(b"early-1"), echo_bin(b"early-2")],
+            false,
+        )
+        .await;
+    })
+    .await
+    .expect("case timed out");
+}
+
+/// A WebSocket upgrade aimed anywhere but a WebSocket endpoint gets that route's ordinary
+/// answer, and the connection is closed after it.
+#[tokio::test]
+async fn upgrade_requests_elsewhere_get_the_routes_answer() {
+    let srv = echo_server();
+    let (st, _, body) = raw_upgrade(srv.addr(), "/api/v1/sessions", &[]).await;
+    assert_eq!(st, 401, "{body}");
+    assert!(body.contains("\"unauthorized\""), "{body}");
+    let (st, _, body) = raw_upgrade(srv.addr(), "/healthz", &[]).await;
+    assert_eq!(st, 200, "{body}");
+    let (st, _, body) = raw_upgrade(srv.addr(), "/no/such/route", &[]).await;
+    assert_eq!(st, 404, "{body}");
 }
 
 async fn echo_connect(srv: &Server) -> Raw {
