@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Arbiter, ArbiterHandle};
 use attachd_actors::audit::{Audit, AuditEvent};
 use attachd_actors::backend::BackendIo;
 use attachd_actors::hub::{HubConfig, SessionHub};
@@ -35,6 +35,8 @@ pub struct SessionView {
 struct Entry {
     view: SessionView,
     hub: Addr<SessionHub>,
+    /// The thread the hub (and, for a local session, its PTY) runs on.
+    home: ArbiterHandle,
 }
 
 /// All sessions of this process.
@@ -87,6 +89,7 @@ impl SessionRegistry {
             Entry {
                 view,
                 hub: hub.clone(),
+                home: Arbiter::current(),
             },
         );
         hub
@@ -98,6 +101,12 @@ impl SessionRegistry {
             .get(id)
             .filter(|e| e.view.tenant == tenant)
             .map(|e| (e.view.clone(), e.hub.clone()))
+    }
+
+    /// The thread a session's hub runs on: its driver's connection runs there too, so a
+    /// keystroke and its echo never cross threads.
+    pub fn home(&self, id: &str) -> Option<ArbiterHandle> {
+        self.read().get(id).map(|e| e.home.clone())
     }
 
     /// The hub of a session whatever its tenant (for notes from other replicas).

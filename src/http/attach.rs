@@ -315,6 +315,11 @@ pub async fn attach(
     let max_message = s.ws.max_message_bytes;
     let audit = st.audit.clone();
     let driver = identity.role == Role::Driver;
+    let home = if driver {
+        st.sessions.home(&identity.session_id)
+    } else {
+        None
+    };
     Ok(upgrade::switching_protocols(
         resp,
         Accept::new(move |up: Upgraded| {
@@ -324,7 +329,8 @@ pub async fn attach(
                 Connection::new(identity, cfg, hub, out_tx, slots, audit)
             });
         })
-        .interactive(driver),
+        .interactive(driver)
+        .run_on(home),
     ))
 }
 

@@ -9,12 +9,18 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use actix_codec::Framed;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use actix::ArbiterHandle;
+use actix_codec::{AsyncRead, AsyncWrite, Framed, ReadBuf};
 use actix_http::body::{self, BodySize, BoxBody, MessageBody};
 use actix_http::h1::{self, Message};
 use actix_http::{ConnectionType, Request, Response, StatusCode};
 use actix_service::{Service, ServiceFactory};
 use actix_web::dev::ServiceResponse;
+use actix_web::rt::net::TcpStream;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use bytes::BytesMut;
 use futures_util::future::LocalBoxFuture;
@@ -45,17 +51,26 @@ pub struct Upgraded {
 /// Put into a 101 response's extensions: runs once the 101 is on the wire (or failed to get
 /// there, in which case the socket reports the error to its owner, who cleans up as usual).
 pub struct Accept {
-    take: Box<dyn FnOnce(Upgraded)>,
+    take: Box<dyn FnOnce(Upgraded) + Send>,
     interactive: bool,
+    home: Option<ArbiterHandle>,
 }
 
 impl Accept {
     /// What to do with the socket.
-    pub fn new(f: impl FnOnce(Upgraded) + 'static) -> Self {
+    pub fn new(f: impl FnOnce(Upgraded) + Send + 'static) -> Self {
         Accept {
             take: Box::new(f),
             interactive: false,
+            home: None,
         }
+    }
+
+    /// Runs `f` (and so the connection) on `home`, moving a plain TCP socket to that thread's
+    /// reactor. A TLS socket stays on the thread that accepted it.
+    pub fn run_on(mut self, home: Option<ArbiterHandle>) -> Self {
+        self.home = home;
+        self
     }
 
     /// Small writes go out at once (`TCP_NODELAY`): for a driver, whose keystrokes and echo
@@ -67,20 +82,99 @@ impl Accept {
 }
 
 /// A connection the upgrade service can run on: bytes, plus the TCP socket underneath.
-pub trait Transport: WsIo {
+pub trait Transport: WsIo + Sized {
     /// Sets `TCP_NODELAY` on the underlying socket (best effort).
     fn set_nodelay(&self, on: bool);
+    /// Takes the socket off this thread's reactor, to be registered on another one; `Err`
+    /// gives it back when it cannot move.
+    fn detach(self) -> Result<std::io::Result<std::net::TcpStream>, Self>;
 }
 
-impl Transport for actix_web::rt::net::TcpStream {
+impl Transport for TcpStream {
     fn set_nodelay(&self, on: bool) {
-        let _ = actix_web::rt::net::TcpStream::set_nodelay(self, on);
+        let _ = TcpStream::set_nodelay(self, on);
+    }
+
+    fn detach(self) -> Result<std::io::Result<std::net::TcpStream>, Self> {
+        Ok(self.into_std())
     }
 }
 
-impl Transport for actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream> {
+impl Transport for actix_tls::accept::rustls_0_23::TlsStream<TcpStream> {
     fn set_nodelay(&self, on: bool) {
         let _ = self.get_ref().0.set_nodelay(on);
+    }
+
+    fn detach(self) -> Result<std::io::Result<std::net::TcpStream>, Self> {
+        Err(self)
+    }
+}
+
+/// A socket that could not be moved: every read and write fails, so its connection ends at
+/// once and runs its exit duties (slots, control, disconnect record) like any other.
+struct Broken;
+
+impl AsyncRead for Broken {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()))
+    }
+}
+
+impl AsyncWrite for Broken {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Runs `take` on `home` with the socket moved there, or here if that thread has stopped.
+fn take_on(
+    home: &ArbiterHandle,
+    moved: std::io::Result<std::net::TcpStream>,
+    early: BytesMut,
+    take: Box<dyn FnOnce(Upgraded) + Send>,
+) {
+    fn run(
+        moved: std::io::Result<std::net::TcpStream>,
+        early: BytesMut,
+        take: Box<dyn FnOnce(Upgraded) + Send>,
+    ) {
+        let io: Box<dyn WsIo> = match moved.and_then(TcpStream::from_std) {
+            Ok(tcp) => Box::new(tcp),
+            Err(e) => {
+                tracing::warn!(error = %e, "socket could not move to its session's thread");
+                Box::new(Broken)
+            }
+        };
+        take(Upgraded { io, early });
+    }
+    // Handed over once: if `home` refuses the task, it comes back and runs here.
+    let parcel = Arc::new(Mutex::new(Some((moved, early, take))));
+    let remote = Arc::clone(&parcel);
+    let sent = home.spawn(async move {
+        if let Some((m, e, t)) = remote.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            run(m, e, t);
+        }
+    });
+    if !sent {
+        if let Some((m, e, t)) = parcel.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            run(m, e, t);
+        }
     }
 }
 
@@ -158,7 +252,12 @@ async fn answer<T: Transport>(res: Response<BoxBody>, mut framed: Framed<T, h1::
     } else {
         None
     };
-    if let Some(Accept { take, interactive }) = accept {
+    if let Some(Accept {
+        take,
+        interactive,
+        home,
+    }) = accept
+    {
         if interactive {
             framed.io_ref().set_nodelay(true);
         }
@@ -171,10 +270,20 @@ async fn answer<T: Transport>(res: Response<BoxBody>, mut framed: Framed<T, h1::
             tracing::debug!("101 not delivered; the connection will see the broken socket");
         }
         let parts = framed.into_parts();
-        take(Upgraded {
-            io: Box::new(parts.io),
-            early: parts.read_buf,
-        });
+        let early = parts.read_buf;
+        match home {
+            Some(home) => match parts.io.detach() {
+                Ok(moved) => take_on(&home, moved, early, take),
+                Err(io) => take(Upgraded {
+                    io: Box::new(io),
+                    early,
+                }),
+            },
+            None => take(Upgraded {
+                io: Box::new(parts.io),
+                early,
+            }),
+        }
         return;
     }
     head.head_mut().set_connection_type(ConnectionType::Close);
