@@ -1,4 +1,5 @@
-//! Shared state in Redis: one pool, bounded timeouts, health tracking and the outage policy.
+//! Shared state in Redis: one multiplexed connection, bounded timeouts, health tracking and the
+//! outage policy.
 //! Every decision is one Lua script using Redis `TIME`, so replicas agree on the clock.
 
 pub mod bus;
@@ -10,11 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::{Config, Pool, Runtime};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::metrics;
 
-/// Deadline of one Redis decision, including waiting for a pooled connection.
+/// Deadline of one Redis decision, including (re)connecting.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What to do when Redis cannot answer (`redis.on_error`).
@@ -70,30 +71,31 @@ impl RedisHealth {
     }
 }
 
-/// The Redis connection pool with its key prefix and health.
+/// The Redis connection with its key prefix and health. One multiplexed connection carries
+/// every replica-local caller's commands (pipelined, no checkout round trip); it reconnects on
+/// its own after an outage.
 #[derive(Clone)]
 pub struct RedisShared {
-    pool: Pool,
+    conn: ConnectionManager,
     prefix: Arc<str>,
     health: Arc<RedisHealth>,
     policy: OnError,
 }
 
 impl RedisShared {
-    /// Builds the pool (connections are made lazily) with bounded wait/create timeouts.
+    /// Prepares the connection (made lazily, on first use) with bounded connect and response
+    /// timeouts.
     pub fn new(url: &str, prefix: &str, policy: OnError) -> Result<Self, RedisError> {
-        let pool = Config::from_url(url)
-            .builder()
-            .map_err(|e| RedisError::Config(e.to_string()))?
-            .max_size(32)
-            .wait_timeout(Some(OP_TIMEOUT))
-            .create_timeout(Some(OP_TIMEOUT))
-            .recycle_timeout(Some(OP_TIMEOUT))
-            .runtime(Runtime::Tokio1)
-            .build()
+        let client = redis::Client::open(url).map_err(|e| RedisError::Config(e.to_string()))?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(OP_TIMEOUT);
+        let conn = ConnectionManager::new_lazy_with_config(client, cfg)
             .map_err(|e| RedisError::Config(e.to_string()))?;
         Ok(RedisShared {
-            pool,
+            conn,
             prefix: Arc::from(prefix),
             health: Arc::new(RedisHealth::default()),
             policy,
@@ -121,20 +123,15 @@ impl RedisShared {
         format!("{}{{{tag}}}{rest}", self.prefix)
     }
 
-    /// Runs `op` on a pooled connection within `OP_TIMEOUT`, recording latency and health.
+    /// Runs `op` on the shared connection within `OP_TIMEOUT`, recording latency and health.
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
     where
-        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
     {
         let started = Instant::now();
         let res = tokio::time::timeout(OP_TIMEOUT, async {
-            let conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| RedisError::Unavailable(e.to_string()))?;
-            op(conn)
+            op(self.conn.clone())
                 .await
                 .map_err(|e| RedisError::Unavailable(e.to_string()))
         })
