@@ -294,7 +294,7 @@ impl Connection {
             next = next.min(s);
         }
         ctx.run_later(
-            next.saturating_duration_since(Instant::now()),
+            on_grid(next).saturating_duration_since(Instant::now()),
             |conn, ctx| conn.on_timer(ctx),
         );
     }
@@ -390,6 +390,20 @@ impl Connection {
             self.send_error(ctx, ErrorCode::RateLimited, "session is busy, try again");
         }
     }
+}
+
+/// Connection timers fire on a shared grid of this step, a little late rather than early: the
+/// pings of thousands of idle connections then wake a worker a few times a second, together,
+/// instead of once each (context switches were most of the idle CPU).
+pub const TIMER_GRID: Duration = Duration::from_millis(100);
+
+/// The first grid point at or after `t`.
+fn on_grid(t: Instant) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let step = TIMER_GRID.as_nanos();
+    let steps = t.saturating_duration_since(epoch).as_nanos().div_ceil(step);
+    epoch + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
 }
 
 fn code_of(stats: &ParticipantStats) -> Option<u16> {
@@ -503,6 +517,17 @@ mod tests {
         fn handle(&mut self, _: Boom, _: &mut Context<Self>) {
             panic!("handler bug");
         }
+    }
+
+    #[test]
+    fn timers_land_on_the_grid_never_early() {
+        let t = Instant::now() + Duration::from_millis(1234);
+        let g = on_grid(t);
+        assert!(g >= t);
+        assert!(g - t < TIMER_GRID);
+        assert_eq!(on_grid(g), g);
+        let other = on_grid(t + Duration::from_millis(30));
+        assert!(other == g || other == g + TIMER_GRID);
     }
 
     #[actix::test]
