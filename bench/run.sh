@@ -176,12 +176,25 @@ fi
 
 # --- peers -----------------------------------------------------------------------------
 if [ "${BENCH_PEERS:-1}" != 0 ] && bench/peers/setup.sh; then
+  # The issue's quoted peer figures come from a Python `websockets` client: the same client
+  # against attachd and terminado (0 observers).
+  py() { # proto port
+    echo "== python websockets client: echo against $1" >&2
+    bench/peers/.venv/bin/python bench/peers/py_echo.py --proto "$1" \
+      --target "http://127.0.0.1:$2" --samples "$ECHO_SAMPLES" --md "$work/python.md" >/dev/null ||
+      echo "   (failed: python echo against $1)" >&2
+  }
+  start_attachd
+  py attachd "$port"
+  stop_pid "$server_pid"
+
   tport=$(free_port)
   bench/peers/.venv/bin/python bench/peers/terminado_server.py --port "$tport" >"$work/terminado.log" 2>&1 &
   tpid=$!
   pids+=("$tpid")
   sleep 1
   t() { run terminado terminado "$tport" "$tpid" "$@"; }
+  py terminado "$tport"
   t soak --connections "$PEER_SOAK_C" --seconds "$SOAK_T"
   for k in 0 10; do
     t echo --observers "$k" --samples "$ECHO_SAMPLES"
@@ -216,4 +229,11 @@ out=${BENCH_OUT:-latest}
 cp "$jsonl" "$results/$out.jsonl"
 "$bench" summarize --input "$jsonl" --json "$results/$out.json" --md "$results/$out.md" \
   --machine "$machine"
+if [ -s "$work/python.md" ]; then
+  {
+    printf '\n## Echo with a Python websockets client (bench/peers/py_echo.py)\n\n'
+    printf '| scenario | label | params | result |\n|---|---|---|---|\n'
+    cat "$work/python.md"
+  } >>"$results/$out.md"
+fi
 echo "wrote bench/results/$out.json and bench/results/$out.md" >&2
