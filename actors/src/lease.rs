@@ -49,6 +49,9 @@ pub trait LeaseStore: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<bool, LeaseError>>;
     /// Gives the seat up if still held at `epoch`.
     fn release(&self, session: &str, epoch: u64) -> BoxFuture<'static, Result<bool, LeaseError>>;
+    /// Takes the seat from whoever holds it (a moderator's revoke); `true` if someone did. The
+    /// holder's replica finds out at its next renewal and drops the seat as revoked.
+    fn revoke(&self, session: &str) -> BoxFuture<'static, Result<bool, LeaseError>>;
 }
 
 #[derive(Debug)]
@@ -138,6 +141,11 @@ impl LeaseStore for LocalLeases {
         });
         Box::pin(ready(Ok(ok)))
     }
+
+    fn revoke(&self, session: &str) -> BoxFuture<'static, Result<bool, LeaseError>> {
+        let ok = self.with(|m| m.remove(session).is_some());
+        Box::pin(ready(Ok(ok)))
+    }
 }
 
 #[cfg(test)]
@@ -174,7 +182,9 @@ mod tests {
         assert!(a2.epoch > a.epoch);
         assert!(!s.renew("s1", a.epoch, ttl).await.unwrap());
         assert!(!s.release("s1", a.epoch).await.unwrap());
-        assert!(s.release("s1", a2.epoch).await.unwrap());
+        assert!(s.revoke("s1").await.unwrap());
+        assert!(!s.renew("s1", a2.epoch, ttl).await.unwrap());
+        assert!(!s.revoke("s1").await.unwrap());
         assert!(s
             .acquire("s1", &h("c2", "bob"), ttl)
             .await

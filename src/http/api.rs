@@ -7,7 +7,7 @@ use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpResponse};
 use attachd_actors::audit::{AuditEvent, AuditQuery, MAX_QUERY_LIMIT};
 use attachd_actors::hub::{HubConfig, HubSnapshot, Revoke, Snapshot, Terminate};
-use attachd_actors::protocol::Role;
+use attachd_actors::protocol::{ControlReason, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -354,7 +354,7 @@ fn delivery_name(d: Delivery) -> &'static str {
 /// Revokes the current driver's control.
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}/control", tag = "attach",
     params(("id" = String, Path, description = "session id")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn revoke_control(
     st: State,
@@ -363,12 +363,31 @@ pub async fn revoke_control(
 ) -> Result<HttpResponse, ApiError> {
     let (_, hub) = visible(&st, &p, &id).await?;
     p.require("attach:moderate")?;
-    if let Some(hub) = hub {
-        hub.send(Revoke {
-            by: p.subject.clone(),
-        })
-        .await
-        .map_err(|_| ApiError::NotFound)?;
+    let revoked_here = match hub {
+        Some(hub) => hub
+            .send(Revoke {
+                by: p.subject.clone(),
+            })
+            .await
+            .map_err(|_| ApiError::NotFound)?,
+        None => false,
+    };
+    if !revoked_here {
+        // The driver may be attached through another replica: take the lease from it there.
+        let taken = st
+            .leases
+            .revoke(&id)
+            .await
+            .map_err(|_| ApiError::RedisUnavailable)?;
+        if taken {
+            st.audit.record_detached(
+                AuditEvent::new(ControlReason::Revoked.audit_type(), "ok")
+                    .session_id(id.as_str())
+                    .tenant(&p.tenant)
+                    .subject(&p.subject)
+                    .reason("revoked"),
+            );
+        }
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -227,3 +227,33 @@ async fn a_holder_partitioned_from_redis_is_fenced_out() {
         "a fenced holder's input reached the pod: {out:?}"
     );
 }
+
+#[tokio::test]
+async fn a_moderator_revokes_a_driver_attached_through_another_replica() {
+    let emu = KubeEmu::start(&[("alpha", "acme")]);
+    let redis = Redis::start();
+    let a = kube_replica(&emu, &redis);
+    let b = kube_replica(&emu, &redis);
+    let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
+    assert_eq!(
+        expect_json(&mut da, "hello", 30).await["control"]["you"],
+        true
+    );
+    // Nobody is attached through B: it has no hub for the pod, only the shared lease.
+    let r = b
+        .api(&MOD)
+        .call("DELETE", "/api/v1/sessions/alpha/control", None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let c = expect_control(&mut da, "revoked", 30).await;
+    assert!(c["holder"].is_null(), "{c}");
+    send_bin(&mut da, b"x").await;
+    assert_eq!(
+        expect_json(&mut da, "error", 30).await["code"],
+        "not_driver"
+    );
+    b.wait_audit("revoked by the moderator", |r| {
+        r["type"] == "attach.control.revoked" && r["subject"] == "moderator"
+    })
+    .await;
+}

@@ -97,4 +97,16 @@ impl LeaseStore for RedisLeases {
                 .map_err(|e| LeaseError(e.to_string()))
         })
     }
+
+    fn revoke(&self, session: &str) -> BoxFuture<'static, Result<bool, LeaseError>> {
+        let (k, _) = self.keys(session);
+        let redis = self.redis.clone();
+        Box::pin(async move {
+            redis
+                .run(|mut c| async move { redis::cmd("DEL").arg(k).query_async::<i64>(&mut c).await })
+                .await
+                .map(|n| n == 1)
+                .map_err(|e| LeaseError(e.to_string()))
+        })
+    }
 }
