@@ -74,6 +74,10 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        assert_eq!(ended, decoder.is_done(), "done flag disagrees with the frames seen");
+        assert_eq!(
+            ended,
+            decoder.is_done(),
+            "done flag disagrees with the frames seen"
+        );
     }
 });
