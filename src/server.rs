@@ -325,8 +325,8 @@ fn bind_all(listen: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
     Ok(out)
 }
 
-/// The app as an HTTP service. attachd reads neither `connection_info()` nor `url_for`, so the
-/// default `AppConfig` does (host and scheme come from each request).
+/// The app as an HTTP service. `AppConfig` only feeds `connection_info()` and `url_for`, which
+/// attachd does not use (TLS-dependent headers come from the settings), so its default does.
 fn app_factory<T, B>(
     app: App<T>,
 ) -> impl ServiceFactory<

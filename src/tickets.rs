@@ -171,7 +171,7 @@ pub struct RedisTickets {
 }
 
 impl RedisTickets {
-    /// Tickets over a shared pool.
+    /// Tickets over the shared Redis connection.
     pub fn new(redis: attachd_actors::redis::RedisShared) -> Self {
         RedisTickets {
             redis,

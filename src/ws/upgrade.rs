@@ -6,12 +6,11 @@
 //! whole life; see ARCHITECTURE.md.
 
 use std::fmt;
-use std::rc::Rc;
-use std::time::Duration;
-
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use actix::ArbiterHandle;
 use actix_codec::{AsyncRead, AsyncWrite, Framed, ReadBuf};

@@ -120,8 +120,8 @@ fn kube_replica(emu: &KubeEmu, redis: &Redis) -> Server {
     )
 }
 
-#[tokio::test]
-async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
+/// Pod `alpha` of acme behind replicas A and B sharing Redis; alice drives through A.
+async fn two_replicas_alice_drives_on_a() -> (KubeEmu, Redis, Server, Server, Ws) {
     let emu = KubeEmu::start(&[("alpha", "acme")]);
     let redis = Redis::start();
     let a = kube_replica(&emu, &redis);
@@ -131,6 +131,12 @@ async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
         expect_json(&mut da, "hello", 30).await["control"]["you"],
         true
     );
+    (emu, redis, a, b, da)
+}
+
+#[tokio::test]
+async fn two_replicas_share_a_pod_one_driver_and_handover_crosses_replicas() {
+    let (_emu, _redis, _a, b, mut da) = two_replicas_alice_drives_on_a().await;
     let mut db = attach_as(&b, &BOB, "alpha", "driver").await;
     let hb = expect_json(&mut db, "hello", 30).await;
     assert_eq!(
@@ -230,15 +236,7 @@ async fn a_holder_partitioned_from_redis_is_fenced_out() {
 
 #[tokio::test]
 async fn a_moderator_revokes_a_driver_attached_through_another_replica() {
-    let emu = KubeEmu::start(&[("alpha", "acme")]);
-    let redis = Redis::start();
-    let a = kube_replica(&emu, &redis);
-    let b = kube_replica(&emu, &redis);
-    let mut da = attach_as(&a, &ALICE, "alpha", "driver").await;
-    assert_eq!(
-        expect_json(&mut da, "hello", 30).await["control"]["you"],
-        true
-    );
+    let (_emu, _redis, _a, b, mut da) = two_replicas_alice_drives_on_a().await;
     // Nobody is attached through B: it has no hub for the pod, only the shared lease.
     let r = b
         .api(&MOD)

@@ -16,7 +16,7 @@ pub struct RedisLeases {
 }
 
 impl RedisLeases {
-    /// Leases over a shared pool.
+    /// Leases over the shared Redis connection.
     pub fn new(redis: RedisShared) -> Self {
         RedisLeases { redis }
     }
