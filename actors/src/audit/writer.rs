@@ -146,6 +146,9 @@ struct AuditWriter {
     pending: Vec<Append>,
     commit_scheduled: bool,
     retry_scheduled: bool,
+    /// The outcome of the last batch written, which [`Flush`] reports even when a scheduled
+    /// commit already wrote it.
+    last_batch: Result<(), AuditError>,
 }
 
 impl Actor for AuditWriter {
@@ -225,10 +228,11 @@ impl AuditWriter {
                 let _ = reply.send(result);
             }
         }
-        match first_err {
+        self.last_batch = match first_err {
             Some(e) => Err(e),
             None => Ok(()),
-        }
+        };
+        self.last_batch.clone()
     }
 
     fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
@@ -271,9 +275,10 @@ impl Handler<Flush> for AuditWriter {
     type Result = Result<(), AuditError>;
 
     fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
-        let r = self.commit();
+        // Errors are in `last_batch` too.
+        let _ = self.commit();
         self.schedule_retry(ctx);
-        r
+        self.last_batch.clone()
     }
 }
 
@@ -281,10 +286,11 @@ impl Handler<Close> for AuditWriter {
     type Result = Result<(), AuditError>;
 
     fn handle(&mut self, _: Close, ctx: &mut Context<Self>) -> Self::Result {
-        let r = self.commit();
+        // Errors are in `last_batch` too.
+        let _ = self.commit();
         self.sink.close();
         ctx.stop();
-        r
+        self.last_batch.clone()
     }
 }
 
@@ -333,6 +339,7 @@ impl Audit {
             pending: Vec::new(),
             commit_scheduled: false,
             retry_scheduled: false,
+            last_batch: Ok(()),
         };
         // The mailbox gets its capacity before the first send: `set_mailbox_capacity` inside
         // the actor would run later, on the arbiter thread, leaving actix's default of 16 until
