@@ -137,6 +137,19 @@ for n in 0 10 "$FAN_OBS" "$FAN_OBS" "$FAN_OBS"; do
 done
 stop_pid "$server_pid"
 
+# --- the floor: a one-thread WebSocket-to-PTY bridge with ttyd's shape (bench/src/floor.rs) --
+# Same client, same machine: how far attachd's echo is from the least a gateway can do here.
+start_floor() { # sets $fport and $fpid
+  fport=$(free_port)
+  "$bench" floor-server --listen "127.0.0.1:$fport" >"$work/floor.log" 2>&1 &
+  fpid=$!
+  pids+=("$fpid")
+  sleep 0.3
+}
+start_floor
+run floor floor "$fport" "$fpid" echo --observers 0 --samples "$ECHO_SAMPLES"
+stop_pid "$fpid"
+
 # Soaks on fresh processes, so RSS deltas are not hidden by memory freed earlier.
 for c in "$SOAK_C" "$SOAK_BIG"; do
   [ "$c" -gt 0 ] || continue
@@ -187,6 +200,9 @@ if [ "${BENCH_PEERS:-1}" != 0 ] && bench/peers/setup.sh; then
   start_attachd
   py attachd "$port"
   stop_pid "$server_pid"
+  start_floor
+  py floor "$fport"
+  stop_pid "$fpid"
 
   tport=$(free_port)
   bench/peers/.venv/bin/python bench/peers/terminado_server.py --port "$tport" >"$work/terminado.log" 2>&1 &

@@ -42,7 +42,7 @@ class Terminal:
         self.ws, self.proto = ws, proto
 
     async def send(self, data: bytes) -> None:
-        if self.proto == "attachd":
+        if self.proto != "terminado":
             await self.ws.send(data)
         else:
             await self.ws.send(json.dumps(["stdin", data.decode()]))
@@ -51,7 +51,7 @@ class Terminal:
         """The next chunk of terminal output (other messages are skipped)."""
         while True:
             msg = await self.ws.recv()
-            if self.proto == "attachd":
+            if self.proto != "terminado":
                 if isinstance(msg, bytes):
                     return msg
             else:
@@ -106,6 +106,8 @@ async def run(a) -> dict:
         kwargs.update(
             additional_headers={"Authorization": f"Bearer {ticket}"}, subprotocols=["attach.v1"]
         )
+    elif a.proto == "floor":
+        url = f"{ws_base}/floor"
     else:
         url = f"{ws_base}/websocket/pyecho{os.getpid()}"
     async with connect(url, **kwargs) as ws:
@@ -135,7 +137,7 @@ async def run(a) -> dict:
                 if lost >= 10:
                     break
             await asyncio.sleep(a.gap_us / 1e6)
-        if a.proto == "attachd":
+        if a.proto != "terminado":
             await t.send(b"\x04")
     rtts.sort()
     return {
@@ -158,7 +160,7 @@ async def run(a) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--proto", choices=["attachd", "terminado"], default="attachd")
+    p.add_argument("--proto", choices=["attachd", "terminado", "floor"], default="attachd")
     p.add_argument("--target", required=True, help="http://127.0.0.1:PORT")
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=100)

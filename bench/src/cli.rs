@@ -51,6 +51,8 @@ pub enum Proto {
     Terminado,
     /// wetty: socket.io (engine.io v4 over WebSocket), one terminal per connection.
     Wetty,
+    /// `attachd-bench floor-server`: the latency floor, one terminal per connection.
+    Floor,
 }
 
 impl Proto {
@@ -60,12 +62,13 @@ impl Proto {
             Proto::Attachd => "attachd",
             Proto::Terminado => "terminado",
             Proto::Wetty => "wetty",
+            Proto::Floor => "floor",
         }
     }
 
     /// Whether several clients can share one terminal (observers, fan-out).
     pub fn shares_terminals(self) -> bool {
-        !matches!(self, Proto::Wetty)
+        !matches!(self, Proto::Wetty | Proto::Floor)
     }
 }
 
@@ -82,6 +85,8 @@ pub enum Command {
     Soak(SoakArgs),
     /// Turn a results file (JSON lines) into `latest.json` and `latest.md`.
     Summarize(SummarizeArgs),
+    /// Serve the latency floor: a one-thread WebSocket-to-PTY bridge (see `floor.rs`).
+    FloorServer(FloorArgs),
 }
 
 /// `connect-storm`.
@@ -170,4 +175,15 @@ pub struct SummarizeArgs {
     /// Free-text machine description for the report header.
     #[arg(long, default_value = "")]
     pub machine: String,
+}
+
+/// `floor-server`.
+#[derive(Debug, Clone, Args)]
+pub struct FloorArgs {
+    /// Address to listen on (loopback only; port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Program each connection gets on its own PTY.
+    #[arg(long, default_value = "/bin/sh")]
+    pub shell: String,
 }

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod client;
+mod floor;
 mod marker;
 mod proto;
 mod report;
@@ -21,6 +22,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Command::Summarize(args) = &cli.command {
         return summary::summarize(args);
+    }
+    if let Command::FloorServer(args) = &cli.command {
+        return floor::serve(args);
     }
     let nofile = sys::raise_nofile_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()

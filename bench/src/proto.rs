@@ -30,13 +30,14 @@ pub fn ws_path(proto: Proto, session: &str) -> String {
         Proto::Attachd => format!("/api/v1/sessions/{session}/attach"),
         Proto::Terminado => format!("/websocket/{session}"),
         Proto::Wetty => "/wetty/socket.io/?EIO=4&transport=websocket".to_string(),
+        Proto::Floor => "/floor".to_string(),
     }
 }
 
 /// One stdin message carrying `data`.
 pub fn encode_input(proto: Proto, data: &[u8]) -> Message {
     match proto {
-        Proto::Attachd => Message::binary(data.to_vec()),
+        Proto::Attachd | Proto::Floor => Message::binary(data.to_vec()),
         Proto::Terminado => {
             let s = String::from_utf8_lossy(data);
             Message::text(serde_json::json!(["stdin", s]).to_string())
@@ -52,9 +53,9 @@ pub fn encode_input(proto: Proto, data: &[u8]) -> Message {
 pub fn decode(proto: Proto, msg: Message) -> Decoded {
     match msg {
         Message::Close(c) => Decoded::Closed(c.map(|c| u16::from(c.code))),
-        Message::Binary(b) if proto == Proto::Attachd => Decoded::Output(b),
+        Message::Binary(b) if matches!(proto, Proto::Attachd | Proto::Floor) => Decoded::Output(b),
         Message::Text(t) => match proto {
-            Proto::Attachd => attachd_text(t.as_str()),
+            Proto::Attachd | Proto::Floor => attachd_text(t.as_str()),
             Proto::Terminado => terminado_text(t.as_str()),
             Proto::Wetty => engine_io_text(t.as_str()),
         },
@@ -166,5 +167,15 @@ mod tests {
         assert!(matches!(decode(Proto::Attachd, p), Decoded::Other));
         let b = Message::binary(vec![1, 2]);
         assert!(matches!(decode(Proto::Attachd, b), Decoded::Output(_)));
+    }
+
+    #[test]
+    fn floor_frames_are_attachds_subset() {
+        let hello = Message::text(r#"{"type":"hello"}"#);
+        assert!(matches!(decode(Proto::Floor, hello), Decoded::Ready));
+        let b = Message::binary(vec![7]);
+        assert!(matches!(decode(Proto::Floor, b), Decoded::Output(o) if &o[..] == [7]));
+        assert!(matches!(encode_input(Proto::Floor, b"k"), Message::Binary(b) if &b[..] == b"k"));
+        assert_eq!(ws_path(Proto::Floor, ""), "/floor");
     }
 }

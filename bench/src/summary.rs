@@ -258,6 +258,21 @@ fn peers_table(recs: &[Value]) -> String {
     md
 }
 
+/// attachd's echo beside the floor server's (`floor.rs`), same Rust client.
+fn floor_table(recs: &[Value]) -> String {
+    let (a, a50) = echo_cell(recs, "attachd", 0);
+    let (fl, f50) = echo_cell(recs, "floor", 0);
+    let ratio = match (a50, f50) {
+        (Some(a), Some(f)) if f > 0.0 => format!("{:.2}×", a / f),
+        _ => "-".into(),
+    };
+    format!(
+        "\n## Against the floor (a one-thread WebSocket-to-PTY bridge, ttyd's shape)\n\n\
+         | metric | attachd | floor | attachd ÷ floor (p50) |\n|---|---|---|---|\n\
+         | echo K=0 p50 / p99 µs | {a} | {fl} | {ratio} |\n"
+    )
+}
+
 /// Writes the summary files.
 pub fn summarize(a: &SummarizeArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.input)
@@ -283,6 +298,7 @@ pub fn summarize(a: &SummarizeArgs) -> Result<()> {
     }
     md.push_str("\n## Against peers (same machine, same Rust client)\n\nRatios > 1× mean the peer is slower / uses more.\n\n");
     md.push_str(&peers_table(&recs));
+    md.push_str(&floor_table(&recs));
     md.push_str("\n## Quoted peer figures (not measured here; Python websockets client, same kind of machine)\n\n| server | metric | value |\n|---|---|---|\n");
     for (s, m, v) in QUOTED {
         md.push_str(&format!("| {s} | {m} | {v} |\n"));

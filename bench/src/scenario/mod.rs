@@ -50,7 +50,9 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
             json!({"connections": a.connections, "seconds": a.seconds, "per_session": a.per_session}),
             soak::run(&target, cli.proto, a, cli.server_pid, nofile, deadline).await?,
         ),
-        Command::Summarize(_) => unreachable!("handled before the runtime starts"),
+        Command::Summarize(_) | Command::FloorServer(_) => {
+            unreachable!("handled before the runtime starts")
+        }
     };
     let after = cli.server_pid.and_then(sys::sample);
     Ok(json!({
@@ -80,7 +82,7 @@ pub async fn new_session(target: &Target, proto: Proto) -> Result<String> {
             std::process::id(),
             TERM_SEQ.fetch_add(1, Ordering::Relaxed)
         )),
-        Proto::Wetty => Ok(String::new()),
+        Proto::Wetty | Proto::Floor => Ok(String::new()),
     }
 }
 
