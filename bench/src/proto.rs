@@ -174,7 +174,7 @@ mod tests {
         let hello = Message::text(r#"{"type":"hello"}"#);
         assert!(matches!(decode(Proto::Floor, hello), Decoded::Ready));
         let b = Message::binary(vec![7]);
-        assert!(matches!(decode(Proto::Floor, b), Decoded::Output(o) if &o[..] == [7]));
+        assert!(matches!(decode(Proto::Floor, b), Decoded::Output(o) if o[..] == [7]));
         assert!(matches!(encode_input(Proto::Floor, b"k"), Message::Binary(b) if &b[..] == b"k"));
         assert_eq!(ws_path(Proto::Floor, ""), "/floor");
     }
