@@ -149,6 +149,8 @@ start_floor() { # sets $fport and $fpid
 start_floor
 run floor floor "$fport" "$fpid" echo --observers 0 --samples "$ECHO_SAMPLES"
 stop_pid "$fpid"
+# And the bare PTY (no network), beside the quoted raw PTY figure: how fast this machine is.
+run raw-pty attachd 1 0 pty-echo --samples "$ECHO_SAMPLES"
 
 # Soaks on fresh processes, so RSS deltas are not hidden by memory freed earlier.
 for c in "$SOAK_C" "$SOAK_BIG"; do

@@ -85,6 +85,8 @@ pub enum Command {
     Soak(SoakArgs),
     /// Turn a results file (JSON lines) into `latest.json` and `latest.md`.
     Summarize(SummarizeArgs),
+    /// Keystroke round trip through a bare PTY (no network): this machine's raw PTY echo.
+    PtyEcho(PtyEchoArgs),
     /// Serve the latency floor: a one-thread WebSocket-to-PTY bridge (see `floor.rs`).
     FloorServer(FloorArgs),
 }
@@ -127,6 +129,23 @@ pub struct EchoArgs {
     /// server does the same fan-out; the client's own reading leaves the measurement).
     #[arg(long)]
     pub observers_read_after: bool,
+}
+
+/// `pty-echo`.
+#[derive(Debug, Clone, Args)]
+pub struct PtyEchoArgs {
+    /// Measured keystrokes.
+    #[arg(long, default_value_t = 2000)]
+    pub samples: usize,
+    /// Keystrokes sent first and not measured.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Pause between keystrokes in microseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub gap_us: u64,
+    /// Shell started on the PTY.
+    #[arg(long, default_value = "/bin/sh")]
+    pub shell: String,
 }
 
 /// `fanout`.

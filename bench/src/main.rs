@@ -7,6 +7,7 @@ mod client;
 mod floor;
 mod marker;
 mod proto;
+mod pty;
 mod report;
 mod scenario;
 mod stats;

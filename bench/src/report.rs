@@ -70,6 +70,13 @@ pub fn headline(r: &Value) -> String {
             x["lost_samples"],
             x["observers_missing_output"]
         ),
+        "pty-echo" => format!(
+            "p50 {} µs, p99 {} µs, p99.9 {} µs; lost {}",
+            x["rtt_us"]["p50"],
+            x["rtt_us"]["p99"],
+            x["rtt_us"]["p999"],
+            x["lost_samples"]
+        ),
         "fanout" => format!(
             "single stream {} MB/s; per observer min {} / p50 {} MB/s; exact {}/{}; lost {} B; completion p99 {} ms",
             x["single_stream_mb_per_s"],

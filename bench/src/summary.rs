@@ -258,18 +258,29 @@ fn peers_table(recs: &[Value]) -> String {
     md
 }
 
-/// attachd's echo beside the floor server's (`floor.rs`), same Rust client.
+/// attachd's echo beside the floor server's (`floor.rs`) and the bare PTY's, same machine.
 fn floor_table(recs: &[Value]) -> String {
     let (a, a50) = echo_cell(recs, "attachd", 0);
     let (fl, f50) = echo_cell(recs, "floor", 0);
+    let raw = find(recs, "raw-pty", "pty-echo", "", 0)
+        .map(|r| {
+            format!(
+                "{} / {}",
+                r["results"]["rtt_us"]["p50"], r["results"]["rtt_us"]["p99"]
+            )
+        })
+        .unwrap_or_else(|| "-".into());
     let ratio = match (a50, f50) {
         (Some(a), Some(f)) if f > 0.0 => format!("{:.2}×", a / f),
         _ => "-".into(),
     };
     format!(
-        "\n## Against the floor (a one-thread WebSocket-to-PTY bridge, ttyd's shape)\n\n\
-         | metric | attachd | floor | attachd ÷ floor (p50) |\n|---|---|---|---|\n\
-         | echo K=0 p50 / p99 µs | {a} | {fl} | {ratio} |\n"
+        "\n## Against the floor (same machine, same Rust client)\n\n\
+         The floor is `attachd-bench floor-server`: one thread, a shell per connection, no auth\n\
+         or sharing (ttyd's shape). The bare PTY row has no network at all; the quoted raw PTY\n\
+         figure is 48 / 163 µs.\n\n\
+         | metric | attachd | floor | bare PTY | attachd ÷ floor (p50) |\n|---|---|---|---|---|\n\
+         | echo K=0 p50 / p99 µs | {a} | {fl} | {raw} | {ratio} |\n"
     )
 }
 

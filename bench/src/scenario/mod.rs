@@ -3,6 +3,7 @@
 
 mod echo;
 mod fanout;
+mod pty_echo;
 mod soak;
 mod storm;
 
@@ -44,6 +45,11 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
             "fanout",
             json!({"observers": a.observers, "bytes": a.bytes}),
             fanout::run(&target, cli.proto, a, pid, deadline).await?,
+        ),
+        Command::PtyEcho(a) => (
+            "pty-echo",
+            json!({"samples": a.samples, "warmup": a.warmup, "gap_us": a.gap_us}),
+            pty_echo::run(a, deadline).await?,
         ),
         Command::Soak(a) => (
             "soak",
