@@ -192,6 +192,12 @@ url = \"redis://127.0.0.1:$rport/0\""
   list=$(IFS=,; echo "${targets[*]}")
   run attachd-3-replicas attachd "$list" "${replica_pids[0]}" \
     connect-storm --n "$STORM_N" --concurrency 64
+  # The other scenarios on a replica of the three: leases, slots and heartbeat refreshes go
+  # through Redis (a session lives on one replica; every attach goes to its owner).
+  r() { run attachd-redis attachd "${targets[0]}" "${replica_pids[0]}" "$@"; }
+  r echo --observers 10 --samples "$ECHO_SAMPLES"
+  r fanout --observers 10 --bytes "$FAN_BYTES"
+  r soak --connections "$SOAK_C" --seconds "$SOAK_T"
   for p in "${replica_pids[@]}"; do stop_pid "$p"; done
   stop_pid "$rpid"
 else
