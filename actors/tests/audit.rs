@@ -107,6 +107,20 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Starts a writer on a path that a writer of this process has just closed. The lock can still
+/// be held for a moment by a child process another test forked (a child keeps the descriptors
+/// it inherited until its exec); the writer retries on its own, as a restarted replica would,
+/// so this waits while the only problem is the lock. Every other failure is returned at once.
+async fn restart(path: &Path, max_file_bytes: u64) -> Audit {
+    let a = Audit::start(config(path, max_file_bytes)).unwrap();
+    let h = a.health().clone();
+    wait_until("the restarted writer to get its lock", || {
+        h.is_ok() || !h.last_error().unwrap_or_default().contains("locked")
+    })
+    .await;
+    a
+}
+
 #[actix::test]
 async fn chain_continues_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +140,7 @@ async fn chain_continues_across_restarts() {
     })
     .await;
 
-    let b = Audit::start(config(&path, BIG)).unwrap();
+    let b = restart(&path, BIG).await;
     assert!(b.health().is_ok(), "{:?}", b.health().snapshot());
     assert_eq!(b.health().last_seq(), 3);
     assert_eq!(write_n(&b, 2).await, vec![4, 5]);
@@ -161,7 +175,7 @@ async fn rotation_keeps_the_chain() {
     write_n(&a, 30).await;
     a.close().await.unwrap();
     // Restart and go on rotating: numbering and chain continue.
-    let a = Audit::start(config(&path, max)).unwrap();
+    let a = restart(&path, max).await;
     for i in 0..10 {
         a.record(event(i)).await.unwrap();
     }
@@ -455,7 +469,7 @@ async fn broken_chain_on_start_refuses_to_append() {
     write_lines(&path, &orig);
     let before = fs::read(&path).unwrap();
 
-    let a = Audit::start(config(&path, BIG)).unwrap();
+    let a = restart(&path, BIG).await;
     assert!(!a.health().is_ok());
     let why = a.health().last_error().unwrap();
     assert!(why.contains("broken") && why.contains("seq 3"), "{why}");
@@ -476,7 +490,7 @@ async fn torn_last_line_is_cut_on_start() {
     let mut bytes = fs::read(&path).unwrap();
     bytes.extend_from_slice(b"{\"seq\":4,\"ts\":1");
     fs::write(&path, &bytes).unwrap();
-    let a = Audit::start(config(&path, BIG)).unwrap();
+    let a = restart(&path, BIG).await;
     assert!(a.health().is_ok(), "{:?}", a.health().snapshot());
     assert_eq!(a.record(event(4)).await.unwrap(), 4);
     a.close().await.unwrap();
@@ -663,7 +677,7 @@ async fn crash_between_rotation_rename_and_new_file_is_completed_on_start() {
     fs::rename(&path, &target).unwrap();
     let last = lines(&target).pop().unwrap();
 
-    let a = Audit::start(config(&path, 1024)).unwrap();
+    let a = restart(&path, 1024).await;
     assert!(a.health().is_ok(), "{:?}", a.health().snapshot());
     let first = lines(&path).remove(0);
     assert_eq!(first["type"], "audit.rotated");
