@@ -93,26 +93,32 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
                     .route(aw::post().to(api::create_session))
                     .default_service(method_not_allowed("GET, POST")),
             )
+            // One scope for the session's routes: its `{id}` pattern runs once per request and
+            // the routes inside are static, instead of one pattern per route tried in turn.
             .service(
-                aw::resource("/sessions/{id}")
-                    .route(aw::get().to(api::get_session))
-                    .route(aw::delete().to(api::delete_session))
-                    .default_service(method_not_allowed("GET, DELETE")),
-            )
-            .service(
-                aw::resource("/sessions/{id}/attach-tickets")
-                    .route(aw::post().to(api::issue_ticket))
-                    .default_service(method_not_allowed("POST")),
-            )
-            .service(
-                aw::resource("/sessions/{id}/control")
-                    .route(aw::delete().to(api::revoke_control))
-                    .default_service(method_not_allowed("DELETE")),
-            )
-            .service(
-                aw::resource("/sessions/{id}/attach")
-                    .route(aw::get().to(attach::attach))
-                    .default_service(method_not_allowed("GET")),
+                aw::scope("/sessions/{id}")
+                    .service(
+                        aw::resource("")
+                            .route(aw::get().to(api::get_session))
+                            .route(aw::delete().to(api::delete_session))
+                            .default_service(method_not_allowed("GET, DELETE")),
+                    )
+                    .service(
+                        aw::resource("/attach")
+                            .route(aw::get().to(attach::attach))
+                            .default_service(method_not_allowed("GET")),
+                    )
+                    .service(
+                        aw::resource("/attach-tickets")
+                            .route(aw::post().to(api::issue_ticket))
+                            .default_service(method_not_allowed("POST")),
+                    )
+                    .service(
+                        aw::resource("/control")
+                            .route(aw::delete().to(api::revoke_control))
+                            .default_service(method_not_allowed("DELETE")),
+                    )
+                    .default_service(aw::to(not_found)),
             )
             .service(
                 aw::resource("/audit")

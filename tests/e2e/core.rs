@@ -280,3 +280,49 @@ async fn resize_reaches_the_pty_and_is_bounds_checked() {
         "invalid_message"
     );
 }
+
+/// Every route answers a method it does not have with 405 `method_not_allowed` and an `Allow`
+/// header, and an unknown path, inside a session's routes too, with the JSON 404.
+#[tokio::test]
+async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let s = format!("/api/v1/sessions/{sid}");
+    for (method, path, allow) in [
+        ("PUT", "/api/v1/sessions".to_string(), "GET, POST"),
+        ("PUT", s.clone(), "GET, DELETE"),
+        ("POST", format!("{s}/attach"), "GET"),
+        ("GET", format!("{s}/attach-tickets"), "POST"),
+        ("GET", format!("{s}/control"), "DELETE"),
+        ("POST", "/api/v1/audit".to_string(), "GET"),
+        ("POST", "/api/v1/audit/verify".to_string(), "GET"),
+    ] {
+        let r = api.call(method, &path, None).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (405, "method_not_allowed"),
+            "{method} {path}: {}",
+            r.text
+        );
+        assert_eq!(r.headers["allow"], allow, "{method} {path}");
+    }
+    for path in [
+        format!("{s}/"),
+        format!("{s}/nope"),
+        format!("{s}/attach/x"),
+        "/api/v1/sessions/".to_string(),
+        "/api/v1/nope".to_string(),
+    ] {
+        let r = api.call("GET", &path, None).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (404, "not_found"),
+            "{path}: {}",
+            r.text
+        );
+    }
+    // The session's own routes still work through the same table.
+    let r = api.call("GET", &s, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
