@@ -109,12 +109,9 @@ pub struct StormArgs {
     pub existing: Vec<String>,
 }
 
-/// `echo`.
+/// The keystrokes of an echo measurement.
 #[derive(Debug, Clone, Args)]
-pub struct EchoArgs {
-    /// Observers attached to the same session, reading continuously.
-    #[arg(long, default_value_t = 0)]
-    pub observers: usize,
+pub struct Keystrokes {
     /// Measured keystrokes.
     #[arg(long, default_value_t = 2000)]
     pub samples: usize,
@@ -125,6 +122,17 @@ pub struct EchoArgs {
     /// tokio's timer rounds up to whole milliseconds).
     #[arg(long, default_value_t = 1000)]
     pub gap_us: u64,
+}
+
+/// `echo`.
+#[derive(Debug, Clone, Args)]
+pub struct EchoArgs {
+    /// Observers attached to the same session, reading continuously.
+    #[arg(long, default_value_t = 0)]
+    pub observers: usize,
+    /// How many keystrokes and how fast.
+    #[command(flatten)]
+    pub keys: Keystrokes,
     /// Observers read nothing while keystrokes are measured and everything afterwards (the
     /// server does the same fan-out; the client's own reading leaves the measurement).
     #[arg(long)]
@@ -134,15 +142,9 @@ pub struct EchoArgs {
 /// `pty-echo`.
 #[derive(Debug, Clone, Args)]
 pub struct PtyEchoArgs {
-    /// Measured keystrokes.
-    #[arg(long, default_value_t = 2000)]
-    pub samples: usize,
-    /// Keystrokes sent first and not measured.
-    #[arg(long, default_value_t = 100)]
-    pub warmup: usize,
-    /// Pause between keystrokes in microseconds.
-    #[arg(long, default_value_t = 1000)]
-    pub gap_us: u64,
+    /// How many keystrokes and how fast.
+    #[command(flatten)]
+    pub keys: Keystrokes,
     /// Shell started on the PTY.
     #[arg(long, default_value = "/bin/sh")]
     pub shell: String,

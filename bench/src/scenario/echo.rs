@@ -139,9 +139,9 @@ pub async fn run(
         .await;
 
     let window = crate::sys::Window::start(pid);
-    let mut rtts = Vec::with_capacity(a.samples);
+    let mut rtts = Vec::with_capacity(a.keys.samples);
     let (mut lost, mut extra_bytes) = (0usize, 0u64);
-    for i in 0..a.warmup + a.samples {
+    for i in 0..a.keys.warmup + a.keys.samples {
         if Instant::now() >= end || lost >= MAX_LOST {
             break;
         }
@@ -151,14 +151,14 @@ pub async fn run(
         match wait_key(&mut drv, key).await {
             Some(extra) => {
                 extra_bytes += extra;
-                if i >= a.warmup {
+                if i >= a.keys.warmup {
                     rtts.push(micros(t0.elapsed()));
                 }
             }
             None => lost += 1,
         }
-        if a.gap_us > 0 {
-            tokio::time::sleep(Duration::from_micros(a.gap_us)).await;
+        if a.keys.gap_us > 0 {
+            tokio::time::sleep(Duration::from_micros(a.keys.gap_us)).await;
         }
     }
     let cpu = window.finish();
@@ -176,7 +176,7 @@ pub async fn run(
     observer_rt.shutdown_background();
     super::end_sessions(target, proto, &[sid]).await;
 
-    let sent = (a.warmup + a.samples) as u64;
+    let sent = (a.keys.warmup + a.keys.samples) as u64;
     let short = outcomes.iter().filter(|o| o.bytes < sent).count();
     let closed: Vec<Value> = outcomes
         .iter()

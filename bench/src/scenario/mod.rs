@@ -38,7 +38,7 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
         ),
         Command::Echo(a) => (
             "echo",
-            json!({"observers": a.observers, "samples": a.samples, "warmup": a.warmup, "gap_us": a.gap_us, "observers_read_after": a.observers_read_after}),
+            json!({"observers": a.observers, "samples": a.keys.samples, "warmup": a.keys.warmup, "gap_us": a.keys.gap_us, "observers_read_after": a.observers_read_after}),
             echo::run(&target, cli.proto, a, pid, deadline).await?,
         ),
         Command::Fanout(a) => (
@@ -48,7 +48,7 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
         ),
         Command::PtyEcho(a) => (
             "pty-echo",
-            json!({"samples": a.samples, "warmup": a.warmup, "gap_us": a.gap_us}),
+            json!({"samples": a.keys.samples, "warmup": a.keys.warmup, "gap_us": a.keys.gap_us}),
             pty_echo::run(a, deadline).await?,
         ),
         Command::Soak(a) => (

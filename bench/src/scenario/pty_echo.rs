@@ -55,9 +55,9 @@ fn measure(a: &PtyEchoArgs, deadline: Duration) -> Result<Value> {
         bail!("the terminal never echoed through cat");
     }
     let end = Instant::now() + deadline;
-    let mut rtts = Vec::with_capacity(a.samples);
+    let mut rtts = Vec::with_capacity(a.keys.samples);
     let mut lost = 0usize;
-    for i in 0..a.warmup + a.samples {
+    for i in 0..a.keys.warmup + a.keys.samples {
         if Instant::now() >= end || lost >= 10 {
             break;
         }
@@ -65,13 +65,13 @@ fn measure(a: &PtyEchoArgs, deadline: Duration) -> Result<Value> {
         let t0 = Instant::now();
         writer.write_all(&[key])?;
         if wait_for(key, Duration::from_secs(2)) {
-            if i >= a.warmup {
+            if i >= a.keys.warmup {
                 rtts.push(micros(t0.elapsed()));
             }
         } else {
             lost += 1;
         }
-        std::thread::sleep(Duration::from_micros(a.gap_us));
+        std::thread::sleep(Duration::from_micros(a.keys.gap_us));
     }
     let _ = child.kill();
     let _ = child.wait();
