@@ -252,6 +252,18 @@ async fn dev_full_makes_health_fail_and_counts_errors() {
     assert!(!a.health().is_ok());
 }
 
+/// `flush` reports a failed batch even when the writer's own scheduled commit wrote (and
+/// failed) it before the flush arrived, so nothing was left pending for the flush itself.
+#[actix::test]
+async fn flush_reports_a_failed_batch_that_was_already_committed() {
+    let a = Audit::start(config(Path::new("/dev/full"), BIG)).unwrap();
+    a.record_detached(event(1));
+    // Give the scheduled commit time to run first; the answer must be Err either way.
+    actix::clock::sleep(Duration::from_millis(200)).await;
+    assert!(a.flush().await.is_err());
+    assert!(a.close().await.is_err());
+}
+
 #[actix::test]
 async fn failing_directory_recovers_and_continues_the_chain() {
     let dir = tempfile::tempdir().unwrap();
