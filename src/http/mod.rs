@@ -8,6 +8,8 @@ pub mod ops;
 pub mod web;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
 use actix_web::web::{self as aw, ServiceConfig};
 use actix_web::HttpResponse;
 
@@ -58,16 +60,27 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// A 405 that says which methods the resource has.
-fn method_not_allowed(allow: &'static str) -> actix_web::Route {
-    aw::to(move || async move {
-        let mut resp = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
-        resp.headers_mut().insert(
-            actix_web::http::header::ALLOW,
-            actix_web::http::header::HeaderValue::from_static(allow),
-        );
-        resp
-    })
+/// A resource answering each of `routes` on its method and anything else with a 405 whose
+/// `Allow` header lists exactly those methods.
+fn resource(path: &str, routes: Vec<(Method, actix_web::Route)>) -> actix_web::Resource {
+    let allow = routes
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let allow = HeaderValue::from_str(&allow).expect("method names are valid header text");
+    routes
+        .into_iter()
+        .fold(aw::resource(path), |r, (m, route)| r.route(route.method(m)))
+        .default_service(aw::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut resp =
+                    actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+                resp.headers_mut().insert(header::ALLOW, allow);
+                resp
+            }
+        }))
 }
 
 /// Registers the API and attach routes.
@@ -87,49 +100,46 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
     .route("/openapi.json", aw::get().to(ops::openapi))
     .service(
         aw::scope("/api/v1")
-            .service(
-                aw::resource("/sessions")
-                    .route(aw::get().to(api::list_sessions))
-                    .route(aw::post().to(api::create_session))
-                    .default_service(method_not_allowed("GET, POST")),
-            )
+            .service(resource(
+                "/sessions",
+                vec![
+                    (Method::GET, aw::to(api::list_sessions)),
+                    (Method::POST, aw::to(api::create_session)),
+                ],
+            ))
             // One scope for the session's routes: its `{id}` pattern runs once per request and
             // the routes inside are static, instead of one pattern per route tried in turn.
             .service(
                 aw::scope("/sessions/{id}")
-                    .service(
-                        aw::resource("")
-                            .route(aw::get().to(api::get_session))
-                            .route(aw::delete().to(api::delete_session))
-                            .default_service(method_not_allowed("GET, DELETE")),
-                    )
-                    .service(
-                        aw::resource("/attach")
-                            .route(aw::get().to(attach::attach))
-                            .default_service(method_not_allowed("GET")),
-                    )
-                    .service(
-                        aw::resource("/attach-tickets")
-                            .route(aw::post().to(api::issue_ticket))
-                            .default_service(method_not_allowed("POST")),
-                    )
-                    .service(
-                        aw::resource("/control")
-                            .route(aw::delete().to(api::revoke_control))
-                            .default_service(method_not_allowed("DELETE")),
-                    )
+                    .service(resource(
+                        "",
+                        vec![
+                            (Method::GET, aw::to(api::get_session)),
+                            (Method::DELETE, aw::to(api::delete_session)),
+                        ],
+                    ))
+                    .service(resource(
+                        "/attach",
+                        vec![(Method::GET, aw::to(attach::attach))],
+                    ))
+                    .service(resource(
+                        "/attach-tickets",
+                        vec![(Method::POST, aw::to(api::issue_ticket))],
+                    ))
+                    .service(resource(
+                        "/control",
+                        vec![(Method::DELETE, aw::to(api::revoke_control))],
+                    ))
                     .default_service(aw::to(not_found)),
             )
-            .service(
-                aw::resource("/audit")
-                    .route(aw::get().to(api::audit_query))
-                    .default_service(method_not_allowed("GET")),
-            )
-            .service(
-                aw::resource("/audit/verify")
-                    .route(aw::get().to(api::audit_verify))
-                    .default_service(method_not_allowed("GET")),
-            )
+            .service(resource(
+                "/audit",
+                vec![(Method::GET, aw::to(api::audit_query))],
+            ))
+            .service(resource(
+                "/audit/verify",
+                vec![(Method::GET, aw::to(api::audit_verify))],
+            ))
             .default_service(aw::to(not_found)),
     );
 }
