@@ -202,14 +202,12 @@ impl SessionHub {
     fn broadcast_frame(&mut self, frame: OutFrame) {
         let mut failed = Vec::new();
         // The driver's own echo goes out first: its latency is what a typist feels.
-        let holder = self.holder_conn().map(str::to_string);
-        let first = holder
-            .as_deref()
-            .and_then(|h| self.participants.get_key_value(h));
+        let holder = self.holder_conn();
+        let first = holder.and_then(|h| self.participants.get_key_value(h));
         let rest = self
             .participants
             .iter()
-            .filter(|(id, _)| Some(id.as_str()) != holder.as_deref());
+            .filter(|(id, _)| Some(id.as_str()) != holder);
         for (id, p) in first.into_iter().chain(rest).filter(|(_, p)| p.greeted) {
             if let OutFrame::Binary(b) = &frame {
                 p.stats
