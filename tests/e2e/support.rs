@@ -155,8 +155,23 @@ impl Server {
             extra_toml: opts.toml.clone(),
             tls: opts.tls,
         };
-        srv.spawn(opts.dev);
-        srv
+        // The ports were free when picked, but another test's connection can take one before
+        // attachd binds it: pick new ones and start again (a few times).
+        for _ in 0..5 {
+            match srv.try_spawn(opts.dev) {
+                Err(logs) if logs.contains("Address already in use") => {
+                    let _ = std::fs::remove_file(srv.log_path());
+                    srv.port = free_port();
+                    srv.admin_port = free_port();
+                }
+                Err(logs) => panic!("{logs}"),
+                Ok(()) => return srv,
+            }
+        }
+        panic!(
+            "attachd found no free port in five attempts:\n{}",
+            srv.logs()
+        );
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -172,6 +187,13 @@ impl Server {
     }
 
     fn spawn(&mut self, dev: bool) {
+        if let Err(logs) = self.try_spawn(dev) {
+            panic!("{logs}");
+        }
+    }
+
+    /// Starts attachd and waits until it is healthy; `Err` carries why not, with its logs.
+    fn try_spawn(&mut self, dev: bool) -> Result<(), String> {
         let toml = format!(
             "[server]\nlisten = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ntls_terminated_upstream = true\nallowed_origins = [\"https://app.example.com\"]\n\n[audit]\npath = \"{}\"\n\n{}\n{}",
             self.port,
@@ -238,10 +260,10 @@ impl Server {
             });
         }
         self.child = Some(child);
-        self.wait_healthy();
+        self.wait_healthy()
     }
 
-    fn wait_healthy(&mut self) {
+    fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = self
@@ -249,11 +271,17 @@ impl Server {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("attachd exited early with {status}:\n{}", self.logs());
+                self.child = None;
+                // The output threads may still be copying the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return Err(format!(
+                    "attachd exited early with {status}:\n{}",
+                    self.logs()
+                ));
             }
             if self.tls {
                 if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    return;
+                    return Ok(());
                 }
             } else if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ =
@@ -261,12 +289,12 @@ impl Server {
                 let mut buf = String::new();
                 let _ = s.read_to_string(&mut buf);
                 if buf.starts_with("HTTP/1.1 200") {
-                    return;
+                    return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("attachd did not become healthy:\n{}", self.logs());
+        Err(format!("attachd did not become healthy:\n{}", self.logs()))
     }
 
     /// Restarts on the same ports and files.
