@@ -4,8 +4,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge_vec,
-    Histogram, IntCounter, IntCounterVec, IntGaugeVec,
+    register_counter, register_histogram, register_int_counter, register_int_counter_vec,
+    register_int_gauge_vec, Counter, Histogram, IntCounter, IntCounterVec, IntGaugeVec,
 };
 
 fn must<T>(r: prometheus::Result<T>, name: &str) -> T {
@@ -137,8 +137,99 @@ pub static REDIS_DEGRADED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Snapshots sent, by reason (`join`, `resync`, `resume_gap`).
+pub static SNAPSHOTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    must(
+        register_int_counter_vec!(
+            "attachd_snapshots_total",
+            "Terminal snapshots sent to participants, by reason",
+            &["reason"]
+        ),
+        "attachd_snapshots_total",
+    )
+});
+
+/// Size of built snapshots.
+pub static SNAPSHOT_BYTES: LazyLock<Histogram> = LazyLock::new(|| {
+    must(
+        register_histogram!(
+            "attachd_snapshot_bytes",
+            "Size of terminal snapshots built",
+            vec![512.0, 2048.0, 8192.0, 32768.0, 131072.0, 524288.0, 2097152.0]
+        ),
+        "attachd_snapshot_bytes",
+    )
+});
+
+/// Resume attempts by outcome (`exact`: the missing bytes were replayed; `gap`: a snapshot).
+pub static RESUMES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    must(
+        register_int_counter_vec!(
+            "attachd_resumes_total",
+            "Resumed attaches by outcome",
+            &["outcome"]
+        ),
+        "attachd_resumes_total",
+    )
+});
+
+/// Times the backend stopped being read (emulator lag or the holder's window).
+pub static PACED_WAITS: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!(
+            "attachd_paced_waits_total",
+            "Times a session stopped reading its backend to pace the program"
+        ),
+        "attachd_paced_waits_total",
+    )
+});
+
+/// Time the backend was not read to pace the program.
+pub static PACED_SECONDS: LazyLock<Counter> = LazyLock::new(|| {
+    must(
+        register_counter!(
+            "attachd_paced_seconds_total",
+            "Time sessions spent not reading their backend to pace the program"
+        ),
+        "attachd_paced_seconds_total",
+    )
+});
+
+/// Output bytes observers skipped through a resync.
+pub static SKIPPED_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!(
+            "attachd_resync_skipped_bytes_total",
+            "Output bytes that resynced observers did not receive"
+        ),
+        "attachd_resync_skipped_bytes_total",
+    )
+});
+
+/// Participants cut for making no progress for `ws.stall_timeout`.
+pub static STALL_CLOSES: LazyLock<IntCounter> = LazyLock::new(|| {
+    must(
+        register_int_counter!(
+            "attachd_stall_closes_total",
+            "Connections closed with 4003 after ws.stall_timeout without progress"
+        ),
+        "attachd_stall_closes_total",
+    )
+});
+
 /// Touches every metric so it is exported (with zero) from the start.
 pub fn init() {
+    for reason in ["join", "resync", "resume_gap"] {
+        SNAPSHOTS.with_label_values(&[reason]);
+    }
+    for outcome in ["exact", "gap"] {
+        RESUMES.with_label_values(&[outcome]);
+    }
+    LazyLock::force(&SNAPSHOT_BYTES);
+    LazyLock::force(&PACED_WAITS);
+    LazyLock::force(&PACED_SECONDS);
+    LazyLock::force(&SKIPPED_BYTES);
+    LazyLock::force(&STALL_CLOSES);
     for role in ["driver", "observer"] {
         CONNECTIONS.with_label_values(&[role]);
     }

@@ -1,0 +1,165 @@
+//! A session's terminal state: the screen emulator fed with every output byte in order, and the
+//! snapshot that reproduces its screen, modes and history in a freshly reset terminal.
+//!
+//! The screen (both buffers, cursor, pen, margins, charsets, saved cursors, pending wrap) is
+//! `avt`'s, the asciinema terminal, whose `dump` is built for exactly this. What `avt` does not
+//! keep (input modes, title) is tracked beside it by [`modes`]; history lines are written first
+//! so that they land in the client's scrollback.
+
+pub mod modes;
+mod sgr;
+pub mod utf8;
+pub mod worker;
+
+use unicode_width::UnicodeWidthChar;
+
+use modes::ModeTracker;
+use utf8::Utf8Stream;
+
+/// Default `session.history_lines`.
+pub const DEFAULT_HISTORY_LINES: usize = 1000;
+
+/// The emulated terminal of one session.
+pub struct TermState {
+    vt: avt::Terminal,
+    modes: ModeTracker,
+    utf8: Utf8Stream,
+    cols: u16,
+    rows: u16,
+    history_lines: usize,
+}
+
+impl std::fmt::Debug for TermState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TermState")
+            .field("cols", &self.cols)
+            .field("rows", &self.rows)
+            .field("history_lines", &self.history_lines)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TermState {
+    /// A blank terminal of `cols`×`rows` (each at least 1) keeping `history_lines` of history.
+    pub fn new(cols: u16, rows: u16, history_lines: usize) -> Self {
+        let (cols, rows) = (cols.max(1), rows.max(1));
+        let vt = avt::Terminal::with_scrollback(
+            usize::from(cols),
+            usize::from(rows),
+            Some(history_lines),
+        )
+        .expect("size is at least 1x1");
+        TermState {
+            vt,
+            modes: ModeTracker::default(),
+            utf8: Utf8Stream::default(),
+            cols,
+            rows,
+            history_lines,
+        }
+    }
+
+    /// Processes output bytes (any bytes: invalid UTF-8 becomes U+FFFD, as terminals show it).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.modes.feed(bytes);
+        let vt = &mut self.vt;
+        self.utf8.decode(bytes, |text| {
+            if text.is_ascii() || !text.chars().any(zero_width) {
+                vt.feed(text);
+            } else {
+                // A zero-width character would take a cell of its own in the emulator, shifting
+                // every later column against real terminals; keep the geometry exact instead.
+                let kept: String = text.chars().filter(|&c| !zero_width(c)).collect();
+                vt.feed(kept.as_str());
+            }
+        });
+    }
+
+    /// Changes the size (each at least 1); the primary screen reflows as in xterm.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = (cols.max(1), rows.max(1));
+        if (cols, rows) != (self.cols, self.rows) {
+            self.cols = cols;
+            self.rows = rows;
+            self.vt.resize(usize::from(cols), usize::from(rows));
+        }
+    }
+
+    /// Columns and rows.
+    pub fn size(&self) -> (u16, u16) {
+        (self.cols, self.rows)
+    }
+
+    /// `session.history_lines`.
+    pub fn history_limit(&self) -> usize {
+        self.history_lines
+    }
+
+    /// Bytes that, written into a freshly reset terminal of this size, reproduce this state:
+    /// title and input modes, then history (scrolled into the scrollback), then the screen.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4096);
+        self.modes.state().write_to(&mut out);
+        self.write_history(&mut out);
+        out.extend_from_slice(self.vt.dump().as_bytes());
+        // An incomplete character at the end of the output so far: the live bytes complete it.
+        out.extend_from_slice(self.utf8.pending());
+        out
+    }
+
+    /// The visible rows as text (tests and diagnostics).
+    pub fn screen_text(&self) -> Vec<String> {
+        self.vt.screen().visible_lines().map(|l| l.text()).collect()
+    }
+
+    /// Lines of history above the primary screen.
+    pub fn history_len(&self) -> usize {
+        self.vt.primary_screen().all_lines().count() - usize::from(self.rows)
+    }
+
+    fn write_history(&self, out: &mut Vec<u8>) {
+        let n = self.history_len();
+        if n == 0 {
+            return;
+        }
+        let mut pen = avt::Pen::default();
+        for line in self.vt.primary_screen().all_lines().take(n) {
+            for cells in line.chunks(|a, b| a.pen() != b.pen()) {
+                let p = *cells[0].pen();
+                if p != pen {
+                    sgr::write(&p, out);
+                    pen = p;
+                }
+                let mut buf = [0u8; 4];
+                for c in &cells {
+                    out.extend_from_slice(c.char().encode_utf8(&mut buf).as_bytes());
+                }
+            }
+            if !line.is_wrapped() {
+                trim_trailing_blanks(out, pen.is_default());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        // Scroll the history off the screen, leaving it blank for the screen's dump.
+        out.extend_from_slice(b"\x1b[0m");
+        out.resize(out.len() + usize::from(self.rows) - 1, b'\n');
+        out.extend_from_slice(b"\r\x1b[H");
+    }
+}
+
+/// Zero-width characters that `avt` would give a cell (combining marks, joiners, selectors).
+fn zero_width(c: char) -> bool {
+    c >= '\u{300}' && c.width() == Some(0)
+}
+
+/// Drops trailing spaces written with the default pen (a line's unused cells).
+fn trim_trailing_blanks(out: &mut Vec<u8>, default_pen: bool) {
+    if default_pen {
+        while out.last() == Some(&b' ') {
+            out.pop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
