@@ -75,7 +75,8 @@ pub struct ServerSettings {
     pub admin_listen: String,
     /// Exact browser origins allowed to attach.
     pub allowed_origins: Vec<String>,
-    /// Peers whose `X-Forwarded-For` is honoured.
+    /// Peers whose `X-Forwarded-For` is honoured: CIDRs, or bare addresses (one host each).
+    #[serde(deserialize_with = "nets_or_hosts")]
     pub trusted_proxies: Vec<IpNet>,
     /// PEM certificate chain.
     pub tls_cert: Option<PathBuf>,
@@ -114,6 +115,21 @@ impl Default for ServerSettings {
             conformance_echo: false,
         }
     }
+}
+
+/// Parses a CIDR (`10.0.0.0/8`, `fd00::/8`) or a bare address, which means that single host.
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR"))
+}
+
+fn nets_or_hosts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_net(s).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// What to do when Redis cannot be reached.
@@ -437,13 +453,15 @@ const LIST_KEYS: &[&str] = &[
     "kube.command",
 ];
 
+/// Where dev mode listens unless `server.listen` is set.
+pub const DEV_LISTEN: &str = "127.0.0.1:8080";
+
 /// Loads defaults, then `file`, then the environment. `dev` makes the embedded default the base.
 pub fn load(file: Option<&Path>, dev: bool) -> Result<Settings, ConfigError> {
     let mut b = config::Config::builder();
     if dev {
         b = b
             .set_default("env", "dev")
-            .and_then(|b| b.set_default("server.listen", "127.0.0.1:8080"))
             .map_err(|e| ConfigError::new("env", e.to_string()))?;
     }
     if let Some(f) = file {
@@ -465,7 +483,12 @@ pub fn load(file: Option<&Path>, dev: bool) -> Result<Settings, ConfigError> {
     }
     b = b.add_source(envsrc);
     let cfg = b.build().map_err(from_config_error)?;
-    let settings: Settings = cfg.try_deserialize().map_err(from_config_error)?;
+    let explicit_listen = cfg.get_string("server.listen").is_ok();
+    let mut settings: Settings = cfg.try_deserialize().map_err(from_config_error)?;
+    // Dev (by `--dev` or `env = "dev"`) binds loopback unless the listener is set explicitly.
+    if settings.is_dev() && !explicit_listen {
+        settings.server.listen = DEV_LISTEN.into();
+    }
     Ok(settings)
 }
 
@@ -690,6 +713,15 @@ mod tests {
         assert!(!is_exact_origin("https://app.example.com/"));
         assert!(!is_exact_origin("app.example.com"));
         assert!(!is_exact_origin("*"));
+    }
+
+    #[test]
+    fn bare_addresses_are_single_hosts() {
+        assert_eq!(parse_net("127.0.0.1"), Ok("127.0.0.1/32".parse().unwrap()));
+        assert_eq!(parse_net("::1"), Ok("::1/128".parse().unwrap()));
+        assert_eq!(parse_net("10.0.0.0/8"), Ok("10.0.0.0/8".parse().unwrap()));
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("example.com").is_err());
     }
 
     #[test]
