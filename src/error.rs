@@ -100,6 +100,30 @@ impl ApiError {
         }
     }
 
+    /// The refusals of the attach handshake (SPEC §4, plus malformed upgrades and draining),
+    /// for exporting their metrics at zero.
+    pub fn handshake_refusals() -> [ApiError; 15] {
+        [
+            ApiError::TokenInUrl,
+            ApiError::OriginNotAllowed,
+            ApiError::RateLimited {
+                retry_after_secs: 0,
+            },
+            ApiError::Unauthorized,
+            ApiError::TicketReplayed,
+            ApiError::NotFound,
+            ApiError::TooManyConnections,
+            ApiError::SessionFull,
+            ApiError::AuditUnavailable,
+            ApiError::RedisUnavailable,
+            ApiError::UnsupportedProtocol,
+            ApiError::UpgradeRequired,
+            ApiError::BackendUnavailable(String::new()),
+            ApiError::ShuttingDown,
+            ApiError::Internal(String::new()),
+        ]
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -149,6 +149,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     settings.validate()?;
     telemetry::init(!settings.is_dev());
     metrics::init();
+    http::attach::init_metrics();
     let tls = tls_config(&settings)?;
 
     let dev_token = settings.is_dev().then(|| new_secret("adt_"));

@@ -217,7 +217,8 @@ pub static STALL_CLOSES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
-/// Touches every metric so it is exported (with zero) from the start.
+/// Touches every metric so it is exported (with zero) from the start, with the label values
+/// alerts are written against (close codes, handshake `ok`, audit errors).
 pub fn init() {
     for reason in ["join", "resync", "resume_gap"] {
         SNAPSHOTS.with_label_values(&[reason]);
@@ -239,7 +240,11 @@ pub fn init() {
     LazyLock::force(&BYTES_IN);
     LazyLock::force(&SLOW_CONSUMER_CLOSES);
     LazyLock::force(&CONTROL_CHANGES);
-    LazyLock::force(&CLOSES);
+    for code in crate::protocol::close::ALL {
+        CLOSES.with_label_values(&[&code.to_string()]);
+    }
+    HANDSHAKES.with_label_values(&["ok"]);
+    crate::audit::init_metrics();
     LazyLock::force(&REDIS_LATENCY);
     LazyLock::force(&REDIS_ERRORS);
     LazyLock::force(&REDIS_DEGRADED);

@@ -30,6 +30,22 @@ pub mod close {
     /// Revoked by a moderator, or the session was deleted.
     pub const REVOKED: u16 = 4005;
 
+    /// Every close code the server sends.
+    pub const ALL: [u16; 12] = [
+        NORMAL,
+        GOING_AWAY,
+        PROTOCOL_ERROR,
+        INVALID_PAYLOAD,
+        POLICY_VIOLATION,
+        MESSAGE_TOO_BIG,
+        INTERNAL_ERROR,
+        SESSION_IDLE,
+        HEARTBEAT_TIMEOUT,
+        MAX_LIFETIME,
+        SLOW_CONSUMER,
+        REVOKED,
+    ];
+
     /// A stable snake_case name for audit records and metrics.
     pub fn label(code: u16) -> &'static str {
         match code {

@@ -112,6 +112,13 @@ pub fn cookie_ticket(req: &HttpRequest) -> Option<String> {
     req.cookie("attach_ticket").map(|c| c.value().to_string())
 }
 
+/// Exports `attachd_handshakes_total` at zero for every refusal reason.
+pub fn init_metrics() {
+    for e in ApiError::handshake_refusals() {
+        metrics::HANDSHAKES.with_label_values(&[e.code()]);
+    }
+}
+
 struct Attempted<'a> {
     st: &'a AppState,
     session_id: &'a str,

@@ -98,6 +98,8 @@ pub(crate) mod lost {
     pub(crate) const DROPPED: &str = "dropped";
     /// The event was malformed (reserved field name, oversized).
     pub(crate) const INVALID: &str = "invalid";
+    /// Every reason.
+    pub(crate) const ALL: [&str; 4] = [WRITE_FAILED, OVERFLOW, DROPPED, INVALID];
 }
 
 /// Builds a metric from constant arguments; failure is a programming error (as in
@@ -142,6 +144,13 @@ pub(crate) static METRICS: LazyLock<AuditMetrics> = LazyLock::new(|| {
     }
 });
 
+/// Registers the audit metrics with every `reason` of the lost-records counter, at zero.
+pub(crate) fn init_metrics() {
+    for reason in lost::ALL {
+        METRICS.records_lost.with_label_values(&[reason]);
+    }
+}
+
 /// Counts one failed I/O attempt of the writer.
 pub(crate) fn count_write_error() {
     METRICS.write_errors.inc();
@@ -161,13 +170,8 @@ pub fn write_errors_total() -> u64 {
 
 /// The current value of `attachd_audit_records_lost_total` summed over reasons.
 pub fn records_lost_total() -> u64 {
-    [
-        lost::WRITE_FAILED,
-        lost::OVERFLOW,
-        lost::DROPPED,
-        lost::INVALID,
-    ]
-    .iter()
-    .map(|r| METRICS.records_lost.with_label_values(&[r]).get())
-    .sum()
+    lost::ALL
+        .iter()
+        .map(|r| METRICS.records_lost.with_label_values(&[r]).get())
+        .sum()
 }

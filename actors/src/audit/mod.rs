@@ -44,6 +44,7 @@ pub mod writer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub(crate) use health::init_metrics;
 pub use health::{records_lost_total, write_errors_total, AuditHealth, HealthSnapshot};
 pub use record::{AuditEvent, FieldValue};
 pub use verify::{
