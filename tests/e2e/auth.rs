@@ -318,6 +318,86 @@ fn unsafe_prod_configurations_refuse_to_start_naming_the_key() {
     }
 }
 
+/// Runs `attachd serve` with `env` in an empty directory until it says it listens (or cannot),
+/// and returns what it printed.
+fn startup_output(env: &[(&str, &str)]) -> String {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.arg("serve")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+        Box::new(child.stdout.take().unwrap()),
+        Box::new(child.stderr.take().unwrap()),
+    ];
+    for mut pipe in pipes {
+        let out = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = |t: &str| t.contains("attachd listening") || t.contains("cannot listen");
+    while !done(&out.lock().unwrap()) && std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = out.lock().unwrap().clone();
+    text
+}
+
+/// `ATTACHD__ENV=dev` without `--dev` is dev mode too, so it binds loopback (it bound
+/// 0.0.0.0:8080 with the wildcard dev token). 8080 may be taken on a shared machine: then
+/// the bind error names the address attachd tried.
+#[test]
+fn dev_env_without_the_flag_binds_loopback() {
+    let admin = format!("127.0.0.1:{}", free_port());
+    let text = startup_output(&[
+        ("ATTACHD__ENV", "dev"),
+        ("ATTACHD__SERVER__ADMIN_LISTEN", &admin),
+    ]);
+    assert!(text.contains("127.0.0.1:8080"), "{text}");
+    assert!(!text.contains("0.0.0.0"), "{text}");
+}
+
+/// Logs are plain text when stderr is not a terminal (no ANSI colour codes in files and pipes).
+#[test]
+fn logs_have_no_colour_codes_when_not_a_terminal() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let text = startup_output(&[
+        ("ATTACHD__ENV", "dev"),
+        ("ATTACHD__SERVER__LISTEN", &listen),
+        ("ATTACHD__SERVER__ADMIN_LISTEN", &admin),
+        ("RUST_LOG", "info"),
+    ]);
+    assert!(text.contains("attachd listening"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escape in non-TTY logs: {text:?}"
+    );
+}
+
 #[test]
 fn token_new_prints_a_secret_and_a_matching_entry() {
     let out = Command::new(bin())

@@ -246,10 +246,20 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_does_not_evade_the_limit()
 
 #[tokio::test]
 async fn trusted_proxy_forwarded_for_is_the_client_ip() {
+    forwarded_for_from("127.0.0.1/32").await;
+}
+
+/// SPEC §1: peer addresses or CIDRs; a bare address (v4 or v6) is that single host.
+#[tokio::test]
+async fn trusted_proxies_accept_bare_v4_and_v6_addresses() {
+    forwarded_for_from("127.0.0.1,::1").await;
+}
+
+async fn forwarded_for_from(trusted: &str) {
     let srv = Server::start(
         Opts::default()
             .env("ATTACHD__LIMITS__IP_ATTEMPTS", "1")
-            .env("ATTACHD__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
+            .env("ATTACHD__SERVER__TRUSTED_PROXIES", trusted),
     );
     let sid = srv.api(&ALICE).create_session().await;
     // Each forwarded client has its own window behind the trusted proxy.
@@ -595,4 +605,32 @@ async fn request_bodies_are_capped_at_64k() {
         .call("POST", "/api/v1/sessions", Some(json!({"name": big})))
         .await;
     assert_eq!((r.status, r.error_code()), (413, "payload_too_large"));
+}
+
+/// Metrics that alerts are written against are exported at 0 from the start, with their
+/// known label values, before anything has happened.
+#[tokio::test]
+async fn alerting_metrics_are_exported_at_zero_from_the_start() {
+    let srv = Server::start(Opts::default());
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", srv.admin_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "attachd_audit_write_errors_total",
+        "attachd_audit_records_lost_total{reason=\"write_failed\"}",
+        "attachd_handshakes_total{outcome=\"ok\"}",
+        "attachd_handshakes_total{outcome=\"rate_limited\"}",
+        "attachd_handshakes_total{outcome=\"audit_unavailable\"}",
+        "attachd_handshakes_total{outcome=\"origin_not_allowed\"}",
+        "attachd_slow_consumer_closes_total",
+        "attachd_closes_total{code=\"4003\"}",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == format!("{series} 0")),
+            "{series} is not exported at 0:\n{metrics}"
+        );
+    }
 }
