@@ -481,12 +481,7 @@ async fn audit_failure_refuses_tickets_with_503_under_deny() {
     let (st, text) = api.create_session_status().await;
     assert_eq!(st, 503, "{text}");
     assert!(text.contains("audit_unavailable"));
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", srv.admin_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.metrics().await;
     let errors: f64 = metrics
         .lines()
         .find(|l| l.starts_with("attachd_audit_write_errors_total"))
@@ -612,12 +607,7 @@ async fn request_bodies_are_capped_at_64k() {
 #[tokio::test]
 async fn alerting_metrics_are_exported_at_zero_from_the_start() {
     let srv = Server::start(Opts::default());
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", srv.admin_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.metrics().await;
     for series in [
         "attachd_audit_write_errors_total",
         "attachd_audit_records_lost_total{reason=\"write_failed\"}",
