@@ -7,6 +7,7 @@ mod canary;
 mod conformance;
 mod core;
 mod handshake;
+mod judge;
 mod kube;
 mod limits;
 mod redis;
