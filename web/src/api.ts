@@ -2,6 +2,7 @@
 // caller and only ever sent in the Authorization header, never in a URL or browser storage.
 
 import type { Role } from './protocol';
+import { parseRetryAfter } from './retry-after';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -11,6 +12,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The answer's `Retry-After`, in ms, when it had one (429, 503). */
+    readonly retryAfterMs: number | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -82,7 +85,7 @@ async function errorFrom(res: Response): Promise<ApiError> {
   } catch {
     // not JSON: keep the status text
   }
-  return new ApiError(res.status, code, message);
+  return new ApiError(res.status, code, message, parseRetryAfter(res.headers.get('Retry-After'), Date.now()));
 }
 
 export class ApiClient {
@@ -121,8 +124,13 @@ export class ApiClient {
     return s;
   }
 
-  /** POST an attach ticket with cookie delivery: the server sets an HttpOnly cookie; no secret in the body. */
-  async requestCookieTicket(sessionId: string, role: Role): Promise<void> {
-    await this.#request('POST', `${sessionPath(sessionId)}/attach-tickets`, { role, delivery: 'cookie' });
+  /**
+   * POST an attach ticket with cookie delivery: the server sets an HttpOnly cookie; no secret in
+   * the body. `resumeFrom` (SPEC §8) is the output offset this page has rendered, when resuming.
+   */
+  async requestCookieTicket(sessionId: string, role: Role, resumeFrom: number | null = null): Promise<void> {
+    const body: Record<string, unknown> = { role, delivery: 'cookie' };
+    if (resumeFrom !== null) body.resume_from = resumeFrom;
+    await this.#request('POST', `${sessionPath(sessionId)}/attach-tickets`, body);
   }
 }

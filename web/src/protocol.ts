@@ -1,7 +1,48 @@
 // attach.v1 client state machine: a pure reducer (state + event -> state) over the
-// SPEC §5 text frames and WebSocket close codes, plus the close-code -> message/reconnect map.
+// SPEC §5/§8 text frames and WebSocket close codes, plus the close-code -> message/reconnect map.
 
 export type Role = 'driver' | 'observer';
+
+/** WebSocket close codes (SPEC §4–§5); names as in the server's `protocol::close`. */
+export const CLOSE = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  ABNORMAL: 1006,
+  INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  SESSION_IDLE: 4000,
+  HEARTBEAT_TIMEOUT: 4001,
+  MAX_LIFETIME: 4002,
+  SLOW_CONSUMER: 4003,
+  REVOKED: 4005,
+} as const;
+
+/** `error` frame codes (SPEC §5); the connection stays open. */
+export const FRAME_ERROR = {
+  NOT_DRIVER: 'not_driver',
+  INVALID_MESSAGE: 'invalid_message',
+  RATE_LIMITED: 'rate_limited',
+  CONTROL_DENIED: 'control_denied',
+} as const;
+
+/** A terminal size in character cells. */
+export interface TermSize {
+  readonly cols: number;
+  readonly rows: number;
+}
+
+/** Why a snapshot was sent (SPEC §8). */
+export type SnapshotReason = 'join' | 'resync' | 'resume_gap';
+
+export interface Snapshot {
+  readonly offset: number | null;
+  readonly size: TermSize | null;
+  readonly reason: SnapshotReason | null;
+  readonly skippedBytes: number;
+}
 
 /** idle: not attached; closed: the server ended it for good; failed: gave up or was refused. */
 export type Phase = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'failed';
@@ -36,6 +77,14 @@ export interface AttachState {
   /** Unix ms at which the session is closed for idleness, if known. */
   readonly idleDeadline: number | null;
   readonly maxMessageBytes: number | null;
+  /** The session's PTY size (hello / size frames, SPEC §8); null from servers that do not send it. */
+  readonly size: TermSize | null;
+  /** The last hello resumed the output stream where this page left it (no snapshot follows). */
+  readonly resumed: boolean;
+  /** HTTP status of the last refused ticket request, while it is the reason for the state. */
+  readonly refusedStatus: number | null;
+  /** Unix ms until which the server refuses attempts (429 + Retry-After). */
+  readonly rateLimitedUntil: number | null;
   /** Consecutive failed attempts since the last hello (0 while connected). */
   readonly attempt: number;
   /** Unix ms of the next automatic reconnect attempt, while one is scheduled. */
@@ -55,7 +104,13 @@ export interface AttachState {
 export type AttachEvent =
   | { readonly type: 'attach'; readonly sessionId: string; readonly role: Role }
   | { readonly type: 'connecting' }
-  | { readonly type: 'ticket-failed'; readonly status: number | null; readonly message: string }
+  | {
+      readonly type: 'ticket-failed';
+      readonly status: number | null;
+      readonly message: string;
+      /** Unix ms until which a 429's Retry-After closes the window, if it said so. */
+      readonly retryAt?: number | null;
+    }
   | { readonly type: 'message'; readonly data: string }
   | { readonly type: 'close'; readonly code: number; readonly reason: string }
   | { readonly type: 'retry-scheduled'; readonly attempt: number; readonly at: number }
@@ -73,6 +128,10 @@ export const initialState: AttachState = {
   participants: null,
   idleDeadline: null,
   maxMessageBytes: null,
+  size: null,
+  resumed: false,
+  refusedStatus: null,
+  rateLimitedUntil: null,
   attempt: 0,
   nextRetryAt: null,
   closeCode: null,
@@ -92,38 +151,38 @@ export interface CloseInfo {
 /** What a close code means to a person, and whether reconnecting can help (SPEC §5). */
 export function describeClose(code: number, exitCode: number | null = null, reason = ''): CloseInfo {
   switch (code) {
-    case 1000:
+    case CLOSE.NORMAL:
       return {
         message: exitCode === null ? 'The process exited.' : `The process exited with code ${exitCode}.`,
         reconnect: false,
       };
-    case 1001:
+    case CLOSE.GOING_AWAY:
       return { message: 'The server is shutting down.', reconnect: true };
-    case 1002:
+    case CLOSE.PROTOCOL_ERROR:
       return { message: 'Protocol error: the server rejected a malformed frame.', reconnect: true };
-    case 1006:
+    case CLOSE.ABNORMAL:
       return { message: 'The connection was lost or refused.', reconnect: true };
-    case 1007:
+    case CLOSE.INVALID_PAYLOAD:
       return { message: 'The server rejected a text frame that was not valid UTF-8.', reconnect: true };
-    case 1008:
+    case CLOSE.POLICY_VIOLATION:
       return {
         message: 'Closed for a policy violation (too many invalid or forbidden messages, or input sent too fast).',
         reconnect: false,
       };
-    case 1009:
+    case CLOSE.MESSAGE_TOO_BIG:
       return { message: 'A message was too big for the server.', reconnect: true };
-    case 1011:
+    case CLOSE.INTERNAL_ERROR:
       return { message: 'The server hit an internal error.', reconnect: true };
-    case 4000:
-      // The session itself timed out; reconnecting would not bring it back (Retry stays available).
+    case CLOSE.SESSION_IDLE:
+      // The session itself timed out; reconnecting would not bring it back ("New session" instead).
       return { message: 'The session was closed because it was idle for too long.', reconnect: false };
-    case 4001:
+    case CLOSE.HEARTBEAT_TIMEOUT:
       return { message: 'Heartbeat timeout: the server heard nothing from this browser in time.', reconnect: true };
-    case 4002:
+    case CLOSE.MAX_LIFETIME:
       return { message: 'The connection reached its maximum lifetime.', reconnect: true };
-    case 4003:
+    case CLOSE.SLOW_CONSUMER:
       return { message: 'This connection was too slow to keep up with the output.', reconnect: true };
-    case 4005:
+    case CLOSE.REVOKED:
       return { message: 'Access was revoked by a moderator, or the session was deleted.', reconnect: false };
     default:
       return { message: `The connection closed (code ${code}${reason ? `: ${reason}` : ''}).`, reconnect: true };
@@ -146,6 +205,8 @@ export function describeTicketFailure(status: number | null, message: string): s
       return 'The API token lacks the scope for this role (403).';
     case 404:
       return 'The session no longer exists (404).';
+    case 429:
+      return 'The server refused: too many attempts (429).';
     default:
       return `Could not get an attach ticket (${status}${message ? `: ${message}` : ''}).`;
   }
@@ -183,6 +244,47 @@ function count(v: unknown): number {
 
 function asRole(v: unknown): Role | null {
   return v === 'driver' || v === 'observer' ? v : null;
+}
+
+/** A `{cols, rows}` object with positive integer dimensions, or null. */
+export function parseSize(v: unknown): TermSize | null {
+  if (!isObject(v)) return null;
+  const { cols, rows } = v;
+  const dim = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 1000;
+  return dim(cols) && dim(rows) ? { cols, rows } : null;
+}
+
+/** The fields of a `snapshot` frame (SPEC §8); missing or malformed fields become null / 0. */
+export function parseSnapshot(f: Json): Snapshot {
+  const reason = f.reason === 'join' || f.reason === 'resync' || f.reason === 'resume_gap' ? f.reason : null;
+  const offset = typeof f.offset === 'number' && Number.isSafeInteger(f.offset) && f.offset >= 0 ? f.offset : null;
+  return { offset, size: parseSize(f), reason, skippedBytes: count(f.skipped_bytes) };
+}
+
+/** "17.2 MB", "640 kB", "12 bytes" (decimal units, as people read download sizes). */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} byte${n === 1 ? '' : 's'}`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n / 1000;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
+}
+
+function snapshotNotice(snap: Snapshot): string | null {
+  switch (snap.reason) {
+    case 'resync':
+      return `Output was faster than this page: skipped ${formatBytes(snap.skippedBytes)} to catch up.`;
+    case 'resume_gap':
+      return snap.skippedBytes > 0
+        ? `Reconnected: ${formatBytes(snap.skippedBytes)} of output were no longer held, so the screen was redrawn.`
+        : 'Reconnected: the screen was redrawn.';
+    default:
+      return null;
+  }
 }
 
 /** Parse a text frame into a JSON object with a string `type`, or null. */
@@ -242,6 +344,10 @@ function onText(state: AttachState, data: string): AttachState {
         you,
         idleDeadline: parseDeadline(f.idle_deadline),
         maxMessageBytes: typeof limits.max_message_bytes === 'number' ? limits.max_message_bytes : null,
+        size: parseSize(f.size),
+        resumed: f.resumed === true,
+        refusedStatus: null,
+        rateLimitedUntil: null,
         attempt: 0,
         nextRetryAt: null,
         closeCode: null,
@@ -259,6 +365,13 @@ function onText(state: AttachState, data: string): AttachState {
       const notice = controlNotice(holder, you, state.you && !you, str(f.reason));
       return { ...state, holder, you, notice };
     }
+    case 'snapshot': {
+      const snap = parseSnapshot(f);
+      const notice = snapshotNotice(snap);
+      return { ...state, size: snap.size ?? state.size, resumed: false, ...(notice ? { notice } : {}) };
+    }
+    case 'size':
+      return { ...state, size: parseSize(f) ?? state.size };
     case 'participants':
       return { ...state, participants: { drivers: count(f.drivers), observers: count(f.observers) } };
     case 'idle':
@@ -289,6 +402,7 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
         ...state,
         phase: state.attempt > 0 ? 'reconnecting' : 'connecting',
         nextRetryAt: null,
+        rateLimitedUntil: null,
         reconnect: false,
       };
     case 'message':
@@ -298,7 +412,7 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
       if (state.phase === 'idle') return state;
       const info = describeClose(event.code, state.exitCode, event.reason);
       const message =
-        event.code === 1006 && state.shuttingDown ? describeClose(1001).message : info.message;
+        event.code === CLOSE.ABNORMAL && state.shuttingDown ? describeClose(CLOSE.GOING_AWAY).message : info.message;
       return {
         ...state,
         phase: info.reconnect ? 'reconnecting' : 'closed',
@@ -307,6 +421,7 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
         participants: null,
         closeCode: event.code,
         closeMessage: message,
+        refusedStatus: null,
         reconnect: info.reconnect,
       };
     }
@@ -320,6 +435,8 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
         you: false,
         closeCode: null,
         closeMessage: describeTicketFailure(event.status, event.message),
+        refusedStatus: event.status,
+        rateLimitedUntil: event.status === 429 ? event.retryAt ?? null : null,
         reconnect: !fatal,
       };
     }
@@ -352,7 +469,16 @@ export function canRelease(state: AttachState): boolean {
   return state.phase === 'connected' && state.role === 'driver' && state.you;
 }
 
-/** Whether the controller should reset the terminal: a hello starts a fresh replay. */
-export function isHello(data: string): boolean {
-  return parseFrame(data)?.type === 'hello';
+/**
+ * Retrying cannot bring the session back: its process exited, it was closed for idleness, or
+ * the server says it no longer exists. The page offers "New session" instead of Retry.
+ */
+export function sessionGone(state: AttachState): boolean {
+  if (state.phase !== 'closed' && state.phase !== 'failed') return false;
+  return state.closeCode === CLOSE.NORMAL || state.closeCode === CLOSE.SESSION_IDLE || state.refusedStatus === 404;
+}
+
+/** A 429's Retry-After window is still closed at `now`: a retry now would only be refused. */
+export function rateLimited(state: AttachState, now: number): boolean {
+  return state.rateLimitedUntil !== null && state.rateLimitedUntil > now;
 }

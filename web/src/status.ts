@@ -1,7 +1,11 @@
 // Status-bar texts derived from the attach state and the current time.
 // Pure functions, so the wording shown to people is unit tested.
 
-import type { AttachState } from './protocol';
+import { type AttachState, rateLimited } from './protocol';
+
+/** The idle countdown turns to a warning this long before the deadline, and urgent in the last minute. */
+export const IDLE_WARN_MS = 5 * 60_000;
+export const IDLE_URGENT_MS = 60_000;
 
 /** "m:ss" (or "h:mm:ss") for a non-negative duration in ms, rounded up to the second. */
 export function formatDuration(ms: number): string {
@@ -22,6 +26,10 @@ export function connStateText(state: AttachState, now: number): string {
     case 'connected':
       return 'connected';
     case 'reconnecting': {
+      if (rateLimited(state, now)) {
+        const secs = Math.max(0, Math.ceil(((state.rateLimitedUntil ?? now) - now) / 1000));
+        return `rate limited (next try in ${secs}s)`;
+      }
       if (state.nextRetryAt === null) return state.attempt > 0 ? `reconnecting (attempt ${state.attempt})` : 'reconnecting';
       const secs = Math.max(0, Math.ceil((state.nextRetryAt - now) / 1000));
       return `reconnecting (attempt ${state.attempt}, next try in ${secs}s)`;
@@ -55,4 +63,28 @@ export function idleText(state: AttachState, now: number): string {
   if (state.phase !== 'connected' || state.idleDeadline === null) return '—';
   const left = state.idleDeadline - now;
   return left <= 0 ? 'idle deadline reached' : `idle close in ${formatDuration(left)}`;
+}
+
+export type IdleLevel = 'none' | 'ok' | 'warn' | 'urgent';
+
+/** How close the session is to its idle close: drives the countdown's colour. */
+export function idleLevel(state: AttachState, now: number): IdleLevel {
+  if (state.phase !== 'connected' || state.idleDeadline === null) return 'none';
+  const left = state.idleDeadline - now;
+  if (left <= IDLE_URGENT_MS) return 'urgent';
+  return left <= IDLE_WARN_MS ? 'warn' : 'ok';
+}
+
+/** A line of text in the last minute before the idle close; null otherwise. */
+export function idleWarningText(state: AttachState, now: number): string | null {
+  if (idleLevel(state, now) !== 'urgent' || state.idleDeadline === null) return null;
+  const left = state.idleDeadline - now;
+  if (left <= 0) return 'The session is being closed for inactivity.';
+  return `The session closes for inactivity in ${formatDuration(left)} unless someone types or it prints output.`;
+}
+
+/** The Retry button's label: a countdown while a 429's Retry-After window is closed. */
+export function retryText(state: AttachState, now: number): string {
+  if (!rateLimited(state, now) || state.rateLimitedUntil === null) return 'Retry';
+  return `Retry in ${formatDuration(state.rateLimitedUntil - now)}`;
 }

@@ -1,5 +1,6 @@
 // Unit tests for the AttachController with a fake socket, ticket endpoint and clock:
-// fresh ticket per attempt, reset before replay, input gating, backoff and when not to reconnect.
+// fresh ticket per attempt, reset before replay, input gating, backoff and when not to reconnect,
+// output offsets (snapshots, resume, acks), throttled resizes and 429 Retry-After waits.
 
 import { describe, expect, it } from 'vitest';
 
@@ -15,15 +16,16 @@ interface FakeSocket {
 
 function setup(ticket: (n: number) => Promise<void> = () => Promise.resolve()) {
   const sockets: FakeSocket[] = [];
-  const tickets: { sessionId: string; role: Role }[] = [];
+  const tickets: { sessionId: string; role: Role; resumeFrom: number | null }[] = [];
+  const rendered: (() => void)[] = [];
   const timers: { fn: () => void; ms: number; cancelled: boolean }[] = [];
   const log: string[] = [];
   const states: AttachState[] = [];
   let now = 1_000_000;
   const ctl = new AttachController(
     {
-      requestTicket: (sessionId, role) => {
-        tickets.push({ sessionId, role });
+      requestTicket: (sessionId, role, resumeFrom) => {
+        tickets.push({ sessionId, role, resumeFrom });
         return ticket(tickets.length);
       },
       openSocket: (_id, handlers) => {
@@ -43,8 +45,12 @@ function setup(ticket: (n: number) => Promise<void> = () => Promise.resolve()) {
     },
     {
       onState: (s) => states.push(s),
-      onOutput: (b) => log.push(`out:${new TextDecoder().decode(b)}`),
-      onReset: () => log.push('reset'),
+      onOutput: (b, done) => {
+        log.push(`out:${new TextDecoder().decode(b)}`);
+        rendered.push(done);
+      },
+      onReset: (size) => log.push(size ? `reset:${size.cols}x${size.rows}` : 'reset'),
+      onSize: (size) => log.push(`size:${size.cols}x${size.rows}`),
       getSize: () => ({ cols: 120, rows: 40 }),
     },
   );
@@ -57,15 +63,20 @@ function setup(ticket: (n: number) => Promise<void> = () => Promise.resolve()) {
     t.fn();
     await flush();
   };
+  /** Timers still pending, by delay. */
+  const pending = () => timers.filter((x) => !x.cancelled).map((x) => x.ms);
+  const advance = (ms: number) => void (now += ms);
+  const clock = () => now;
   const last = () => {
     const s = sockets.at(-1);
     if (!s) throw new Error('no socket');
     return s;
   };
-  return { ctl, sockets, tickets, timers, log, states, flush, fire, last };
+  const text = (sock: FakeSocket) => sock.sent.filter((d): d is string => typeof d === 'string').map((d) => JSON.parse(d) as unknown);
+  return { ctl, sockets, tickets, timers, log, states, rendered, flush, fire, pending, advance, clock, last, text };
 }
 
-const hello = (id: string, you: boolean, role: Role = 'driver') =>
+const hello = (id: string, you: boolean, role: Role = 'driver', extra: Record<string, unknown> = {}) =>
   JSON.stringify({
     type: 'hello',
     session_id: 's1',
@@ -74,7 +85,17 @@ const hello = (id: string, you: boolean, role: Role = 'driver') =>
     control: { holder: you ? id : null, you },
     idle_deadline: null,
     limits: { max_message_bytes: 4, ping_interval_ms: 15000 },
+    ...extra,
   });
+
+/** A SPEC §8 hello: with the output offset, the PTY size and whether it resumed. */
+const hello8 = (id: string, you: boolean, offset: number, resumed = false, role: Role = 'driver') =>
+  hello(id, you, role, { output_offset: offset, size: { cols: 100, rows: 30 }, resumed });
+
+const snapshot = (offset: number, reason = 'join', skipped = 0) =>
+  JSON.stringify({ type: 'snapshot', offset, cols: 90, rows: 20, reason, skipped_bytes: skipped });
+
+const bytes = (s: string) => new TextEncoder().encode(s);
 
 describe('AttachController', () => {
   it('requests a cookie ticket, then opens the socket; hello resets the terminal before the replay', async () => {
@@ -83,7 +104,7 @@ describe('AttachController', () => {
     expect(t.ctl.state.phase).toBe('connecting');
     expect(t.sockets).toHaveLength(0); // no socket before the ticket answered
     await t.flush();
-    expect(t.tickets).toEqual([{ sessionId: 's1', role: 'driver' }]);
+    expect(t.tickets).toEqual([{ sessionId: 's1', role: 'driver', resumeFrom: null }]);
     t.last().handlers.onText(hello('c1', true));
     t.last().handlers.onBinary(new TextEncoder().encode('$ '));
     expect(t.log).toEqual(['reset', 'out:$ ']);
@@ -95,6 +116,8 @@ describe('AttachController', () => {
     t.ctl.start('s1', 'driver');
     await t.flush();
     t.last().handlers.onText(hello('c1', true));
+    expect(t.pending()).toEqual([100]); // resizes go out on the throttle's trailing edge
+    await t.fire();
     expect(t.last().sent).toEqual([JSON.stringify({ type: 'resize', cols: 120, rows: 40 })]);
     expect(t.ctl.sendInput('abcdef')).toBe(true);
     const bins = t.last().sent.slice(1) as Uint8Array[];
@@ -173,7 +196,7 @@ describe('AttachController', () => {
     t.last().handlers.onText(hello('c1', true));
     t.last().handlers.onClose(code, '');
     expect(t.ctl.state.phase).toBe('closed');
-    expect(t.timers).toHaveLength(0);
+    expect(t.pending()).toEqual([]); // no reconnect scheduled (the resize was dropped with the socket)
   });
 
   it.each([401, 403, 404])('does not retry when the ticket POST answers %i', async (status) => {
@@ -227,6 +250,184 @@ describe('AttachController', () => {
     old.handlers.onClose(1006, '');
     expect(t.log).toEqual([]);
     expect(t.ctl.state).toMatchObject({ sessionId: 's2', phase: 'connecting' });
+  });
+});
+
+describe('AttachController, SPEC §8 terminal state', () => {
+  it('an older server (no output_offset): no acks, no resume_from, hello resets as before', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onText(hello('c1', false));
+    t.last().handlers.onBinary(bytes('abc'));
+    for (const done of t.rendered) done();
+    expect(t.pending()).toEqual([]);
+    expect(t.ctl.outputOffset).toBeNull();
+    t.last().handlers.onClose(1006, '');
+    await t.fire();
+    expect(t.tickets.map((x) => x.resumeFrom)).toEqual([null, null]);
+    t.last().handlers.onText(hello('c2', false));
+    expect(t.log.filter((l) => l === 'reset')).toHaveLength(2);
+    expect(t.last().sent).toEqual([]);
+  });
+
+  it('a snapshot resets at its size; its payload does not advance the offset, output does', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'observer');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', false, 0, false, 'observer'));
+    t.last().handlers.onText(snapshot(5000));
+    t.last().handlers.onBinary(bytes('SCREEN'));
+    expect(t.ctl.outputOffset).toBe(5000);
+    t.last().handlers.onBinary(bytes('0123456789'));
+    expect(t.ctl.outputOffset).toBe(5010);
+    expect(t.log).toEqual(['reset:100x30', 'reset:90x20', 'out:SCREEN', 'out:0123456789']);
+    expect(t.ctl.state.size).toEqual({ cols: 90, rows: 20 });
+    t.last().handlers.onText(JSON.stringify({ type: 'size', cols: 132, rows: 43 }));
+    expect(t.log.at(-1)).toBe('size:132x43');
+    expect(t.ctl.state.size).toEqual({ cols: 132, rows: 43 });
+  });
+
+  it('acks the rendered offset from the write callback, throttled, and at once past 64 KiB', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'observer');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', false, 1000, false, 'observer'));
+    t.last().handlers.onBinary(bytes('aaaa'));
+    t.last().handlers.onBinary(bytes('bb'));
+    expect(t.pending()).toEqual([]); // nothing rendered yet: nothing to ack
+    t.rendered[0]?.();
+    t.rendered[1]?.();
+    expect(t.pending()).toEqual([16]);
+    expect(t.text(t.last())).toEqual([]);
+    await t.fire();
+    expect(t.text(t.last())).toEqual([{ type: 'ack', offset: 1006 }]);
+    t.last().handlers.onBinary(new Uint8Array(64 * 1024));
+    t.rendered[2]?.();
+    expect(t.text(t.last()).at(-1)).toEqual({ type: 'ack', offset: 1006 + 64 * 1024 });
+    expect(t.pending()).toEqual([]);
+  });
+
+  it('reconnects with resume_from = the rendered offset; a resumed hello keeps the screen', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', false, 0));
+    t.last().handlers.onText(snapshot(700));
+    t.last().handlers.onBinary(bytes('SCREEN'));
+    t.last().handlers.onBinary(bytes('xyz'));
+    t.last().handlers.onClose(1006, '');
+    await t.fire();
+    expect(t.tickets.at(-1)?.resumeFrom).toBe(703);
+    t.last().handlers.onText(hello8('c2', false, 703, true));
+    expect(t.ctl.state.resumed).toBe(true);
+    t.last().handlers.onBinary(bytes('!'));
+    expect(t.log).toEqual(['reset:100x30', 'reset:90x20', 'out:SCREEN', 'out:xyz', 'out:!']);
+    expect(t.ctl.outputOffset).toBe(704);
+  });
+
+  it('a gap on resume: the resume_gap snapshot resets and says so', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', false, 10));
+    t.last().handlers.onClose(1006, '');
+    await t.fire();
+    expect(t.tickets.at(-1)?.resumeFrom).toBe(10);
+    t.last().handlers.onText(hello8('c2', false, 4_000_000, false));
+    t.last().handlers.onText(snapshot(4_000_000, 'resume_gap', 3_999_990));
+    expect(t.ctl.state.notice).toMatch(/4\.0 MB of output were no longer held/);
+  });
+
+  it('a resync snapshot is noted with the bytes skipped', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'observer');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', false, 0, false, 'observer'));
+    t.last().handlers.onText(snapshot(17_300_000, 'resync', 17_200_000));
+    expect(t.ctl.state.notice).toMatch(/skipped 17\.2 MB to catch up/);
+  });
+
+  it('a connection lost between a snapshot and its payload joins afresh instead of resuming', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'observer');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', false, 0, false, 'observer'));
+    t.last().handlers.onText(snapshot(900));
+    t.last().handlers.onClose(1006, '');
+    await t.fire();
+    expect(t.tickets.at(-1)?.resumeFrom).toBeNull();
+  });
+
+  it('start() forgets the offset (a fresh attach); retry() keeps it (resume)', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', false, 42));
+    t.last().handlers.onClose(4005, '');
+    expect(t.ctl.retry()).toBe(true);
+    await t.flush();
+    expect(t.tickets.at(-1)?.resumeFrom).toBe(42);
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    expect(t.tickets.at(-1)?.resumeFrom).toBeNull();
+  });
+
+  it('a resize storm leaves one resize per 100 ms, with the last size', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', true, 0));
+    for (let i = 0; i < 20; i++) expect(t.ctl.sendResize(100 - i, 30)).toBe(true);
+    expect(t.text(t.last())).toEqual([]);
+    await t.fire();
+    expect(t.text(t.last())).toEqual([{ type: 'resize', cols: 81, rows: 30 }]);
+    t.ctl.sendResize(81, 30); // unchanged: not sent again
+    await t.fire();
+    t.ctl.sendResize(70, 25);
+    await t.fire();
+    expect(t.text(t.last())).toEqual([
+      { type: 'resize', cols: 81, rows: 30 },
+      { type: 'resize', cols: 70, rows: 25 },
+    ]);
+  });
+
+  it('a resize queued when control is lost is not sent', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', true, 0));
+    await t.fire();
+    t.ctl.sendResize(50, 20);
+    t.last().handlers.onText(JSON.stringify({ type: 'control', holder: null, reason: 'revoked' }));
+    await t.fire();
+    expect(t.text(t.last())).toEqual([{ type: 'resize', cols: 120, rows: 40 }]);
+  });
+});
+
+describe('AttachController and 429 Retry-After', () => {
+  it('waits out Retry-After without spending a backoff attempt; Retry is refused meanwhile', async () => {
+    const t = setup((n) => (n === 1 ? Promise.reject(new ApiError(429, 'rate_limited', 'slow down', 12_000)) : Promise.resolve()));
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    expect(t.ctl.state).toMatchObject({ phase: 'reconnecting', attempt: 0, rateLimitedUntil: t.clock() + 12_000 });
+    expect(t.ctl.state.closeMessage).toMatch(/too many attempts \(429\)/);
+    expect(t.pending()).toEqual([12_000]);
+    t.advance(5_000);
+    expect(t.ctl.retry()).toBe(false);
+    expect(t.tickets).toHaveLength(1);
+    t.advance(-5_000);
+    await t.fire();
+    expect(t.tickets).toHaveLength(2);
+    t.last().handlers.onText(hello('c1', true));
+    expect(t.ctl.state).toMatchObject({ phase: 'connected', rateLimitedUntil: null, attempt: 0 });
+  });
+
+  it('a 429 without Retry-After backs off as usual', async () => {
+    const t = setup(() => Promise.reject(new ApiError(429, 'rate_limited', 'slow down')));
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    expect(t.ctl.state).toMatchObject({ phase: 'reconnecting', attempt: 1, rateLimitedUntil: null });
   });
 });
 

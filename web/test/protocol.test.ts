@@ -9,11 +9,16 @@ import {
   canAcquire,
   canRelease,
   canSendInput,
+  CLOSE,
   describeClose,
+  formatBytes,
   initialState,
   isFatalTicketStatus,
   parseDeadline,
+  parseSize,
+  rateLimited,
   reduce,
+  sessionGone,
 } from '../src/protocol';
 
 const msg = (v: unknown): AttachEvent => ({ type: 'message', data: JSON.stringify(v) });
@@ -262,5 +267,69 @@ describe('parseDeadline', () => {
     expect(parseDeadline('soon')).toBeNull();
     expect(parseDeadline(null)).toBeNull();
     expect(parseDeadline(-5)).toBeNull();
+  });
+});
+
+describe('SPEC §8 frames', () => {
+  it('hello records the PTY size and whether it resumed; older hellos leave both unset', () => {
+    expect(run([hello({ size: { cols: 132, rows: 43 }, resumed: true, output_offset: 9 })], attached())).toMatchObject({
+      size: { cols: 132, rows: 43 },
+      resumed: true,
+    });
+    expect(run([hello()], attached())).toMatchObject({ size: null, resumed: false });
+  });
+
+  it('size frames move the size; malformed ones are ignored', () => {
+    const s = run([hello({ size: { cols: 80, rows: 24 } }), msg({ type: 'size', cols: 100, rows: 50 })], attached());
+    expect(s.size).toEqual({ cols: 100, rows: 50 });
+    expect(run([msg({ type: 'size', cols: 0, rows: 50 })], s).size).toEqual({ cols: 100, rows: 50 });
+    expect(parseSize({ cols: 1001, rows: 2 })).toBeNull();
+    expect(parseSize({ cols: 2.5, rows: 2 })).toBeNull();
+  });
+
+  it('snapshots: a join is silent, resync and resume_gap leave a notice', () => {
+    const base = run([hello()], attached());
+    const snap = (reason: string, skipped: number) =>
+      msg({ type: 'snapshot', offset: 1, cols: 90, rows: 20, reason, skipped_bytes: skipped });
+    expect(run([snap('join', 0)], base)).toMatchObject({ notice: null, size: { cols: 90, rows: 20 } });
+    expect(run([snap('resync', 17_249_000)], base).notice).toBe('Output was faster than this page: skipped 17.2 MB to catch up.');
+    expect(run([snap('resume_gap', 0)], base).notice).toBe('Reconnected: the screen was redrawn.');
+  });
+
+  it('formatBytes uses decimal units', () => {
+    expect([0, 1, 999, 1000, 64_000, 999_999, 17_249_000, 3e9].map(formatBytes)).toEqual([
+      '0 bytes',
+      '1 byte',
+      '999 bytes',
+      '1.0 kB',
+      '64.0 kB',
+      '1000 kB',
+      '17.2 MB',
+      '3.0 GB',
+    ]);
+  });
+});
+
+describe('when retrying cannot help', () => {
+  it('the session is gone after exit (1000), idle close (4000) and a 404 ticket answer', () => {
+    const c = run([hello()], attached());
+    expect(sessionGone(run([{ type: 'close', code: CLOSE.NORMAL, reason: '' }], c))).toBe(true);
+    expect(sessionGone(run([{ type: 'close', code: CLOSE.SESSION_IDLE, reason: '' }], c))).toBe(true);
+    expect(sessionGone(run([{ type: 'ticket-failed', status: 404, message: '' }], attached()))).toBe(true);
+  });
+
+  it('but not after a revoke, a policy close or a refused token', () => {
+    const c = run([hello()], attached());
+    expect(sessionGone(run([{ type: 'close', code: CLOSE.REVOKED, reason: '' }], c))).toBe(false);
+    expect(sessionGone(run([{ type: 'close', code: CLOSE.POLICY_VIOLATION, reason: '' }], c))).toBe(false);
+    expect(sessionGone(run([{ type: 'ticket-failed', status: 401, message: '' }], attached()))).toBe(false);
+    expect(sessionGone(c)).toBe(false);
+  });
+
+  it('a 429 window is closed until its Retry-After time; a new attempt reopens it', () => {
+    const s = run([{ type: 'ticket-failed', status: 429, message: '', retryAt: 5_000 }], attached());
+    expect(rateLimited(s, 4_999)).toBe(true);
+    expect(rateLimited(s, 5_000)).toBe(false);
+    expect(run([{ type: 'connecting' }], s).rateLimitedUntil).toBeNull();
   });
 });

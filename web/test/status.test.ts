@@ -4,7 +4,17 @@
 import { describe, expect, it } from 'vitest';
 
 import { type AttachEvent, type AttachState, initialState, reduce } from '../src/protocol';
-import { connStateText, formatDuration, holderText, idleText, participantsText, roleText } from '../src/status';
+import {
+  connStateText,
+  formatDuration,
+  holderText,
+  idleLevel,
+  idleText,
+  idleWarningText,
+  participantsText,
+  retryText,
+  roleText,
+} from '../src/status';
 
 const msg = (v: unknown): AttachEvent => ({ type: 'message', data: JSON.stringify(v) });
 const connected = (control: unknown, deadline: unknown = null): AttachState =>
@@ -43,5 +53,26 @@ describe('status texts', () => {
     expect(idleText(s, 1_900_000_000_001)).toBe('idle deadline reached');
     expect(idleText(connected({ holder: null, you: false }), 0)).toBe('—');
     expect(formatDuration(3_723_000)).toBe('1:02:03');
+  });
+
+  it('the idle countdown warns in its last five minutes and says so in its last minute', () => {
+    const deadline = 1_900_000_000_000;
+    const s = connected({ holder: null, you: false }, deadline);
+    expect(idleLevel(s, deadline - 10 * 60_000)).toBe('ok');
+    expect(idleLevel(s, deadline - 4 * 60_000)).toBe('warn');
+    expect(idleWarningText(s, deadline - 4 * 60_000)).toBeNull();
+    expect(idleLevel(s, deadline - 42_000)).toBe('urgent');
+    expect(idleWarningText(s, deadline - 42_000)).toBe(
+      'The session closes for inactivity in 0:42 unless someone types or it prints output.',
+    );
+    expect(idleWarningText(s, deadline + 1)).toMatch(/being closed/);
+    expect(idleLevel(connected({ holder: null, you: false }), 0)).toBe('none');
+  });
+
+  it('a 429 with Retry-After: the state and the Retry button count down', () => {
+    const s = reduce(connected({ holder: 'me', you: true }), { type: 'ticket-failed', status: 429, message: '', retryAt: 20_000 });
+    expect(connStateText(s, 8_000)).toBe('rate limited (next try in 12s)');
+    expect(retryText(s, 8_000)).toBe('Retry in 0:12');
+    expect(retryText(s, 20_000)).toBe('Retry');
   });
 });
