@@ -67,7 +67,9 @@ describe('reconnect', { timeout: 180_000 }, () => {
     await waitForText(page, '#conn-state', /^failed$/, 3_000);
     await waitForText(page, '#close-reason', /no longer exists/);
     assert.doesNotMatch(await text(page, '#close-reason'), /Gave up/, 'stopped by the 404, not by running out of attempts');
-    assert.equal(await page.isVisible('#retry'), true, 'Retry is offered');
+    // Retry cannot bring a gone session back: "New session" is offered instead.
+    assert.equal(await page.isVisible('#retry'), false, 'no Retry for a session that no longer exists');
+    assert.equal(await page.isVisible('#start-new'), true, '"New session" is offered');
     const texts = await recordedTexts(page);
     assert.ok(texts.some((t) => /^#close-reason=.*shutting down/.test(t)), `shutdown explained: ${texts.join(' | ')}`);
     assert.ok(

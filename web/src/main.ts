@@ -4,14 +4,21 @@
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
 
-import { FitAddon } from '@xterm/addon-fit';
-import { Terminal } from '@xterm/xterm';
-
 import { ApiClient, ApiError, attachPath, type SessionSummary, wsURL } from './api';
 import { AttachController, openBrowserSocket } from './attach';
 import { installCspStyleShim } from './csp-compat';
-import { type AttachState, canAcquire, canRelease, canSendInput, type Role } from './protocol';
-import { connStateText, holderText, idleText, participantsText, roleText } from './status';
+import { type AttachState, canAcquire, canRelease, canSendInput, rateLimited, type Role, sessionGone } from './protocol';
+import {
+  connStateText,
+  holderText,
+  idleLevel,
+  idleText,
+  idleWarningText,
+  participantsText,
+  retryText,
+  roleText,
+} from './status';
+import { TerminalView } from './terminal-view';
 
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -41,6 +48,8 @@ const ui = {
   acquire: byId<HTMLButtonElement>('acquire'),
   release: byId<HTMLButtonElement>('release'),
   retry: byId<HTMLButtonElement>('retry'),
+  startNew: byId<HTMLButtonElement>('start-new'),
+  idleWarning: byId('idle-warning'),
   detach: byId<HTMLButtonElement>('detach'),
   closeReason: byId('close-reason'),
   notice: byId('notice'),
@@ -58,33 +67,22 @@ function errorText(err: unknown): string {
 // ---- terminal ----------------------------------------------------------------------------
 
 installCspStyleShim(document);
-const term = new Terminal({
+const view = new TerminalView(ui.terminal, {
   cursorBlink: true,
   disableStdin: true,
   fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace',
   fontSize: 14,
   scrollback: 5000,
 });
-const fit = new FitAddon();
-term.loadAddon(fit);
-let termOpened = false;
-
-function ensureTerminal(): void {
-  if (termOpened) return;
-  term.open(ui.terminal);
-  termOpened = true;
-  new ResizeObserver(() => {
-    if (!ui.attachPanel.hidden) fit.fit();
-  }).observe(ui.terminal);
-}
+const term = view.term;
 
 // ---- attach controller ---------------------------------------------------------------------
 
 const controller = new AttachController(
   {
-    requestTicket: async (sessionId, role) => {
+    requestTicket: async (sessionId, role, resumeFrom) => {
       if (!api) throw new ApiError(401, 'unauthorized', 'Not signed in.');
-      await api.requestCookieTicket(sessionId, role);
+      await api.requestCookieTicket(sessionId, role, resumeFrom);
     },
     openSocket: (sessionId, handlers) => openBrowserSocket(wsURL(attachPath(sessionId)), handlers),
     now: () => Date.now(),
@@ -97,9 +95,10 @@ const controller = new AttachController(
   },
   {
     onState: (state) => render(state),
-    onOutput: (bytes) => term.write(bytes),
-    onReset: () => term.reset(),
-    getSize: () => (termOpened ? { cols: term.cols, rows: term.rows } : null),
+    onOutput: (bytes, rendered) => view.write(bytes, rendered),
+    onReset: (size) => view.reset(size),
+    onSize: (size) => view.sessionSize(size),
+    getSize: () => (view.opened ? { cols: term.cols, rows: term.rows } : null),
   },
 );
 
@@ -117,14 +116,23 @@ function render(state: AttachState, now = Date.now()): void {
   ui.holder.textContent = holderText(state);
   ui.participants.textContent = participantsText(state);
   ui.idle.textContent = idleText(state, now);
+  ui.idle.dataset.level = idleLevel(state, now);
+  ui.idleWarning.textContent = idleWarningText(state, now) ?? '';
   ui.closeReason.textContent = state.closeMessage ?? '';
   ui.notice.textContent = state.phase === 'connected' ? state.notice ?? '' : '';
   ui.acquire.disabled = !canAcquire(state);
   ui.release.disabled = !canRelease(state);
-  ui.retry.hidden = state.phase !== 'failed' && state.phase !== 'closed';
+  const ended = state.phase === 'failed' || state.phase === 'closed';
+  const gone = sessionGone(state);
+  ui.retry.hidden = !ended || gone;
+  ui.retry.disabled = rateLimited(state, now);
+  ui.retry.textContent = retryText(state, now);
+  ui.startNew.hidden = !gone;
   const input = canSendInput(state);
   if (term.options.disableStdin === input) term.options.disableStdin = !input;
   ui.terminal.dataset.input = input ? 'enabled' : 'disabled';
+  // The holder's window sets the PTY size; everyone else shows the session at its size.
+  view.setMode(input ? 'fit' : 'session', state.size);
 }
 
 // Countdowns (reconnect, idle deadline) tick once a second.
@@ -135,6 +143,20 @@ window.setInterval(() => {
 ui.acquire.addEventListener('click', () => controller.acquire());
 ui.release.addEventListener('click', () => controller.release());
 ui.retry.addEventListener('click', () => controller.retry());
+ui.startNew.addEventListener('click', async () => {
+  // The old session is gone: start a fresh one and attach to it in the same role.
+  const role = controller.state.requestedRole ?? 'driver';
+  if (!api) return;
+  ui.startNew.disabled = true;
+  try {
+    const s = await api.createSession();
+    attach(s.id, role);
+  } catch (err) {
+    ui.closeReason.textContent = `Could not create a session: ${errorText(err)}`;
+  } finally {
+    ui.startNew.disabled = false;
+  }
+});
 ui.detach.addEventListener('click', () => {
   controller.stop();
   showSessions();
@@ -143,9 +165,8 @@ ui.detach.addEventListener('click', () => {
 function attach(sessionId: string, role: Role): void {
   ui.sessionsPanel.hidden = true;
   ui.attachPanel.hidden = false;
-  ensureTerminal();
-  term.reset();
-  fit.fit();
+  view.open();
+  view.clear();
   controller.start(sessionId, role);
   term.focus();
 }
@@ -248,7 +269,7 @@ function signOut(message = ''): void {
   ui.signout.hidden = true;
   ui.whoami.textContent = '';
   ui.signinError.textContent = message;
-  if (termOpened) term.reset();
+  if (view.opened) view.clear();
 }
 
 ui.signin.addEventListener('click', () => void signIn());
