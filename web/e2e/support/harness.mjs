@@ -228,9 +228,16 @@ export class Recorder {
     this.pages = [];
   }
 
-  async newContext(browser) {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  async newContext(browser, viewport = { width: 1100, height: 760 }) {
+    const context = await browser.newContext({ viewport });
     await context.addInitScript(() => {
+      // Text frames the page sends, with the page's own clock (for rate checks such as resizes).
+      window.__textSent = [];
+      const send = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (data) {
+        if (typeof data === 'string') window.__textSent.push({ t: performance.now(), data });
+        return send.call(this, data);
+      };
       window.__cspViolations = [];
       document.addEventListener('securitypolicyviolation', (e) => {
         window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
@@ -357,6 +364,25 @@ export async function recordTexts(page, selectors) {
 
 export async function recordedTexts(page) {
   return page.evaluate(() => window.__texts ?? []);
+}
+
+/** JSON text frames the page has sent, `{t, msg}` with t = performance.now() in the page. */
+export async function textFramesSent(page) {
+  const sent = await page.evaluate(() => window.__textSent ?? []);
+  return sent.map(({ t, data }) => ({ t, msg: JSON.parse(data) }));
+}
+
+/** Layout boxes (top, bottom, height, width; px) of the given selectors, and the window's size. */
+export async function boxes(page, selectors) {
+  return page.evaluate((sels) => {
+    const out = { innerWidth, innerHeight, scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight };
+    for (const sel of sels) {
+      const el = document.querySelector(sel);
+      const r = el?.getBoundingClientRect();
+      out[sel] = r ? { top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height, width: r.width } : null;
+    }
+    return out;
+  }, selectors);
 }
 
 /** Storage and script-visible cookies of a page, as one string, for leak checks. */
