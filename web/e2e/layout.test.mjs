@@ -5,21 +5,16 @@
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
 import {
-  attach,
-  Attachd,
   boxes,
-  createSession,
+  driverOnNewSession,
   ensureArtifactsDir,
-  launchBrowser,
-  Recorder,
-  signIn,
+  serverAndBrowser,
   sleep,
   textFramesSent,
   typeCommand,
-  uniqueEcho,
   waitFor,
   waitForTerminal,
 } from './support/harness.mjs';
@@ -38,30 +33,11 @@ async function resizeFrames(page) {
 }
 
 describe('layout', { timeout: 180_000 }, () => {
-  let server;
-  let browser;
-  const rec = new Recorder();
-
-  before(async () => {
-    server = await Attachd.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.dispose();
-  });
+  const env = serverAndBrowser();
 
   for (const vp of VIEWPORTS) {
     it(`${vp.name} (${vp.width}x${vp.height}): the terminal fills the page below a compact status bar`, async () => {
-      const ctx = await rec.newContext(browser, { width: vp.width, height: vp.height });
-      const page = await ctx.newPage();
-      await signIn(page, server.origin, server.token.secret);
-      const sessionId = await createSession(page);
-      await attach(page, sessionId, 'driver');
-      const out = uniqueEcho('layout');
-      await typeCommand(page, out.command);
-      await waitForTerminal(page, out.output);
+      const { ctx, page } = await driverOnNewSession(env, { width: vp.width, height: vp.height });
       await sleep(300); // let the last fit settle
       await page.screenshot({ path: path.join(ensureArtifactsDir(), `${vp.name}.png`) });
 
@@ -97,11 +73,7 @@ describe('layout', { timeout: 180_000 }, () => {
   }
 
   it('a resize storm sends at most one resize per 100 ms, ending with the final size', async () => {
-    const ctx = await rec.newContext(browser);
-    const page = await ctx.newPage();
-    await signIn(page, server.origin, server.token.secret);
-    const sessionId = await createSession(page);
-    await attach(page, sessionId, 'driver');
+    const { ctx, page } = await driverOnNewSession(env);
     await waitFor(async () => (await resizeFrames(page)).length > 0, { message: 'the resize sent on taking control' });
     await sleep(300);
     const before = (await resizeFrames(page)).length;

@@ -3,43 +3,16 @@
 // which starts a fresh session and attaches to it.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
-import {
-  attach,
-  Attachd,
-  createSession,
-  launchBrowser,
-  Recorder,
-  signIn,
-  text,
-  typeCommand,
-  uniqueEcho,
-  waitForTerminal,
-  waitForText,
-} from './support/harness.mjs';
+import { driverOnNewSession, serverAndBrowser, text, typeCommand, uniqueEcho, waitForTerminal, waitForText } from './support/harness.mjs';
 
 describe('session end', { timeout: 120_000 }, () => {
-  let server;
-  let browser;
-  const rec = new Recorder();
-
-  before(async () => {
-    // The whole idle timeout is inside the warning's last minute.
-    server = await Attachd.start({ extraConfig: '\n[session]\nidle_timeout = "20s"\n' });
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.dispose();
-  });
+  // The whole idle timeout is inside the warning's last minute.
+  const env = serverAndBrowser({ extraConfig: '\n[session]\nidle_timeout = "20s"\n' });
 
   it('warns before the idle close, then offers New session instead of Retry', async () => {
-    const page = await (await rec.newContext(browser)).newPage();
-    await signIn(page, server.origin, server.token.secret);
-    const sessionId = await createSession(page);
-    await attach(page, sessionId, 'driver');
+    const { page } = await driverOnNewSession(env);
 
     await waitForText(page, '#idle-warning', /^The session closes for inactivity in 0:\d\d unless someone types or it prints output\.$/);
     assert.equal(await page.getAttribute('#idle', 'data-level'), 'urgent');

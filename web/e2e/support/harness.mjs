@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
@@ -364,6 +365,36 @@ export async function recordTexts(page, selectors) {
 
 export async function recordedTexts(page) {
   return page.evaluate(() => window.__texts ?? []);
+}
+
+/**
+ * One attachd (started with `options`) and one Chromium for the enclosing `describe`: registers
+ * its before/after hooks and returns `{server, browser, rec}`, filled in once `before` ran.
+ */
+export function serverAndBrowser(options = {}) {
+  const env = { server: null, browser: null, rec: new Recorder() };
+  before(async () => {
+    env.server = await Attachd.start(options);
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.dispose();
+  });
+  return env;
+}
+
+/** A fresh context and page, signed in, attached as driver to a new session whose shell answered. */
+export async function driverOnNewSession(env, viewport) {
+  const ctx = await env.rec.newContext(env.browser, viewport);
+  const page = await ctx.newPage();
+  await signIn(page, env.server.origin, env.server.token.secret);
+  const sessionId = await createSession(page);
+  await attach(page, sessionId, 'driver');
+  const out = uniqueEcho('ready');
+  await typeCommand(page, out.command);
+  await waitForTerminal(page, out.output);
+  return { ctx, page, sessionId };
 }
 
 /** JSON text frames the page has sent, `{t, msg}` with t = performance.now() in the page. */
