@@ -294,7 +294,9 @@ export class AttachController {
         if (start !== null) this.#acks.start(start);
         this.#lastResize = null;
         // A resumed stream continues on the screen as it is; anything else starts over.
-        if (f.resumed !== true) this.#cb.onReset(parseSize(f.size));
+        const size = parseSize(f.size);
+        if (f.resumed !== true) this.#cb.onReset(size);
+        else if (size) this.#cb.onSize?.(size);
         break;
       }
       case 'snapshot': {

@@ -132,7 +132,7 @@ function render(state: AttachState, now = Date.now()): void {
   if (term.options.disableStdin === input) term.options.disableStdin = !input;
   ui.terminal.dataset.input = input ? 'enabled' : 'disabled';
   // The holder's window sets the PTY size; everyone else shows the session at its size.
-  view.setMode(input ? 'fit' : 'session', state.size);
+  view.setMode(input ? 'fit' : 'session');
 }
 
 // Countdowns (reconnect, idle deadline) tick once a second.

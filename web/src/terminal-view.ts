@@ -74,9 +74,11 @@ export class TerminalView {
     });
   }
 
-  /** 'fit' for the control holder, 'session' for everyone else (when the session's size is known). */
-  setMode(mode: ViewMode, size: TermSize | null): void {
-    if (size) this.#sessionSize = size;
+  /**
+   * 'fit' for the control holder, 'session' for everyone else. The session's size itself arrives
+   * in band (reset, sessionSize); without one (older servers) 'session' fits like 'fit'.
+   */
+  setMode(mode: ViewMode): void {
     if (mode === this.#mode) return;
     this.#mode = mode;
     this.layout();

@@ -322,7 +322,7 @@ describe('AttachController, SPEC §8 terminal state', () => {
     t.last().handlers.onText(hello8('c2', false, 703, true));
     expect(t.ctl.state.resumed).toBe(true);
     t.last().handlers.onBinary(bytes('!'));
-    expect(t.log).toEqual(['reset:100x30', 'reset:90x20', 'out:SCREEN', 'out:xyz', 'out:!']);
+    expect(t.log).toEqual(['reset:100x30', 'reset:90x20', 'out:SCREEN', 'out:xyz', 'size:100x30', 'out:!']);
     expect(t.ctl.outputOffset).toBe(704);
   });
 
