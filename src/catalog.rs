@@ -66,7 +66,7 @@ pub fn pod_view(p: &PodSession, s: &kb::KubeSettings) -> SessionView {
         created_by: "kubernetes".into(),
         created_at: p
             .created_at
-            .map(attachd_actors::hub::rfc3339)
+            .map(attachd_actors::time::rfc3339)
             .unwrap_or_default(),
         backend: "kube".into(),
         command: match s.mode {

@@ -154,7 +154,7 @@ pub fn new_session_id() -> String {
 
 /// RFC 3339 now.
 pub fn now_rfc3339() -> String {
-    attachd_actors::hub::rfc3339(SystemTime::now())
+    attachd_actors::time::rfc3339(SystemTime::now())
 }
 
 /// The audit record of a session lifecycle event.

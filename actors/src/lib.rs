@@ -15,3 +15,4 @@ pub mod redis;
 pub mod scrollback;
 pub mod stdin_rate;
 pub mod term;
+pub mod time;

@@ -318,7 +318,7 @@ pub async fn issue_ticket(
             .field_str("delivery", delivery_name(req.delivery)),
     );
     let expires_at =
-        attachd_actors::hub::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(expires_at_ms));
+        attachd_actors::time::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(expires_at_ms));
     let mut resp = HttpResponse::Created();
     resp.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
     let ticket = match req.delivery {

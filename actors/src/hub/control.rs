@@ -1,0 +1,191 @@
+//! The hub carrying out its seat machine's decisions: lease store calls (acquire, renew,
+//! release), audit records, `control` frames to local participants and notes to other replicas.
+
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use super::seat::{Renewal, Tick};
+use super::SessionHub;
+use crate::lease::{Holder, Lease};
+use crate::metrics;
+use crate::protocol::{ControlReason, HolderView, ServerFrame};
+
+impl SessionHub {
+    pub(super) fn holder_view(&self) -> Option<HolderView> {
+        match self.seat.holder() {
+            Some(h) => Some(HolderView {
+                connection_id: h.connection_id.clone(),
+                subject: h.subject.clone(),
+            }),
+            None => self.remote_holder.clone(),
+        }
+    }
+
+    pub(super) fn control_frame(&self, reason: ControlReason) -> ServerFrame {
+        ServerFrame::Control {
+            holder: self.holder_view(),
+            reason,
+        }
+    }
+
+    /// Announces a control change to everyone and audits it.
+    pub(super) fn control_changed(&mut self, reason: ControlReason, subject: &str, conn: &str) {
+        self.announce_locally(reason, subject, conn);
+        self.publish(reason);
+    }
+
+    /// Audits a seat change and tells this replica's participants.
+    fn announce_locally(&mut self, reason: ControlReason, subject: &str, conn: &str) {
+        metrics::CONTROL_CHANGES
+            .with_label_values(&[reason_label(reason)])
+            .inc();
+        self.audit.record_detached(
+            self.event(reason.audit_type(), "ok")
+                .reason(reason_label(reason))
+                .subject(subject)
+                .connection_id(conn),
+        );
+        if self.seat.holder().is_some() {
+            self.remote_holder = None;
+        }
+        let frame = self.control_frame(reason);
+        self.broadcast(&frame);
+    }
+
+    /// Tells other replicas (through the bus) who holds the seat now.
+    fn publish(&self, reason: ControlReason) {
+        if let Some(bus) = &self.cfg.bus {
+            let holder = self.seat.holder().and(self.holder_view());
+            bus.publish(&self.session_id, holder, reason_label(reason));
+        }
+    }
+
+    /// Carries out a freed seat: audits and tells local participants at once, and other
+    /// replicas only once the lease is released, so a driver there that hears "released" can
+    /// acquire it.
+    fn seat_freed(
+        &mut self,
+        ctx: &mut Context<Self>,
+        lease: &Lease,
+        reason: ControlReason,
+        subject: &str,
+    ) {
+        self.announce_locally(reason, subject, &lease.holder.connection_id);
+        let fut = self.leases.release(&self.session_id, lease.epoch);
+        ctx.spawn(
+            async move {
+                if let Err(e) = fut.await {
+                    tracing::warn!(error = %e, "control release failed; the lease will expire");
+                }
+            }
+            .into_actor(self)
+            .map(move |(), hub, _| {
+                if hub.seat.publish_after_release() {
+                    hub.publish(reason);
+                }
+            }),
+        );
+    }
+
+    /// The holder `conn` (of `subject`) gives the seat up.
+    pub(super) fn release(&mut self, ctx: &mut Context<Self>, conn: &str, subject: &str) {
+        if let Some(lease) = self.seat.release(conn) {
+            self.seat_freed(ctx, &lease, ControlReason::Released, subject);
+        }
+    }
+
+    /// Frees the seat if anyone holds it (or keeps it in grace): releases the lease, audits,
+    /// tells local participants and other replicas. `by` names who did it when not the holder.
+    pub(super) fn vacate(
+        &mut self,
+        ctx: &mut Context<Self>,
+        reason: ControlReason,
+        by: Option<&str>,
+    ) -> bool {
+        let Some(lease) = self.seat.vacate() else {
+            return false;
+        };
+        let subject = by.unwrap_or(&lease.holder.subject).to_owned();
+        self.seat_freed(ctx, &lease, reason, &subject);
+        true
+    }
+
+    /// The seat's share of the 1 s tick: expiry, grace, and lease renewal (fencing).
+    pub(super) fn tick_seat(&mut self, ctx: &mut Context<Self>) {
+        match self.seat.tick(Instant::now()) {
+            Tick::Nothing => {}
+            Tick::Freed { lease, reason } => {
+                let subject = lease.holder.subject.clone();
+                self.seat_freed(ctx, &lease, reason, &subject);
+            }
+            Tick::Renew { epoch } => {
+                let fut = self
+                    .leases
+                    .renew(&self.session_id, epoch, self.cfg.lease_ttl);
+                ctx.spawn(fut.into_actor(self).map(move |res, hub, _ctx| {
+                    let outcome = match res {
+                        Ok(true) => Renewal::Confirmed,
+                        Ok(false) => Renewal::Fenced,
+                        Err(_) => Renewal::Failed,
+                    };
+                    if let Some(lost) = hub.seat.renewed(epoch, outcome, Instant::now()) {
+                        // Fenced out, or unconfirmed too long: stdin stops at once.
+                        hub.control_changed(
+                            ControlReason::Revoked,
+                            &lost.holder.subject,
+                            &lost.holder.connection_id,
+                        );
+                    }
+                }));
+            }
+        }
+    }
+
+    /// Tries to seat `conn`, then runs `then(hub, seated)`; on success everyone is told.
+    pub(super) fn try_seat(
+        &mut self,
+        ctx: &mut Context<Self>,
+        conn: String,
+        subject: String,
+        then: impl FnOnce(&mut Self, bool) + 'static,
+    ) {
+        if !self.seat.may_seat(&subject) {
+            then(self, false);
+            return;
+        }
+        let holder = Holder {
+            connection_id: conn.clone(),
+            subject,
+        };
+        let fut = self
+            .leases
+            .acquire(&self.session_id, &holder, self.cfg.lease_ttl);
+        // Waiting here keeps the hub's view consistent: nothing else is handled until the
+        // store answers (immediately in memory; one round trip with Redis).
+        ctx.wait(fut.into_actor(self).map(move |res, hub, _ctx| {
+            let seated = match res {
+                Ok(Some(lease)) if hub.participants.contains_key(&conn) => {
+                    hub.seat.seated(lease, Instant::now());
+                    true
+                }
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "control lease store failed");
+                    false
+                }
+            };
+            then(hub, seated);
+        }));
+    }
+}
+
+fn reason_label(r: ControlReason) -> &'static str {
+    match r {
+        ControlReason::Acquired => "acquired",
+        ControlReason::Released => "released",
+        ControlReason::Expired => "expired",
+        ControlReason::Revoked => "revoked",
+        ControlReason::Disconnected => "disconnected",
+    }
+}

@@ -1,0 +1,252 @@
+//! How the hub handles each message in `messages.rs`: joins and leaves, stdin and resize from
+//! the holder, control requests, revoke, terminate, drain, snapshots and remote control notes.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use super::messages::*;
+use super::participant::Participant;
+use super::SessionHub;
+use crate::backend::BackendInput;
+use crate::outbound::OutFrame;
+use crate::protocol::{close, ControlReason, ErrorCode, Role, ServerFrame};
+
+impl Handler<Join> for SessionHub {
+    type Result = Result<(), JoinError>;
+
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) -> Self::Result {
+        if self.exited {
+            return Err(JoinError::Ended);
+        }
+        let conn = msg.connection_id.clone();
+        self.participants.insert(
+            conn.clone(),
+            Participant {
+                subject: msg.subject.clone(),
+                role: msg.role,
+                greeted: false,
+                out: msg.out,
+                stats: msg.stats,
+                max_invalid: msg.max_invalid,
+            },
+        );
+        let role = msg.role;
+        let limits = msg.limits;
+        let subject = msg.subject;
+        if role == Role::Driver {
+            let (c, s) = (conn.clone(), subject.clone());
+            self.try_seat(ctx, conn, subject, move |hub, _| {
+                hub.greet(c, s, role, limits)
+            });
+        } else {
+            self.greet(conn, subject, role, limits);
+        }
+        Ok(())
+    }
+}
+
+impl SessionHub {
+    /// Answers a refused message with an error frame; past `ws.max_invalid_messages` the
+    /// participant is closed with 1008.
+    fn refuse(&mut self, conn: &str, code: ErrorCode, message: &str) {
+        let over = match self.participants.get(conn) {
+            Some(p) => {
+                let n = p.stats.invalid.fetch_add(1, Ordering::AcqRel) + 1;
+                n >= p.max_invalid
+            }
+            None => return,
+        };
+        self.send_error(conn, code, message);
+        if over {
+            if let Some(p) = self.participants.get(conn) {
+                p.close(close::POLICY_VIOLATION);
+            }
+            self.remove_participants([(conn.to_owned(), None)]);
+        }
+    }
+
+    fn send_error(&mut self, conn: &str, code: ErrorCode, message: &str) {
+        self.send_to(
+            conn,
+            OutFrame::text(ServerFrame::error(code, message).to_json()),
+        );
+    }
+}
+
+impl Handler<Leave> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _ctx: &mut Context<Self>) {
+        self.remove_participants([(msg.connection_id, None)]);
+    }
+}
+
+impl Handler<Stdin> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stdin, _ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        if !self.seat.stdin(&msg.connection_id, now) {
+            self.refuse(
+                &msg.connection_id,
+                ErrorCode::NotDriver,
+                "stdin is accepted only from the connection holding control",
+            );
+            return;
+        }
+        self.last_activity = now;
+        if self.input.try_send(BackendInput::Stdin(msg.data)).is_err() {
+            self.send_error(
+                &msg.connection_id,
+                ErrorCode::RateLimited,
+                "terminal input is backed up",
+            );
+        }
+    }
+}
+
+impl Handler<Resize> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resize, _ctx: &mut Context<Self>) {
+        if self.seat.holder_conn() != Some(msg.connection_id.as_str()) {
+            self.refuse(
+                &msg.connection_id,
+                ErrorCode::NotDriver,
+                "resize is accepted only from the connection holding control",
+            );
+            return;
+        }
+        let _ = self.input.try_send(BackendInput::Resize {
+            cols: msg.cols,
+            rows: msg.rows,
+        });
+    }
+}
+
+impl Handler<ControlRequest> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: ControlRequest, ctx: &mut Context<Self>) {
+        let Some(p) = self.participants.get(&msg.connection_id) else {
+            return;
+        };
+        let subject = p.subject.clone();
+        if p.role != Role::Driver {
+            self.audit.record_detached(
+                self.event("attach.control.denied", "refused")
+                    .reason("observer")
+                    .subject(&subject)
+                    .connection_id(&msg.connection_id),
+            );
+            self.refuse(
+                &msg.connection_id,
+                ErrorCode::ControlDenied,
+                "observers cannot take control",
+            );
+            return;
+        }
+        if !msg.acquire {
+            self.release(ctx, &msg.connection_id, &subject);
+            return;
+        }
+        if self.seat.holder_conn() == Some(msg.connection_id.as_str()) {
+            return;
+        }
+        let conn = msg.connection_id.clone();
+        let subj = subject.clone();
+        self.try_seat(ctx, msg.connection_id, subject, move |hub, seated| {
+            if seated {
+                hub.control_changed(ControlReason::Acquired, &subj, &conn);
+            } else {
+                hub.audit.record_detached(
+                    hub.event("attach.control.denied", "refused")
+                        .reason("held")
+                        .subject(&subj)
+                        .connection_id(&conn),
+                );
+                hub.send_error(
+                    &conn,
+                    ErrorCode::ControlDenied,
+                    "control is held by another driver",
+                );
+            }
+        });
+    }
+}
+
+impl Handler<Revoke> for SessionHub {
+    type Result = bool;
+
+    fn handle(&mut self, msg: Revoke, ctx: &mut Context<Self>) -> bool {
+        self.vacate(ctx, ControlReason::Revoked, Some(&msg.by))
+    }
+}
+
+impl Handler<Terminate> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Terminate, ctx: &mut Context<Self>) {
+        self.exited = true;
+        self.close_all(close::REVOKED);
+        ctx.stop();
+    }
+}
+
+impl Handler<Drain> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Drain, ctx: &mut Context<Self>) {
+        self.broadcast(&ServerFrame::Shutdown {});
+        self.close_all(close::GOING_AWAY);
+        self.vacate(ctx, ControlReason::Released, None);
+    }
+}
+
+impl Handler<Snapshot> for SessionHub {
+    type Result = MessageResult<Snapshot>;
+
+    fn handle(&mut self, _msg: Snapshot, _ctx: &mut Context<Self>) -> Self::Result {
+        let control = self.holder_view();
+        let mut participants: Vec<ParticipantView> = self
+            .participants
+            .iter()
+            .map(|(id, p)| ParticipantView {
+                connection_id: id.clone(),
+                subject: p.subject.clone(),
+                role: p.role,
+            })
+            .collect();
+        participants.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+        MessageResult(HubSnapshot {
+            participants,
+            control,
+        })
+    }
+}
+
+impl Handler<RemoteControl> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoteControl, _ctx: &mut Context<Self>) {
+        let note = msg.0;
+        let reason = match note.reason.as_str() {
+            "acquired" => ControlReason::Acquired,
+            "released" => ControlReason::Released,
+            "expired" => ControlReason::Expired,
+            "revoked" => ControlReason::Revoked,
+            "disconnected" => ControlReason::Disconnected,
+            _ => return,
+        };
+        if note.holder.is_some() {
+            // Someone elsewhere holds the seat now: if we still thought we did, our lease is
+            // gone (the store only grants one), so stop forwarding stdin at once.
+            self.seat.taken_elsewhere();
+        }
+        self.remote_holder = note.holder;
+        let frame = self.control_frame(reason);
+        self.broadcast(&frame);
+    }
+}

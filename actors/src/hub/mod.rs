@@ -1,0 +1,402 @@
+//! The session hub: one actor per attached session per process. It owns the backend pipe, the
+//! scrollback and the control seat, and fans output out without ever waiting on a participant.
+
+mod coalesce;
+mod control;
+mod handlers;
+mod messages;
+mod participant;
+pub mod seat;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::audit::{Audit, AuditEvent};
+use crate::backend::{BackendEvent, BackendInput, BackendIo};
+use crate::lease::LeaseStore;
+use crate::metrics;
+use crate::outbound::{OutFrame, PushError};
+use crate::protocol::{
+    close, ControlReason, HelloControl, HelloLimits, HolderView, Role, ServerFrame,
+};
+use crate::scrollback::Scrollback;
+use crate::time::rfc3339;
+
+pub use coalesce::MAX_COALESCED;
+pub use messages::{
+    ControlRequest, Drain, HubSnapshot, Join, JoinError, Leave, ParticipantView, RemoteControl,
+    Resize, Revoke, Snapshot, Stdin, Terminate,
+};
+pub use participant::ParticipantStats;
+
+use participant::Participant;
+use seat::{SeatMachine, SeatTimes};
+
+/// Mailbox capacity of a hub: stdin, joins and leaves queue here; senders use `try_send`.
+pub const HUB_MAILBOX: usize = 1024;
+
+/// Per-session timing and size settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// `session.scrollback_bytes`.
+    pub scrollback_bytes: usize,
+    /// `session.idle_timeout`.
+    pub idle_timeout: Duration,
+    /// `attach.driver_idle_timeout`.
+    pub driver_idle_timeout: Duration,
+    /// `attach.control_grace`.
+    pub control_grace: Duration,
+    /// Lifetime of a control lease without renewal; a holder that cannot renew for this long
+    /// stops writing (fencing).
+    pub lease_ttl: Duration,
+    /// Publishes seat changes to other replicas (with Redis).
+    pub bus: Option<crate::redis::bus::ControlBus>,
+}
+
+/// The hub actor.
+pub struct SessionHub {
+    session_id: String,
+    tenant: String,
+    cfg: HubConfig,
+    input: mpsc::Sender<BackendInput>,
+    events: Option<mpsc::Receiver<BackendEvent>>,
+    scrollback: Scrollback,
+    participants: HashMap<String, Participant>,
+    seat: SeatMachine,
+    leases: Arc<dyn LeaseStore>,
+    audit: Audit,
+    last_activity: Instant,
+    announced_deadline: SystemTime,
+    exited: bool,
+    /// The holder on another replica, as last announced there.
+    remote_holder: Option<HolderView>,
+    /// Participants gone or refusing frames, not yet removed (see `remove_participants`).
+    leaving: Vec<(String, Option<PushError>)>,
+    /// Set while `remove_participants` works through `leaving`.
+    removing: bool,
+    on_end: Option<OnEnd>,
+}
+
+/// Runs once when a hub stops, with its session id (unregisters the session).
+pub type OnEnd = Box<dyn FnOnce(&str) + Send>;
+
+impl SessionHub {
+    /// A hub for `session_id` over a running backend. `on_end` runs once when it stops.
+    pub fn new(
+        session_id: String,
+        tenant: String,
+        cfg: HubConfig,
+        io: BackendIo,
+        leases: Arc<dyn LeaseStore>,
+        audit: Audit,
+        on_end: OnEnd,
+    ) -> Self {
+        let scrollback = Scrollback::new(cfg.scrollback_bytes);
+        let deadline = SystemTime::now() + cfg.idle_timeout;
+        let times = SeatTimes {
+            control_grace: cfg.control_grace,
+            driver_idle_timeout: cfg.driver_idle_timeout,
+            lease_ttl: cfg.lease_ttl,
+        };
+        SessionHub {
+            session_id,
+            tenant,
+            cfg,
+            input: io.input,
+            events: Some(io.events),
+            scrollback,
+            participants: HashMap::new(),
+            seat: SeatMachine::new(times, Instant::now()),
+            leases,
+            audit,
+            last_activity: Instant::now(),
+            announced_deadline: deadline,
+            exited: false,
+            remote_holder: None,
+            leaving: Vec::new(),
+            removing: false,
+            on_end: Some(on_end),
+        }
+    }
+
+    fn idle_deadline(&self) -> SystemTime {
+        let left = self
+            .cfg
+            .idle_timeout
+            .saturating_sub(self.last_activity.elapsed());
+        SystemTime::now() + left
+    }
+
+    fn event(&self, ty: &str, outcome: &str) -> AuditEvent {
+        AuditEvent::new(ty, outcome)
+            .session_id(&self.session_id)
+            .tenant(&self.tenant)
+    }
+
+    /// Queues a frame to one participant; a full queue drops that participant (4003).
+    fn send_to(&mut self, conn: &str, frame: OutFrame) {
+        let failed = self
+            .participants
+            .get(conn)
+            .and_then(|p| p.out.push(frame).err());
+        if let Some(e) = failed {
+            self.drop_failed(vec![(conn.to_owned(), e)]);
+        }
+    }
+
+    fn broadcast(&mut self, frame: &ServerFrame) {
+        let bytes = Bytes::from(frame.to_json());
+        self.broadcast_frame(OutFrame::Text(bytes));
+    }
+
+    fn broadcast_frame(&mut self, frame: OutFrame) {
+        let failed = self.fan_out(&frame);
+        self.drop_failed(failed);
+    }
+
+    /// The fan-out: pushes `frame` to every greeted participant, the driver first, without
+    /// waiting on any. Returns those whose queues refused it.
+    fn fan_out(&self, frame: &OutFrame) -> Vec<(String, PushError)> {
+        let mut failed = Vec::new();
+        // The driver's own echo goes out first: its latency is what a typist feels.
+        let holder = self.seat.holder_conn();
+        let first = holder.and_then(|h| self.participants.get_key_value(h));
+        let rest = self
+            .participants
+            .iter()
+            .filter(|(id, _)| Some(id.as_str()) != holder);
+        for (id, p) in first.into_iter().chain(rest).filter(|(_, p)| p.greeted) {
+            if let OutFrame::Binary(b) = frame {
+                p.stats
+                    .bytes_out
+                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+            }
+            if let Err(e) = p.out.push(frame.clone()) {
+                failed.push((id.clone(), e));
+            }
+        }
+        failed
+    }
+
+    /// Removes participants whose queues refused a frame (their connections close on their
+    /// own).
+    fn drop_failed(&mut self, failed: Vec<(String, PushError)>) {
+        self.remove_participants(failed.into_iter().map(|(c, e)| (c, Some(e))));
+    }
+
+    /// Removes participants that left (`None`) or whose queues refused a frame, hands a
+    /// departed holder's seat to its grace period, then tells the rest with one `participants`
+    /// frame. Iterative: frames sent meanwhile may be refused too; those participants join the
+    /// `leaving` list worked through by the same loop, so thousands leaving at once never
+    /// recurse.
+    fn remove_participants(&mut self, gone: impl IntoIterator<Item = (String, Option<PushError>)>) {
+        self.leaving.extend(gone);
+        if self.removing {
+            return;
+        }
+        self.removing = true;
+        let mut removed = false;
+        loop {
+            while !self.leaving.is_empty() {
+                for (conn, err) in std::mem::take(&mut self.leaving) {
+                    removed |= self.remove_one(&conn, err);
+                }
+            }
+            if !removed {
+                break;
+            }
+            removed = false;
+            let frame = OutFrame::text(self.participants_frame().to_json());
+            let failed = self.fan_out(&frame);
+            self.leaving
+                .extend(failed.into_iter().map(|(c, e)| (c, Some(e))));
+        }
+        self.removing = false;
+    }
+
+    /// Removes one participant; `true` if it was there. Announces a departed holder.
+    fn remove_one(&mut self, conn: &str, err: Option<PushError>) -> bool {
+        let Some(p) = self.participants.remove(conn) else {
+            return false;
+        };
+        if err == Some(PushError::Overflow) {
+            self.note_slow_consumer(&p);
+        }
+        if let Some(lease) = self.seat.disconnected(conn, Instant::now()) {
+            self.control_changed(
+                ControlReason::Disconnected,
+                &lease.holder.subject,
+                &lease.holder.connection_id,
+            );
+        }
+        true
+    }
+
+    fn note_slow_consumer(&self, p: &Participant) {
+        // Audited by the connection's disconnect record (close_code 4003).
+        metrics::SLOW_CONSUMER_CLOSES.inc();
+        tracing::info!(
+            session = %self.session_id,
+            role = p.role.as_str(),
+            queued_bytes = p.out.queued_bytes(),
+            "slow consumer closed with 4003"
+        );
+        p.stats.set_close_code(close::SLOW_CONSUMER);
+    }
+
+    fn participants_frame(&self) -> ServerFrame {
+        let drivers = self
+            .participants
+            .values()
+            .filter(|p| p.role == Role::Driver)
+            .count();
+        ServerFrame::Participants {
+            drivers,
+            observers: self.participants.len() - drivers,
+        }
+    }
+
+    /// Closes every participant with `code` and forgets them (the session or replica ends).
+    fn close_all(&mut self, code: u16) {
+        for p in self.participants.values() {
+            p.close(code);
+        }
+        self.participants.clear();
+    }
+
+    /// Seat bookkeeping, idle deadlines and lease renewal; runs every second.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.tick_seat(ctx);
+        if self.participants.is_empty() {
+            return;
+        }
+        if self.last_activity.elapsed() >= self.cfg.idle_timeout {
+            self.close_all(close::SESSION_IDLE);
+            self.vacate(ctx, ControlReason::Released, None);
+            return;
+        }
+        let deadline = self.idle_deadline();
+        let threshold = (self.cfg.idle_timeout / 10).min(Duration::from_secs(60));
+        let moved = deadline
+            .duration_since(self.announced_deadline)
+            .unwrap_or_default();
+        if moved > threshold {
+            self.announced_deadline = deadline;
+            self.broadcast(&ServerFrame::Idle {
+                deadline: rfc3339(deadline),
+            });
+        }
+    }
+
+    fn greet(&mut self, conn: String, subject: String, role: Role, limits: HelloLimits) {
+        match self.participants.get_mut(&conn) {
+            Some(p) => p.greeted = true,
+            None => return,
+        }
+        let you = self.seat.holder_conn() == Some(conn.as_str());
+        let hello = ServerFrame::Hello {
+            session_id: self.session_id.clone(),
+            connection_id: conn.clone(),
+            role,
+            control: HelloControl {
+                holder: self.holder_view().map(|h| h.connection_id),
+                you,
+            },
+            idle_deadline: rfc3339(self.idle_deadline()),
+            limits,
+        };
+        self.send_to(&conn, OutFrame::text(hello.to_json()));
+        if !self.scrollback.is_empty() {
+            let replay = self.scrollback.snapshot();
+            self.send_to(&conn, OutFrame::Binary(replay));
+        }
+        if you {
+            self.control_changed(ControlReason::Acquired, &subject, &conn);
+        }
+        let frame = self.participants_frame();
+        self.broadcast(&frame);
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+impl Actor for SessionHub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(HUB_MAILBOX);
+        if let Some(rx) = self.events.take() {
+            ctx.add_stream(coalesce::coalesced(rx));
+        }
+        ctx.run_interval(Duration::from_secs(1), |hub, ctx| hub.tick(ctx));
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let _ = self.input.try_send(BackendInput::Terminate);
+        // A session that ends (exit, delete, pod gone) gives its seat back at once instead of
+        // leaving the lease to expire.
+        if let Some(lease) = self.seat.lease() {
+            let fut = self.leases.release(&self.session_id, lease.epoch);
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move {
+                    let _ = fut.await;
+                });
+            }
+        }
+        if let Some(f) = self.on_end.take() {
+            f(&self.session_id);
+        }
+    }
+}
+
+impl StreamHandler<BackendEvent> for SessionHub {
+    fn handle(&mut self, ev: BackendEvent, ctx: &mut Context<Self>) {
+        match ev {
+            BackendEvent::Output(bytes) => {
+                self.last_activity = Instant::now();
+                self.scrollback.push(&bytes);
+                metrics::BYTES_OUT.inc_by(bytes.len() as u64 * self.participants.len() as u64);
+                self.broadcast_frame(OutFrame::Binary(bytes));
+            }
+            BackendEvent::Exited(code) => {
+                self.exited = true;
+                self.audit.record_detached(
+                    self.event("session.exited", "ok")
+                        .field_i64("exit_code", i64::from(code)),
+                );
+                self.broadcast(&ServerFrame::Exit { code });
+                self.close_all(close::NORMAL);
+                ctx.stop();
+            }
+            BackendEvent::Gone(reason) => {
+                self.exited = true;
+                self.audit.record_detached(
+                    self.event("session.exited", "error")
+                        .reason(truncate(&reason, 200)),
+                );
+                for p in self.participants.values() {
+                    p.close_urgently(close::REVOKED);
+                }
+                self.participants.clear();
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        if !self.exited {
+            self.close_all(close::INTERNAL_ERROR);
+            ctx.stop();
+        }
+    }
+}
