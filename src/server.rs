@@ -10,7 +10,8 @@ use actix_http::{HttpService, Request, Response};
 use actix_service::{map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::{middleware, web, App, HttpServer};
-use attachd_actors::audit::{Audit, AuditConfig};
+use attachd_actors::audit::record::{outcomes, types};
+use attachd_actors::audit::{Audit, AuditConfig, AuditEvent};
 use attachd_actors::hub::Drain;
 use attachd_actors::lease::LocalLeases;
 use attachd_actors::limits::LocalLimiter;
@@ -172,6 +173,13 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         max_file_bytes: settings.audit.max_file_bytes.as_u64(),
     })
     .map_err(|e| StartError::Audit(e.to_string()))?;
+    // The probe that the sink works (durable, like every record): until it is, health says
+    // failing, so the replica is not ready and, under `deny`, refuses tickets and attaches.
+    let started = AuditEvent::new(types::SERVER_STARTED, outcomes::OK)
+        .field_str("version", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = audit.record(started).await {
+        tracing::error!(error = %e, "the audit log cannot be written at start");
+    }
 
     let origins = settings.effective_origins();
     let shared = shared_stores(&settings).await?;

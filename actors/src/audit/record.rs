@@ -31,6 +31,8 @@ pub mod types {
     pub const SESSION_DELETED: &str = "session.deleted";
     /// A session's process ended.
     pub const SESSION_EXITED: &str = "session.exited";
+    /// A replica started (its first record: the probe that the sink can be written).
+    pub const SERVER_STARTED: &str = "server.started";
     /// First record of a file after rotation (written by the audit writer itself).
     pub const AUDIT_ROTATED: &str = "audit.rotated";
 }
