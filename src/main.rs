@@ -128,12 +128,14 @@ fn main() -> ExitCode {
         Cmd::Audit {
             cmd: AuditCmd::Verify { paths },
         } => {
+            // The head file beside the current (last) file shows a cut tail.
+            let head = attachd_actors::audit::head_path(&paths[paths.len() - 1]);
             let files = if paths.len() == 1 {
                 attachd_actors::audit::chain_files(&paths[0]).unwrap_or(paths)
             } else {
                 paths
             };
-            let report = attachd_actors::audit::verify_files(&files);
+            let report = attachd_actors::audit::verify_anchored(&files, &head);
             println!(
                 "{}",
                 serde_json::json!({

@@ -735,3 +735,75 @@ async fn file_moved_away_while_running_is_not_forked() {
         (true, 3, None)
     );
 }
+
+/// Lines cut off the end at a line boundary leave a chain that verifies by itself; the head
+/// file shows the cut: verify reports the first missing seq and a writer refuses to continue
+/// (it would reuse the removed seqs).
+#[actix::test]
+async fn cut_tail_is_reported_by_verify_and_refused_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, orig) = sample_file(dir.path(), 5).await;
+    assert!(verify_path(&path).ok);
+    write_lines(&path, &orig[..3]);
+    let before = fs::read(&path).unwrap();
+    assert!(
+        verify_files(std::slice::from_ref(&path)).ok,
+        "the chain alone cannot see it"
+    );
+    let r = verify_path(&path);
+    assert_eq!(
+        (r.ok, r.records, r.first_bad_seq),
+        (false, 3, Some(4)),
+        "{r:?}"
+    );
+    assert!(r.message.contains("cut off"), "{}", r.message);
+
+    let a = restart(&path, BIG).await;
+    assert!(!a.health().is_ok());
+    let why = a.health().last_error().unwrap();
+    assert!(why.contains("cut off") && why.contains("seq 5"), "{why}");
+    let r = a.record(event(9)).await;
+    assert!(matches!(r, Err(AuditError::ChainBroken(_))), "{r:?}");
+    a.close().await.ok();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        before,
+        "a cut chain must not be continued"
+    );
+}
+
+/// A record replaced at the head's seq (a rewritten, re-chained tail) is refused too.
+#[actix::test]
+async fn rewritten_head_record_is_refused_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, orig) = sample_file(dir.path(), 3).await;
+    let mut v: serde_json::Map<String, Value> = serde_json::from_str(&orig[2]).unwrap();
+    v.insert("subject".into(), Value::from("forged"));
+    let h = attachd_actors::audit::chain::record_hash(&v)
+        .unwrap()
+        .unwrap();
+    v.insert("hash".into(), Value::from(h));
+    let mut forged = orig.clone();
+    forged[2] = attachd_actors::audit::canonical::to_string(&Value::Object(v)).unwrap();
+    write_lines(&path, &forged);
+    assert!(verify_files(std::slice::from_ref(&path)).ok);
+    let r = verify_path(&path);
+    assert_eq!((r.ok, r.first_bad_seq), (false, Some(3)), "{r:?}");
+    let a = restart(&path, BIG).await;
+    let why = a.health().last_error().unwrap_or_default();
+    assert!(!a.health().is_ok() && why.contains("rewritten"), "{why}");
+    a.close().await.ok();
+}
+
+/// A missing or empty log is not a verified one.
+#[test]
+fn missing_or_empty_logs_do_not_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("audit.log");
+    let r = verify_path(&missing);
+    assert_eq!((r.ok, r.first_bad_seq), (false, Some(1)), "{r:?}");
+    fs::write(&missing, b"").unwrap();
+    let r = verify_path(&missing);
+    assert_eq!((r.ok, r.first_bad_seq), (false, Some(1)), "{r:?}");
+    assert!(!verify_files(&[]).ok);
+}

@@ -144,6 +144,13 @@ async fn tampering_is_detected_by_the_cli_and_the_api_with_the_right_seq() {
             .output()
             .unwrap()
     };
+    // Ticket records are queued, not awaited.
+    for _ in 0..100 {
+        if srv.audit_records().len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let out = cli(&srv.audit_path());
     assert!(
         out.status.success(),
@@ -224,4 +231,97 @@ async fn restarts_and_rotation_continue_the_chain() {
         .await;
     assert_eq!(r.body["events"].as_array().unwrap().len(), 20, "{}", r.text);
     let _ = json!({});
+}
+
+fn cli_verify(path: &std::path::Path) -> (bool, serde_json::Value) {
+    let out = Command::new(bin())
+        .args(["audit", "verify"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.success(), report)
+}
+
+/// Each start writes a durable `server.started` record first.
+#[tokio::test]
+async fn every_start_is_audited_first() {
+    let mut srv = Server::start(Opts::default());
+    srv.restart_graceful();
+    let starts: Vec<u64> = srv
+        .audit_records()
+        .iter()
+        .filter(|r| r["type"] == "server.started")
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts.first(), Some(&1), "{starts:?}");
+    assert_eq!(starts.len(), 2, "{starts:?}");
+}
+
+/// The last lines of the log removed while the server is stopped: the CLI reports the cut,
+/// and the restarted server refuses to continue the chain (it would reuse the removed seqs):
+/// `/readyz` 503 and new sessions 503 under `deny`, nothing appended.
+#[tokio::test]
+async fn a_cut_tail_is_reported_and_the_chain_is_not_continued() {
+    let mut srv = Server::start(Opts::default().env("ATTACHD__AUDIT__ON_FAILURE", "deny"));
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    for _ in 0..4 {
+        api.ticket(&sid, "observer").await;
+    }
+    let st = srv.terminate(std::time::Duration::from_secs(15));
+    assert!(st.is_some_and(|s| s.success()), "{st:?}");
+    let (ok, report) = cli_verify(&srv.audit_path());
+    assert!(ok, "{report}");
+    let last = report["records"].as_u64().unwrap();
+    let text = std::fs::read_to_string(srv.audit_path()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept = lines[..lines.len() - 3].join("\n") + "\n";
+    std::fs::write(srv.audit_path(), &kept).unwrap();
+
+    let (ok, report) = cli_verify(&srv.audit_path());
+    assert!(!ok, "{report}");
+    assert_eq!(report["first_bad_seq"], last - 2, "{report}");
+    assert!(
+        report["message"].as_str().unwrap().contains("cut off"),
+        "{report}"
+    );
+    let (py_ok, _) = python_verify(&[srv.audit_path()]);
+    assert!(
+        py_ok,
+        "the chain alone still verifies: only the head shows the cut"
+    );
+
+    srv.restart();
+    let api = srv.api(&ALICE);
+    let r = api.call("GET", "/readyz", None).await;
+    assert_eq!(
+        (r.status, &r.body["checks"]["audit"]),
+        (503, &json!("failing")),
+        "{}",
+        r.text
+    );
+    let (st, text) = api.create_session_status().await;
+    assert_eq!(st, 503, "{text}");
+    assert!(text.contains("audit_unavailable"), "{text}");
+    assert!(srv.logs().contains("refusing to continue this chain"));
+    assert_eq!(std::fs::read_to_string(srv.audit_path()).unwrap(), kept);
+}
+
+/// `attachd audit verify` on a missing or an empty file is not a success.
+#[test]
+fn verify_fails_on_a_missing_or_empty_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let (ok, report) = cli_verify(&path);
+    assert!(!ok, "{report}");
+    assert_eq!(report["first_bad_seq"], 1);
+    std::fs::write(&path, "").unwrap();
+    let (ok, report) = cli_verify(&path);
+    assert!(!ok, "{report}");
 }

@@ -18,8 +18,9 @@
 //! chain order; [`chain_files`] sorts numerically, so more than 999999 rotations still sort right).
 //! The new current file starts with an `audit.rotated` record (field `rotated_file` = the name
 //! the old file got) whose `prev` is the old file's last hash; `seq` keeps increasing.
-//! `<name>.lock` (an `flock`ed lock file that keeps a second writer away) and `.<name>.probe`
-//! (a short-lived write probe used while recovering) live next to it and are not part of the chain.
+//! `<name>.lock` (an `flock`ed lock file that keeps a second writer away), `<name>.head` (the
+//! chain's head, see [`anchor`]) and `.<name>.probe` (a short-lived write probe used while
+//! recovering) live next to it and are not part of the chain.
 //!
 //! # Durability and failure policy
 //!
@@ -33,6 +34,7 @@
 //! later batch (with a short backoff) and probes it periodically, and health returns to ok after
 //! the next successful write.
 
+mod anchor;
 pub mod canonical;
 pub mod chain;
 mod health;
@@ -44,11 +46,13 @@ pub mod writer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use anchor::head_path;
 pub(crate) use health::init_metrics;
 pub use health::{records_lost_total, write_errors_total, AuditHealth, HealthSnapshot};
 pub use record::{AuditEvent, FieldValue};
 pub use verify::{
-    chain_files, read_events, verify_files, verify_path, AuditQuery, VerifyReport, MAX_QUERY_LIMIT,
+    chain_files, read_events, verify_anchored, verify_files, verify_path, AuditQuery, VerifyReport,
+    MAX_QUERY_LIMIT,
 };
 pub use writer::{Audit, AuditConfig, DETACHED_OVERFLOW, MAILBOX_CAPACITY, MAX_BATCH};
 

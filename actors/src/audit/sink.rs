@@ -22,6 +22,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::anchor::{self, head_path, read_anchor, Anchor, HeadFile};
 use super::chain::{seal, FIRST_SEQ, GENESIS_PREV};
 use super::health::{self, AuditHealth};
 use super::record::{outcomes, types, AuditEvent};
@@ -83,6 +84,8 @@ struct Recovered {
     torn_bytes: Option<usize>,
     /// The name of the rotated file the current (empty) file must announce.
     needs_marker: Option<String>,
+    /// The hash of the record the head file names, if recovery read it.
+    hash_at: Option<String>,
 }
 
 /// The single writer's view of the audit file.
@@ -95,6 +98,8 @@ pub(crate) struct Sink {
     open: Option<OpenFile>,
     durable: Option<Durable>,
     lock: Option<File>,
+    /// The head file (regular files only), rewritten after every durable batch.
+    head_file: Option<HeadFile>,
     last_error: Option<AuditError>,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -136,6 +141,7 @@ impl Sink {
             open: None,
             durable: None,
             lock: None,
+            head_file: None,
             last_error: None,
             retry_at: None,
             backoff: INITIAL_BACKOFF,
@@ -167,6 +173,7 @@ impl Sink {
     /// Drops the file and the writer lock.
     pub(crate) fn close(&mut self) {
         self.open = None;
+        self.head_file = None;
         self.lock = None;
     }
 
@@ -316,11 +323,20 @@ impl Sink {
                 io::Error::other("audit file is not open"),
             ));
         };
+        let anchor = Anchor {
+            seq: head.next_seq - 1,
+            hash: head.prev.clone(),
+        };
+        let head_file = self.head_file.as_mut();
         let written = open.file.write_all(buf).and_then(|()| {
-            if open.regular {
-                open.file.sync_data()
-            } else {
-                Ok(())
+            if !open.regular {
+                return Ok(());
+            }
+            open.file.sync_data()?;
+            // Acknowledged records are never past the head: it is synced before they are.
+            match head_file {
+                Some(h) => h.write(&anchor),
+                None => Err(io::Error::other("the head file is not open")),
             }
         });
         if let Err(e) = written {
@@ -501,6 +517,7 @@ impl Sink {
             }
         }
         self.acquire_lock()?;
+        self.open_head_file()?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -540,7 +557,26 @@ impl Sink {
                 Ok(())
             }
             _ => {
-                let rec = recover(&self.path, &file)?;
+                let head = head_path(&self.path);
+                let anchor = read_anchor(&head).map_err(AuditError::ChainBroken)?;
+                let rec = recover(&self.path, &file, anchor.as_ref().map(|a| a.seq))?;
+                let last_seq = rec.head.next_seq - 1;
+                let last_hash = rec.head.prev.clone();
+                if let Some(a) = &anchor {
+                    if let Some(why) = anchor::mismatch(a, last_seq, rec.hash_at.as_deref()) {
+                        return Err(AuditError::ChainBroken(format!(
+                            "{} against {}: {why}; refusing to continue this chain",
+                            self.path.display(),
+                            head.display()
+                        )));
+                    }
+                } else if last_seq > 0 {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        last_seq,
+                        "the audit log has no head file; anchoring its chain at its last record"
+                    );
+                }
                 if let Some(n) = rec.torn_bytes {
                     file.set_len(rec.len)
                         .and_then(|()| file.sync_data())
@@ -574,10 +610,32 @@ impl Sink {
                 });
                 if let Some(rotated_name) = rec.needs_marker {
                     self.write_marker(&rotated_name)?;
+                } else if last_seq > 0 && anchor.is_none_or(|a| a.seq != last_seq) {
+                    let at = Anchor {
+                        seq: last_seq,
+                        hash: last_hash,
+                    };
+                    if let Some(h) = self.head_file.as_mut() {
+                        h.write(&at).map_err(|e| AuditError::io(&head, e))?;
+                    }
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Opens the head file beside the log (once), making its creation durable.
+    fn open_head_file(&mut self) -> Result<(), AuditError> {
+        if self.head_file.is_some() {
+            return Ok(());
+        }
+        let head = head_path(&self.path);
+        let existed = head.exists();
+        self.head_file = Some(HeadFile::open(&head).map_err(|e| AuditError::io(&head, e))?);
+        if !existed {
+            sync_dir(dir_of(&self.path))?;
+        }
+        Ok(())
     }
 
     /// Opens a path that is not a regular file (a device): no recovery, lock or sync.
@@ -636,8 +694,10 @@ impl Sink {
 
 /// Recovers the chain head from disk: the last record of the newest rotated file, then every
 /// line of the current file.
-fn recover(path: &Path, file: &File) -> Result<Recovered, AuditError> {
+/// `want` is the seq whose hash the caller needs (the head file's).
+fn recover(path: &Path, file: &File, want: Option<u64>) -> Result<Recovered, AuditError> {
     let rotated = rotated_files(path)?;
+    let mut hash_at = None;
     let mut ck = match rotated.last() {
         Some((_, last_path)) => {
             let mut f = File::open(last_path).map_err(|e| AuditError::io(last_path, e))?;
@@ -652,6 +712,9 @@ fn recover(path: &Path, file: &File) -> Result<Recovered, AuditError> {
             let last = check_record_alone(&line).map_err(|e| {
                 AuditError::ChainBroken(format!("last record of {}: {e}", last_path.display()))
             })?;
+            if Some(last.seq) == want {
+                hash_at = Some(last.hash.clone());
+            }
             let mut ck = ChainChecker::after(&last);
             ck.begin_file(true);
             ck
@@ -680,6 +743,9 @@ fn recover(path: &Path, file: &File) -> Result<Recovered, AuditError> {
                     ))
                 })?;
                 len += bytes.len() as u64 + 1;
+                if Some(good.seq) == want {
+                    hash_at = Some(good.hash);
+                }
                 if !good.rotated {
                     user_records += 1;
                 }
@@ -713,5 +779,6 @@ fn recover(path: &Path, file: &File) -> Result<Recovered, AuditError> {
         user_records,
         torn_bytes,
         needs_marker,
+        hash_at,
     })
 }

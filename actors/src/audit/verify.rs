@@ -19,9 +19,11 @@
 //!   `expected`.
 //!
 //! The chain must start at seq 1 with `prev` = 64 zeros, so deleting the oldest files is reported
-//! too. What a hash chain cannot see: lines cut off at a line boundary at the very end, and a
-//! rewrite of every hash after an edit; a record rewritten with a recomputed hash is reported at
-//! the record after it.
+//! too, and a chain without any record (a missing or empty file) fails at seq 1. What a hash
+//! chain alone cannot see, lines cut off at a line boundary at the very end, the head file
+//! ([`super::anchor`]) shows: [`verify_anchored`] reports a chain that ends before its head at
+//! the first missing seq. A rewrite of every hash after an edit stays invisible to both; a
+//! record rewritten with a recomputed hash is reported at the record after it.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -32,6 +34,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::anchor::{self, head_path, read_anchor};
 use super::chain::{is_hash_hex, record_hash, FIRST_SEQ, GENESIS_PREV};
 use super::record::types;
 use super::AuditError;
@@ -269,8 +272,47 @@ fn bad_report(records: u64, seq: u64, message: String) -> VerifyReport {
     }
 }
 
-/// Recomputes the chain across `paths` (oldest first, as [`chain_files`] lists them).
+/// Recomputes the chain across `paths` (oldest first, as [`chain_files`] lists them). A chain
+/// without records (no file, or only empty ones) does not verify: a log always holds some.
 pub fn verify_files(paths: &[PathBuf]) -> VerifyReport {
+    verify_walk(paths, None).0
+}
+
+/// [`verify_files`], then checks that the chain reaches the head recorded in `head` (the head
+/// file, see [`head_path`]; none there is not an error): a chain cut short of its head is
+/// reported at the first missing seq, a different record at the head's seq at that seq.
+pub fn verify_anchored(paths: &[PathBuf], head: &Path) -> VerifyReport {
+    // The head first: it is written after the log, so the log read next reaches it.
+    let anchor = match read_anchor(head) {
+        Ok(a) => a,
+        Err(e) => return bad_report(0, FIRST_SEQ, e),
+    };
+    let (report, hash_at) = verify_walk(paths, anchor.as_ref().map(|a| a.seq));
+    let Some(a) = anchor.filter(|_| report.ok) else {
+        return report;
+    };
+    let last = report.records;
+    match anchor::mismatch(&a, last, hash_at.as_deref()) {
+        None => report,
+        Some(why) => {
+            let seq = if a.seq > last { last + 1 } else { a.seq };
+            bad_report(last.min(seq - 1), seq, format!("{}: {why}", head.display()))
+        }
+    }
+}
+
+/// Walks the chain across `paths`; also returns the hash of record `want`, if it was seen.
+fn verify_walk(paths: &[PathBuf], want: Option<u64>) -> (VerifyReport, Option<String>) {
+    let mut hash_at = None;
+    let report = walk(paths, |good| {
+        if Some(good.seq) == want {
+            hash_at = Some(good.hash.clone());
+        }
+    });
+    (report, hash_at)
+}
+
+fn walk(paths: &[PathBuf], mut seen: impl FnMut(&GoodRecord)) -> VerifyReport {
     let mut ck = ChainChecker::genesis();
     for (i, path) in paths.iter().enumerate() {
         ck.begin_file(i > 0);
@@ -301,11 +343,10 @@ pub fn verify_files(paths: &[PathBuf]) -> VerifyReport {
             lineno += 1;
             let at = format!("{}:{lineno}", path.display());
             match line {
-                Line::Complete(bytes) => {
-                    if let Err(b) = ck.check_line(&bytes) {
-                        return bad_report(ck.records, b.seq, format!("{at}: {}", b.reason));
-                    }
-                }
+                Line::Complete(bytes) => match ck.check_line(&bytes) {
+                    Ok(good) => seen(&good),
+                    Err(b) => return bad_report(ck.records, b.seq, format!("{at}: {}", b.reason)),
+                },
                 Line::Partial(n) => {
                     return bad_report(
                         ck.records,
@@ -323,6 +364,16 @@ pub fn verify_files(paths: &[PathBuf]) -> VerifyReport {
             }
         }
     }
+    if ck.records == 0 {
+        return bad_report(
+            0,
+            FIRST_SEQ,
+            format!(
+                "no audit records in {} files: the log is missing or empty",
+                paths.len()
+            ),
+        );
+    }
     VerifyReport {
         ok: true,
         records: ck.records,
@@ -331,7 +382,8 @@ pub fn verify_files(paths: &[PathBuf]) -> VerifyReport {
     }
 }
 
-/// Verifies the whole chain of the audit log at `path` (rotated files, then the current one).
+/// Verifies the whole chain of the audit log at `path` (rotated files, then the current one)
+/// against its head file.
 ///
 /// Meant for a live log: a failure is re-checked once after 100 ms, so a record being appended
 /// (a partial last line) or a rotation in progress is not reported as corruption.
@@ -346,7 +398,7 @@ pub fn verify_path(path: &Path) -> VerifyReport {
 
 fn verify_once(path: &Path) -> VerifyReport {
     match chain_files(path) {
-        Ok(files) => verify_files(&files),
+        Ok(files) => verify_anchored(&files, &head_path(path)),
         Err(e) => bad_report(0, FIRST_SEQ, format!("cannot list the audit files: {e}")),
     }
 }
