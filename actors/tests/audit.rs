@@ -416,13 +416,7 @@ async fn verify_detects_tamper_delete_reorder_truncate() {
 
     // A record rewritten with a recomputed hash is caught at the next record.
     let mut f = orig.clone();
-    let mut v: serde_json::Map<String, Value> = serde_json::from_str(&f[3]).unwrap();
-    v.insert("subject".into(), Value::from("forged"));
-    let h = attachd_actors::audit::chain::record_hash(&v)
-        .unwrap()
-        .unwrap();
-    v.insert("hash".into(), Value::from(h));
-    f[3] = attachd_actors::audit::canonical::to_string(&Value::Object(v)).unwrap();
+    f[3] = forge(&f[3]);
     assert_eq!(case("forged", &f), (false, 4, Some(5)));
 
     // Missing file.
@@ -481,18 +475,34 @@ async fn broken_chain_on_start_refuses_to_append() {
     write_lines(&path, &orig);
     let before = fs::read(&path).unwrap();
 
-    let a = restart(&path, BIG).await;
-    assert!(!a.health().is_ok());
-    let why = a.health().last_error().unwrap();
-    assert!(why.contains("broken") && why.contains("seq 3"), "{why}");
-    let r = a.record(event(1)).await;
-    assert!(matches!(r, Err(AuditError::ChainBroken(_))), "{r:?}");
-    a.close().await.ok();
+    refused_on_start(&path, &["broken", "seq 3"]).await;
     assert_eq!(
         fs::read(&path).unwrap(),
         before,
         "a broken chain must not be appended to"
     );
+}
+
+/// Starts a writer on `path` and checks it refuses to append, for a reason naming `why`.
+async fn refused_on_start(path: &Path, why: &[&str]) {
+    let a = restart(path, BIG).await;
+    assert!(!a.health().is_ok());
+    let error = a.health().last_error().unwrap();
+    assert!(why.iter().all(|w| error.contains(w)), "{error}");
+    let r = a.record(event(1)).await;
+    assert!(matches!(r, Err(AuditError::ChainBroken(_))), "{r:?}");
+    a.close().await.ok();
+}
+
+/// `line` with its subject changed and its own hash recomputed (its `prev` kept).
+fn forge(line: &str) -> String {
+    let mut v: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+    v.insert("subject".into(), Value::from("forged"));
+    let h = attachd_actors::audit::chain::record_hash(&v)
+        .unwrap()
+        .unwrap();
+    v.insert("hash".into(), Value::from(h));
+    attachd_actors::audit::canonical::to_string(&Value::Object(v)).unwrap()
 }
 
 #[actix::test]
@@ -758,13 +768,7 @@ async fn cut_tail_is_reported_by_verify_and_refused_on_start() {
     );
     assert!(r.message.contains("cut off"), "{}", r.message);
 
-    let a = restart(&path, BIG).await;
-    assert!(!a.health().is_ok());
-    let why = a.health().last_error().unwrap();
-    assert!(why.contains("cut off") && why.contains("seq 5"), "{why}");
-    let r = a.record(event(9)).await;
-    assert!(matches!(r, Err(AuditError::ChainBroken(_))), "{r:?}");
-    a.close().await.ok();
+    refused_on_start(&path, &["cut off", "seq 5"]).await;
     assert_eq!(
         fs::read(&path).unwrap(),
         before,
@@ -777,22 +781,13 @@ async fn cut_tail_is_reported_by_verify_and_refused_on_start() {
 async fn rewritten_head_record_is_refused_on_start() {
     let dir = tempfile::tempdir().unwrap();
     let (path, orig) = sample_file(dir.path(), 3).await;
-    let mut v: serde_json::Map<String, Value> = serde_json::from_str(&orig[2]).unwrap();
-    v.insert("subject".into(), Value::from("forged"));
-    let h = attachd_actors::audit::chain::record_hash(&v)
-        .unwrap()
-        .unwrap();
-    v.insert("hash".into(), Value::from(h));
     let mut forged = orig.clone();
-    forged[2] = attachd_actors::audit::canonical::to_string(&Value::Object(v)).unwrap();
+    forged[2] = forge(&orig[2]);
     write_lines(&path, &forged);
     assert!(verify_files(std::slice::from_ref(&path)).ok);
     let r = verify_path(&path);
     assert_eq!((r.ok, r.first_bad_seq), (false, Some(3)), "{r:?}");
-    let a = restart(&path, BIG).await;
-    let why = a.health().last_error().unwrap_or_default();
-    assert!(!a.health().is_ok() && why.contains("rewritten"), "{why}");
-    a.close().await.ok();
+    refused_on_start(&path, &["rewritten"]).await;
 }
 
 /// A missing or empty log is not a verified one.

@@ -449,15 +449,18 @@ async fn subprotocols_are_negotiated_and_the_bearer_entry_never_echoed() {
     );
 }
 
+/// An audit log that cannot be written (`/dev/full`), under `deny`.
+fn unwritable_audit_deny() -> Opts {
+    Opts::default()
+        .env("ATTACHD__AUDIT__PATH", "/dev/full")
+        .env("ATTACHD__AUDIT__ON_FAILURE", "deny")
+}
+
 /// The sink is probed at start (a durable `server.started` record): an unwritable audit log
 /// makes the replica unready before any ticket or attach has tried to write.
 #[tokio::test]
 async fn an_unwritable_audit_log_is_unready_from_the_start() {
-    let srv = Server::start(
-        Opts::default()
-            .env("ATTACHD__AUDIT__PATH", "/dev/full")
-            .env("ATTACHD__AUDIT__ON_FAILURE", "deny"),
-    );
+    let srv = Server::start(unwritable_audit_deny());
     let r = srv.api(&ALICE).call("GET", "/readyz", None).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(r.body["checks"]["audit"], "failing", "{}", r.text);
@@ -465,11 +468,7 @@ async fn an_unwritable_audit_log_is_unready_from_the_start() {
 
 #[tokio::test]
 async fn audit_failure_refuses_tickets_with_503_under_deny() {
-    let srv = Server::start(
-        Opts::default()
-            .env("ATTACHD__AUDIT__PATH", "/dev/full")
-            .env("ATTACHD__AUDIT__ON_FAILURE", "deny"),
-    );
+    let srv = Server::start(unwritable_audit_deny());
     let api = srv.api(&ALICE);
     // The first write (this session's record) fails and flips the gate.
     let (st, _) = api.create_session_status().await;
