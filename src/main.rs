@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use attachd::auth::{new_secret, sha256_hex};
 use attachd::config::{self, SCOPES};
+use attachd::secret::{new_secret, sha256_hex};
 
 #[derive(Parser)]
 #[command(name = "attachd", version, about = "Hardened WebSocket attach gateway")]

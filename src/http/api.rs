@@ -6,15 +6,16 @@ use std::time::Duration;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpResponse};
 use attachd_actors::audit::{AuditEvent, AuditQuery, MAX_QUERY_LIMIT};
-use attachd_actors::hub::{HubConfig, HubSnapshot, Revoke, Snapshot, Terminate};
+use attachd_actors::hub::{HubSnapshot, Revoke, Snapshot, Terminate};
 use attachd_actors::protocol::{ControlReason, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Auth, Principal};
+use crate::auth::Principal;
 use crate::backend::local;
 use crate::config::BackendKind;
 use crate::error::{ApiError, ErrorBody};
+use crate::http::extract::Auth;
 use crate::sessions::{lifecycle_event, new_session_id, now_rfc3339, SessionView};
 use crate::state::AppState;
 use crate::tickets::{now_ms, TicketClaims};
@@ -147,7 +148,7 @@ pub async fn visible(
     if !valid_session_id(id) {
         return Err(ApiError::NotFound);
     }
-    crate::catalog::find(st, &p.tenant, id).await
+    st.catalog.find(&p.tenant, id).await
 }
 
 /// Lists the caller's sessions.
@@ -157,7 +158,7 @@ pub async fn visible(
 pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
     p.require("sessions:read")?;
     Ok(HttpResponse::Ok().json(SessionList {
-        sessions: crate::catalog::list(&st, &p.tenant).await?,
+        sessions: st.catalog.list(&p.tenant).await?,
     }))
 }
 
@@ -201,29 +202,10 @@ pub async fn create_session(
         backend: "local".into(),
         command,
     };
-    st.sessions.start(
-        view.clone(),
-        io,
-        hub_config(&st),
-        st.leases.clone(),
-        st.audit.clone(),
-    );
+    st.catalog.start(view.clone(), io);
     st.audit
         .record_detached(lifecycle_event("session.created", &view, &p.subject));
     Ok(HttpResponse::Created().json(view))
-}
-
-/// The hub settings derived from configuration.
-pub fn hub_config(st: &AppState) -> HubConfig {
-    let s = &st.settings;
-    HubConfig {
-        scrollback_bytes: s.session.scrollback_bytes,
-        idle_timeout: s.session.idle_timeout,
-        driver_idle_timeout: s.attach.driver_idle_timeout,
-        control_grace: s.attach.control_grace,
-        lease_ttl: s.attach.lease_ttl,
-        bus: st.bus.clone(),
-    }
 }
 
 /// One session with its participants and control holder.
@@ -264,7 +246,7 @@ pub async fn delete_session(
 ) -> Result<HttpResponse, ApiError> {
     let (view, hub) = visible(&st, &p, &id).await?;
     p.require("sessions:write")?;
-    st.sessions.remove(&view.id);
+    st.catalog.sessions.remove(&view.id);
     // A pod is not deleted (the Role cannot); its participants here are closed with 4005.
     if let Some(hub) = hub {
         let _ = hub.send(Terminate).await;

@@ -215,7 +215,7 @@ pub async fn attach(
     if origin.is_some() && !origin_ok {
         return Err(att.refuse(ApiError::OriginNotAllowed));
     }
-    let (transport, secret) = if let Some(t) = crate::auth::bearer(&req) {
+    let (transport, secret) = if let Some(t) = crate::http::extract::bearer(&req) {
         (Some(Transport::Header), Some(t.to_string()))
     } else if let Some(t) = offer.bearer.clone() {
         (Some(Transport::Subprotocol), Some(t))
@@ -254,7 +254,7 @@ pub async fn attach(
     if claims.session_id != session_id {
         return Err(att.refuse(ApiError::Unauthorized));
     }
-    let hub = match crate::catalog::hub_for(&st, &claims.tenant, &session_id).await {
+    let hub = match st.catalog.hub_for(&claims.tenant, &session_id).await {
         Ok(h) => h,
         Err(e) => return Err(att.refuse(e)),
     };
@@ -323,7 +323,7 @@ pub async fn attach(
     let audit = st.audit.clone();
     let driver = identity.role == Role::Driver;
     let home = if driver {
-        st.sessions.home(&identity.session_id)
+        st.catalog.sessions.home(&identity.session_id)
     } else {
         None
     };

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod attach;
 pub mod echo;
+pub mod extract;
 pub mod ops;
 pub mod web;
 
