@@ -61,6 +61,10 @@ pub fn parse_offer<'a>(values: impl Iterator<Item = &'a str>) -> Result<Offer, A
             if entry == PROTOCOL {
                 offer.v1 = true;
             } else if let Some(b64) = entry.strip_prefix(BEARER_PREFIX) {
+                if offer.bearer.is_some() {
+                    // Two credentials: which one the request means is ambiguous.
+                    return Err(ApiError::UnsupportedProtocol);
+                }
                 let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .decode(b64)
                     .map_err(|_| ApiError::Unauthorized)?;
@@ -207,6 +211,10 @@ pub async fn attach(
     )
     .map_err(|e| att.refuse(e))?;
 
+    // More than one Origin is ambiguous (a proxy and attachd could read different ones).
+    if req.headers().get_all(header::ORIGIN).nth(1).is_some() {
+        return Err(att.refuse(ApiError::OriginNotAllowed));
+    }
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -354,6 +362,11 @@ mod tests {
             Err(ApiError::UnsupportedProtocol)
         ));
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("atk_x");
+        let two = format!("attach.v1, attach.v1.bearer.{b64}, attach.v1.bearer.{b64}");
+        assert!(matches!(
+            parse_offer([two.as_str()].into_iter()),
+            Err(ApiError::UnsupportedProtocol)
+        ));
         let o = parse_offer([format!("attach.v1, attach.v1.bearer.{b64}").as_str()].into_iter())
             .unwrap();
         assert_eq!(o.bearer.as_deref(), Some("atk_x"));

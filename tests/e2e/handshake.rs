@@ -46,6 +46,55 @@ async fn credential_in_url_is_refused_even_when_valid() {
     .await;
 }
 
+/// Two `Origin` headers (allowed + evil) are ambiguous: 403, whatever their order; two bearer
+/// subprotocol entries (two credentials) are refused as well.
+#[tokio::test]
+async fn ambiguous_origins_and_bearer_entries_are_refused() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let t = api.ticket(&sid, "observer").await;
+    for (first, second) in [
+        ("https://app.example.com", "https://evil.example.com"),
+        ("https://evil.example.com", "https://app.example.com"),
+    ] {
+        let (st, _, body) = raw_upgrade(
+            srv.addr(),
+            &attach_path(&sid),
+            &[
+                ("Authorization", &bearer(&t)),
+                ("Origin", first),
+                ("Origin", second),
+            ],
+        )
+        .await;
+        assert_eq!((st, code(&body).as_str()), (403, "origin_not_allowed"));
+    }
+    let entry = |t: &str| {
+        format!(
+            "attach.v1.bearer.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t)
+        )
+    };
+    let other = api.ticket(&sid, "observer").await;
+    let offer = format!("attach.v1, {}, {}", entry(&t), entry(&other));
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Sec-WebSocket-Protocol", &offer)],
+    )
+    .await;
+    assert_eq!((st, code(&body).as_str()), (400, "unsupported_protocol"));
+    // Neither refusal consumed the ticket.
+    let (st, _, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
+    assert_eq!(st, 101);
+}
+
 #[tokio::test]
 async fn foreign_origin_is_refused_for_header_credentials_too() {
     let srv = Server::start(Opts::default());
