@@ -81,7 +81,7 @@ impl ApiError {
             ApiError::TicketReplayed => "ticket_replayed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
-            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadRequest(_) => "invalid_request",
             ApiError::CommandNotAllowed => "command_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TokenInUrl => "token_in_url",
@@ -97,6 +97,23 @@ impl ApiError {
             ApiError::BackendUnavailable(_) => "backend_unavailable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The error for a status some other layer answered without a JSON body (static files,
+    /// method mismatches), so that every error answer carries SPEC's `{error, message}`.
+    pub fn for_status(status: StatusCode) -> ApiError {
+        match status {
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            s if s.is_client_error() => ApiError::BadRequest(
+                s.canonical_reason()
+                    .unwrap_or("invalid request")
+                    .to_lowercase(),
+            ),
+            s => ApiError::Internal(format!("status {s} without a body")),
         }
     }
 

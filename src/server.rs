@@ -226,6 +226,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         let root = web_root.clone();
         App::new()
             .app_data(app_state.clone())
+            .wrap(middleware::from_fn(http::json_errors))
             .wrap(middleware::from_fn(telemetry::request_log))
             .wrap(http::web::security_headers(has_tls))
             .configure(|c| http::configure(c, max_body, echo))
