@@ -103,7 +103,7 @@ async fn audit_query_filters_are_bounded() {
     let srv = Server::start(Opts::default());
     let api = srv.api(&ALICE);
     let r = api.call("GET", "/api/v1/audit?limit=1001", None).await;
-    assert_eq!((r.status, r.error_code()), (400, "bad_request"));
+    assert_eq!((r.status, r.error_code()), (400, "invalid_request"));
     let r = api.call("GET", "/api/v1/audit?limit=0", None).await;
     assert_eq!(r.status, 400);
     let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
@@ -114,7 +114,7 @@ async fn audit_query_filters_are_bounded() {
             None,
         )
         .await;
-    assert_eq!((r.status, r.error_code()), (400, "bad_request"));
+    assert_eq!((r.status, r.error_code()), (400, "invalid_request"));
     let r = api
         .call(
             "GET",

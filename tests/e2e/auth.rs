@@ -141,7 +141,102 @@ async fn commands_outside_the_allowlist_are_refused() {
     let r = api
         .call("POST", "/api/v1/sessions", Some(json!({"unknown": 1})))
         .await;
-    assert_eq!((r.status, r.error_code()), (400, "bad_request"));
+    assert_eq!((r.status, r.error_code()), (400, "invalid_request"));
+    // Line and paragraph separators and other format characters, like the control characters.
+    for bad in [
+        "a\u{2028}b",
+        "a\u{2029}b",
+        "a\u{200b}b",
+        "a\u{feff}b",
+        "a\u{00ad}b",
+    ] {
+        let r = api
+            .call("POST", "/api/v1/sessions", Some(json!({ "name": bad })))
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, "invalid_request"),
+            "{bad:?}"
+        );
+    }
+}
+
+/// Bodies are JSON objects: serde alone reads a struct from an array, so `[null,null]` made a
+/// session. Every such body is 400 `invalid_request`, and makes nothing.
+#[tokio::test]
+async fn non_object_bodies_are_invalid_requests() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    for body in [
+        json!([null, null]),
+        json!([]),
+        json!("x"),
+        json!(1),
+        json!(null),
+    ] {
+        let r = api
+            .call("POST", "/api/v1/sessions", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, "invalid_request"),
+            "{body}"
+        );
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v1/sessions/{sid}/attach-tickets"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, "invalid_request"),
+            "{body}"
+        );
+    }
+    let r = api.call("GET", "/api/v1/sessions", None).await;
+    assert_eq!(
+        r.body["sessions"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text
+    );
+}
+
+/// Every error answer of the app is SPEC's JSON `{error, message}`: the static client's 405s,
+/// methods the ops endpoints do not answer (405 with `Allow`, not 404), an empty `since`.
+#[tokio::test]
+async fn error_answers_are_json_everywhere() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html>").unwrap();
+    let srv = Server::start(Opts::default().env(
+        "ATTACHD__SERVER__WEB_ROOT",
+        &web.path().display().to_string(),
+    ));
+    let api = srv.api(&ALICE);
+    for (method, path, status) in [
+        ("POST", "/", 405),
+        ("PUT", "/index.html", 405),
+        ("TRACE", "/healthz", 405),
+        ("TRACE", "/readyz", 405),
+        ("DELETE", "/openapi.json", 405),
+        ("GET", "/no/such/page", 404),
+    ] {
+        let r = api.call(method, path, None).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text);
+        assert!(
+            r.body["error"].is_string() && r.body["message"].is_string(),
+            "{method} {path}: not a JSON error body: {:?}",
+            r.text
+        );
+        if status == 405 && path != "/" && path != "/index.html" {
+            assert_eq!(r.headers["allow"], "GET", "{method} {path}");
+        }
+    }
+    let r = api.call("GET", "/api/v1/audit?since=", None).await;
+    assert_eq!(r.status, 200, "an empty since is no filter: {}", r.text);
 }
 
 fn jwt_server(key_line: &str) -> Server {
