@@ -228,6 +228,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             .app_data(app_state.clone())
             .wrap(middleware::from_fn(http::json_errors))
             .wrap(middleware::from_fn(telemetry::request_log))
+            .wrap(middleware::from_fn(http::deadline::body_deadline))
             .wrap(http::web::security_headers(has_tls))
             .configure(|c| http::configure(c, max_body, echo))
             .configure(|c| http::web::configure(c, &root))

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod deadline;
 pub mod echo;
 pub mod extract;
 pub mod ops;
@@ -51,6 +52,7 @@ fn json_error(e: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::
         JsonPayloadError::Deserialize(d) => {
             ApiError::BadRequest(format!("invalid JSON body: {d}")).into()
         }
+        JsonPayloadError::Payload(p) if deadline::is_timeout(&p) => ApiError::RequestTimeout.into(),
         _ => ApiError::BadRequest("invalid JSON body".into()).into(),
     }
 }
