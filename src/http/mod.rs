@@ -61,29 +61,6 @@ fn query_error(e: QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web
     ApiError::BadRequest(format!("invalid query: {e}")).into()
 }
 
-/// A JSON request body that must be an object: serde alone would also read a struct from an
-/// array (`[null, null]`), which the API's bodies never are.
-pub struct JsonObject<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
-    type Error = actix_web::Error;
-    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(
-        req: &actix_web::HttpRequest,
-        payload: &mut actix_web::dev::Payload,
-    ) -> Self::Future {
-        let object =
-            aw::Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, payload);
-        Box::pin(async move {
-            let map = object.await?.into_inner();
-            serde_json::from_value(serde_json::Value::Object(map))
-                .map(JsonObject)
-                .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")).into())
-        })
-    }
-}
-
 /// The JSON 404 of every unknown path.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
