@@ -16,7 +16,7 @@ use attachd_actors::protocol::Role;
 use base64::Engine;
 
 use crate::client_ip;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::http::api::valid_session_id;
 use crate::state::AppState;
 use crate::tickets::{TicketClaims, TicketError};
@@ -165,6 +165,37 @@ impl Attempted<'_> {
 }
 
 /// `GET /api/v1/sessions/{id}/attach`.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/attach", tag = "attach",
+    description = "WebSocket upgrade to a session (SPEC §4). Offer the subprotocol `attach.v1` \
+        (it is selected; without any offer v1 is used and no header is sent back; only unknown \
+        subprotocols: 400 `unsupported_protocol`). The attach ticket travels in \
+        `Authorization: Bearer <ticket>`, or in a subprotocol entry \
+        `attach.v1.bearer.<base64url ticket, no padding>` beside `attach.v1` (never echoed; at \
+        most one), or in the `attach_ticket` cookie (which needs an allowed `Origin`). A \
+        credential in the query string is 400 `token_in_url`; a present `Origin` must be in \
+        `server.allowed_origins` (exactly one). `permessage-deflate` is never negotiated. \
+        Every refusal is plain HTTP with a JSON `{error, message}` body, and every attempt is \
+        audited.",
+    params(
+        ("id" = String, Path, description = "session id"),
+        ("Sec-WebSocket-Protocol" = Option<String>, Header,
+            description = "`attach.v1`, optionally with one `attach.v1.bearer.<b64url ticket>`"),
+        ("Origin" = Option<String>, Header, description = "checked against server.allowed_origins"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the attach.v1 stream (SPEC §5)"),
+        (status = 400, body = ErrorBody,
+            description = "`token_in_url`, `unsupported_protocol`, or `upgrade_required` (not a WebSocket upgrade)"),
+        (status = 401, body = ErrorBody, description = "`unauthorized` (no, invalid or expired ticket) or `ticket_replayed`"),
+        (status = 403, body = ErrorBody, description = "`origin_not_allowed`"),
+        (status = 404, body = ErrorBody, description = "`not_found`: unknown session or another tenant's"),
+        (status = 429, body = ErrorBody,
+            description = "`rate_limited` (with Retry-After), `too_many_connections` or `session_full`"),
+        (status = 502, body = ErrorBody, description = "`backend_unavailable`"),
+        (status = 503, body = ErrorBody,
+            description = "`audit_unavailable`, `redis_unavailable` or `shutting_down`"),
+    ),
+    security(("bearer" = [])))]
 pub async fn attach(
     req: HttpRequest,
     path: web::Path<String>,

@@ -597,3 +597,33 @@ async fn tls_listener_serves_with_hsts() {
         "{out}"
     );
 }
+
+/// `/openapi.json` documents the attach endpoint: GET, 101, every refusal of SPEC §4, and the
+/// subprotocol and credential rules.
+#[tokio::test]
+async fn openapi_documents_the_attach_endpoint() {
+    let srv = Server::start(Opts::default());
+    let doc = srv
+        .api(&ALICE)
+        .call("GET", "/openapi.json", None)
+        .await
+        .body;
+    let op = &doc["paths"]["/api/v1/sessions/{id}/attach"]["get"];
+    assert!(op.is_object(), "no attach operation: {}", doc["paths"]);
+    for status in ["101", "400", "401", "403", "404", "429", "503"] {
+        assert!(op["responses"][status].is_object(), "no {status}: {op}");
+    }
+    let text = op.to_string();
+    for rule in [
+        "attach.v1",
+        "attach.v1.bearer.",
+        "token_in_url",
+        "origin_not_allowed",
+        "ticket_replayed",
+        "session_full",
+        "audit_unavailable",
+        "Sec-WebSocket-Protocol",
+    ] {
+        assert!(text.contains(rule), "{rule} is not documented: {op}");
+    }
+}
