@@ -493,6 +493,63 @@ fn logs_have_no_colour_codes_when_not_a_terminal() {
     );
 }
 
+/// The README's command-line path works as written: `token new --append attachd.toml` adds
+/// the entry (never the secret) to the file, and a dev server started with it admits the token
+/// (the dev token alone would not).
+#[tokio::test]
+async fn token_new_appends_an_entry_that_a_dev_server_admits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attachd.toml");
+    let mut secrets = Vec::new();
+    for subject in ["ci", "ops"] {
+        let out = Command::new(bin())
+            .args(["token", "new", "--subject", subject, "--tenant", "acme"])
+            .args([
+                "--scopes",
+                "sessions:read,sessions:write,attach:drive",
+                "--append",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let secret = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# adt_").map(|s| format!("adt_{s}")))
+            .expect("secret line");
+        secrets.push(secret);
+    }
+    let toml = std::fs::read_to_string(&file).unwrap();
+    for secret in &secrets {
+        assert!(
+            !toml.contains(secret.as_str()),
+            "the secret was written to the file"
+        );
+    }
+    let srv = Server::start(
+        Opts {
+            dev: true,
+            ..Opts::default()
+        }
+        .toml(&toml),
+    );
+    for secret in &secrets {
+        let r = reqwest::Client::new()
+            .post(srv.url("/api/v1/sessions"))
+            .bearer_auth(secret)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+}
+
 #[test]
 fn token_new_prints_a_secret_and_a_matching_entry() {
     let out = Command::new(bin())
