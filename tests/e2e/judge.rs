@@ -207,6 +207,21 @@ fn judge_sees_modes_title_and_the_screen_under_the_alternate_one() {
 }
 
 #[test]
+fn judge_reads_rep_and_colon_sgr_as_xterm_does() {
+    assert_equal(&compare_same(10, 2, b"ab\x1b[3bc", b"abbbbc"), "REP");
+    assert_eq!(compare_same(10, 2, b"ab\x1b[3b", b"abbb")["equal"], false);
+    assert_equal(
+        &compare_same(
+            10,
+            2,
+            b"\x1b[38:5:1;48:2::1:2:3;1mX\x1b[4:3mY\x1b[4:0mZ",
+            b"\x1b[31;48;2;1;2;3;1mX\x1b[4mY\x1b[24mZ",
+        ),
+        "colon SGR",
+    );
+}
+
+#[test]
 fn judge_compares_terminals_of_different_sizes_as_different() {
     let r = compare(
         &Side {

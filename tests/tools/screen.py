@@ -18,13 +18,18 @@ bold, italics, underscore, reverse, strikethrough; the cursor (position, visibil
 pen (the attributes the next character gets); the terminal modes (application cursor keys,
 bracketed paste, mouse reporting, autowrap, ...); the title; which screen is shown, and the
 normal screen kept under the alternate one. Colours are compared as palette entries (SGR 31
-equals SGR 38;5;1), not as the sequence that chose them. pyte has no alternate screen, so modes 47, 1047
+equals SGR 38;5;1), not as the sequence that chose them.
+
+pyte also lacks two ECMA-48 forms that xterm and xterm.js accept, so they are emulated as xterm
+does: REP (CSI Ps b, repeat the last graphic character) and SGR sub-parameters separated by
+colons (38:5:n, 38:2::r:g:b, 4:3), which are rewritten to their semicolon forms. pyte has no alternate screen, so modes 47, 1047
 and 1049 are emulated here as xterm defines them; ESC = / ESC > (application keypad) are
 recorded as a mode too.
 """
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
 
@@ -72,10 +77,11 @@ PALETTE = _palette_names()
 
 
 class JudgeScreen(pyte.Screen):
-    """A pyte screen with xterm's alternate screen and the application keypad flag."""
+    """A pyte screen with xterm's alternate screen, REP and the application keypad flag."""
 
     def __init__(self, columns, lines):
         super().__init__(columns, lines)
+        self.last_graphic = ""
         self.alt_active = False
         self.keypad_app = False
         self.normal_buffer = None
@@ -90,6 +96,16 @@ class JudgeScreen(pyte.Screen):
         self.keypad_app = False
         self.normal_buffer = None
         self.alt_buffer = self._blank_buffer()
+
+    def draw(self, data):
+        super().draw(data)
+        if data:
+            self.last_graphic = data[-1]
+
+    def repeat_last(self, count=1, *args, **kwargs):
+        """REP: the last graphic character again, `count` (at least 1) times."""
+        if self.last_graphic and not kwargs.get("private"):
+            self.draw(self.last_graphic * max(count, 1))
 
     def keypad_application(self):
         self.keypad_app = True
@@ -142,9 +158,41 @@ class JudgeScreen(pyte.Screen):
 
 
 class JudgeStream(pyte.ByteStream):
-    """pyte's byte stream plus ESC = and ESC > (application / numeric keypad)."""
+    """pyte's byte stream plus ESC = and ESC > (application / numeric keypad) and REP."""
 
     escape = dict(pyte.ByteStream.escape, **{"=": "keypad_application", ">": "keypad_numeric"})
+    csi = dict(pyte.ByteStream.csi, b="repeat_last")
+
+
+COLON_SGR = re.compile(rb"\x1b\[([0-9;]*:[0-9;:]*)m")
+
+
+def _semicolon_param(group):
+    """One colon-separated SGR parameter group in the semicolon form pyte reads."""
+    parts = group.split(b":")
+    if parts[0] in (b"38", b"48", b"58") and len(parts) > 1:
+        if parts[1] == b"5" and len(parts) >= 3:
+            values = [parts[2]]
+        elif parts[1] == b"2" and len(parts) >= 5:
+            values = parts[-3:]  # 38:2:r:g:b or 38:2:colourspace:r:g:b
+        else:
+            return b""
+        if parts[0] == b"58":
+            return b""  # underline colour: pyte keeps none
+        return b";".join([parts[0], parts[1]] + [v or b"0" for v in values])
+    if parts[0] == b"4" and len(parts) > 1:
+        return b"24" if parts[1] == b"0" else b"4"  # underline styles: on or off
+    return parts[0]
+
+
+def semicolon_sgr(data):
+    """`data` with every colon-form SGR rewritten to semicolons (xterm reads both)."""
+
+    def rewrite(m):
+        groups = [_semicolon_param(g) for g in m.group(1).split(b";")]
+        return b"\x1b[" + b";".join(g for g in groups if g) + b"m"
+
+    return COLON_SGR.sub(rewrite, data)
 
 
 def parse_size(text):
@@ -161,13 +209,13 @@ def feed_files(size, paths):
     """A fresh terminal of `size` (cols, rows) fed every file of `paths` in order."""
     screen = JudgeScreen(*size)
     stream = JudgeStream(screen)
+    data = b""
     for path in paths:
         with open(path, "rb") as f:
-            while True:
-                chunk = f.read(1 << 16)
-                if not chunk:
-                    break
-                stream.feed(chunk)
+            data += f.read()
+    data = semicolon_sgr(data)
+    for at in range(0, len(data), 1 << 16):
+        stream.feed(data[at : at + (1 << 16)])
     return screen
 
 
