@@ -5,7 +5,8 @@ It shares no code with the server's emulator: byte streams go into pyte screens,
 rendered screens are compared cell by cell.
 
 Usage:
-  screen.py compare --a-size COLSxROWS --a FILE [FILE...] --b-size COLSxROWS --b FILE [FILE...]
+  screen.py compare [--history N] --a-size COLSxROWS --a FILE [FILE...]
+                                  --b-size COLSxROWS --b FILE [FILE...]
   screen.py render --size COLSxROWS FILE [FILE...]
 
 Each side's files are concatenated and fed, in order, into one fresh terminal of its size: for
@@ -18,7 +19,10 @@ bold, italics, underscore, reverse, strikethrough; the cursor (position, visibil
 pen (the attributes the next character gets); the terminal modes (application cursor keys,
 bracketed paste, mouse reporting, autowrap, ...); the title; which screen is shown, and the
 normal screen kept under the alternate one. Colours are compared as palette entries (SGR 31
-equals SGR 38;5;1), not as the sequence that chose them.
+equals SGR 38;5;1), not as the sequence that chose them. With `--history N` each terminal
+keeps the last N lines scrolled off the normal screen (as xterm does: only from a scroll
+region that starts at the top line, never from the alternate screen; CSI 3 J clears them)
+and the two histories are compared line by line from the newest.
 
 pyte also lacks two ECMA-48 forms that xterm and xterm.js accept, so they are emulated as xterm
 does: REP (CSI Ps b, repeat the last graphic character) and SGR sub-parameters separated by
@@ -31,7 +35,7 @@ import argparse
 import json
 import re
 import sys
-from collections import defaultdict
+from collections import defaultdict, deque
 
 PYTE_VERSION = "0.8.2"
 PYTE_INSTALL = f"pip install pyte=={PYTE_VERSION}"
@@ -79,7 +83,8 @@ PALETTE = _palette_names()
 class JudgeScreen(pyte.Screen):
     """A pyte screen with xterm's alternate screen, REP and the application keypad flag."""
 
-    def __init__(self, columns, lines):
+    def __init__(self, columns, lines, history=0):
+        self.history = deque(maxlen=history)
         super().__init__(columns, lines)
         self.last_graphic = ""
         self.alt_active = False
@@ -96,6 +101,17 @@ class JudgeScreen(pyte.Screen):
         self.keypad_app = False
         self.normal_buffer = None
         self.alt_buffer = self._blank_buffer()
+
+    def index(self):
+        top, bottom = self.margins or (0, self.lines - 1)
+        if self.cursor.y == bottom and top == 0 and not self.alt_active:
+            self.history.append(self.buffer[top])
+        super().index()
+
+    def erase_in_display(self, how=0, *args, **kwargs):
+        if how == 3:
+            self.history.clear()
+        super().erase_in_display(how, *args, **kwargs)
 
     def draw(self, data):
         super().draw(data)
@@ -205,9 +221,9 @@ def parse_size(text):
     return cols, rows
 
 
-def feed_files(size, paths):
+def feed_files(size, paths, history=0):
     """A fresh terminal of `size` (cols, rows) fed every file of `paths` in order."""
-    screen = JudgeScreen(*size)
+    screen = JudgeScreen(*size, history=history)
     stream = JudgeStream(screen)
     data = b""
     for path in paths:
@@ -230,7 +246,10 @@ def cell(ch):
 
 
 def row_cells(screen, buffer, y):
-    line = buffer[y]
+    return line_cells(screen, buffer[y])
+
+
+def line_cells(screen, line):
     return [cell(line[x]) for x in range(screen.columns)]
 
 
@@ -299,6 +318,23 @@ def compare_buffers(a, b, buf_a, buf_b, label, diffs):
     return rows_equal
 
 
+def compare_history(a, b, diffs):
+    """History lines, newest first (`row` -1 is the line just above the screen)."""
+    if len(a.history) != len(b.history):
+        diffs.append({"what": "history_lines", "a": len(a.history), "b": len(b.history)})
+    for back in range(1, min(len(a.history), len(b.history)) + 1):
+        ra, rb = line_cells(a, a.history[-back]), line_cells(b, b.history[-back])
+        if ra != rb:
+            cols = [x for x in range(min(len(ra), len(rb))) if ra[x] != rb[x]]
+            diffs.append({
+                "what": "history",
+                "row": -back,
+                "cols": cols[:10],
+                "a_row": row_text(ra),
+                "b_row": row_text(rb),
+            })
+
+
 def compare(a, b):
     """The report comparing screen `a` with screen `b`."""
     diffs = []
@@ -309,6 +345,7 @@ def compare(a, b):
     rows_equal = compare_buffers(a, b, a.buffer, b.buffer, "shown", diffs)
     if a.alt_active and b.alt_active:
         compare_buffers(a, b, a.normal_buffer, b.normal_buffer, "normal_under_alternate", diffs)
+    compare_history(a, b, diffs)
     return {
         "equal": not diffs,
         "rows_equal": rows_equal,
@@ -330,6 +367,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     cmp_p = sub.add_parser("compare", help="compare two rendered screens cell by cell")
+    cmp_p.add_argument("--history", type=int, default=0, metavar="N")
     cmp_p.add_argument("--a-size", type=parse_size, required=True)
     cmp_p.add_argument("--a", nargs="+", required=True, metavar="FILE")
     cmp_p.add_argument("--b-size", type=parse_size, required=True)
@@ -341,7 +379,10 @@ def main(argv):
     if args.cmd == "render":
         print(json.dumps(render(feed_files(args.size, args.files)), ensure_ascii=False))
         return 0
-    report = compare(feed_files(args.a_size, args.a), feed_files(args.b_size, args.b))
+    report = compare(
+        feed_files(args.a_size, args.a, args.history),
+        feed_files(args.b_size, args.b, args.history),
+    )
     print(json.dumps(report, ensure_ascii=False))
     return 0 if report["equal"] else 1
 
