@@ -235,11 +235,9 @@ fn judge_compares_history_newest_first() {
         parts,
     };
     let lines: &[u8] = b"l1\r\nl2\r\nl3\r\nl4\r\nl5";
-    let (only, more, other): (&[&[u8]], &[&[u8]], &[&[u8]]) = (
-        &[lines],
-        &[b"l0\r\n", lines],
-        &[b"X1\r\nl2\r\nl3\r\nl4\r\nl5"],
-    );
+    let only: &[&[u8]] = &[lines];
+    let more: &[&[u8]] = &[b"l0\r\n", lines];
+    let other: &[&[u8]] = &[b"X1\r\nl2\r\nl3\r\nl4\r\nl5"];
     let (lines, more, other) = (side(only), side(more), side(other));
     assert_equal(
         &compare_with_history(&lines, &more, 2),
