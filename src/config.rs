@@ -63,6 +63,29 @@ pub struct Settings {
     pub kube: KubeSettings,
     /// The audit log.
     pub audit: AuditSettings,
+    /// Flow control (SPEC §8).
+    pub flow: FlowSettings,
+}
+
+/// `flow.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlowSettings {
+    /// The holder's unacknowledged output beyond which the backend is not read; an observer's
+    /// backlog beyond which it is resynced.
+    pub window_bytes: usize,
+    /// How long observers' output is gathered before it is sent (the holder's is sent at once).
+    #[serde(with = "humantime_serde")]
+    pub observer_flush: Duration,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            window_bytes: 1_048_576,
+            observer_flush: Duration::from_millis(16),
+        }
+    }
 }
 
 /// `server.*`.
@@ -283,6 +306,9 @@ pub struct WsSettings {
     pub stdin_messages_per_sec: u32,
     /// stdin bytes per second.
     pub stdin_bytes_per_sec: u64,
+    /// No progress (no ack and no socket write) for this long → 4003 (SPEC §8).
+    #[serde(with = "humantime_serde")]
+    pub stall_timeout: Duration,
 }
 
 impl Default for WsSettings {
@@ -296,6 +322,7 @@ impl Default for WsSettings {
             max_invalid_messages: 10,
             stdin_messages_per_sec: 500,
             stdin_bytes_per_sec: 1_048_576,
+            stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -341,8 +368,12 @@ pub struct SessionSettings {
     /// No stdin and no output for this long → 4000.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
-    /// Replay buffer for late joiners.
-    pub scrollback_bytes: usize,
+    /// Retired (SPEC §8): accepted with a startup warning; see `history_lines`, `replay_bytes`.
+    pub scrollback_bytes: Option<usize>,
+    /// Lines of history the terminal state keeps above the screen.
+    pub history_lines: usize,
+    /// Output kept for exact resumes (`resume_from`).
+    pub replay_bytes: usize,
 }
 
 impl Default for SessionSettings {
@@ -351,7 +382,9 @@ impl Default for SessionSettings {
             backend: BackendKind::Local,
             local: LocalSettings::default(),
             idle_timeout: Duration::from_secs(30 * 60),
-            scrollback_bytes: 65536,
+            scrollback_bytes: None,
+            history_lines: attachd_actors::term::DEFAULT_HISTORY_LINES,
+            replay_bytes: attachd_actors::ring::DEFAULT_REPLAY_BYTES,
         }
     }
 }
@@ -663,6 +696,27 @@ impl Settings {
                 "ws.max_message_bytes",
                 "must be at least 1024",
             ));
+        }
+        if self.flow.window_bytes < 16 * 1024 {
+            return Err(ConfigError::new(
+                "flow.window_bytes",
+                "must be at least 16384",
+            ));
+        }
+        if self.flow.observer_flush > Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "flow.observer_flush",
+                "must be at most 1s",
+            ));
+        }
+        if self.session.replay_bytes < 64 * 1024 {
+            return Err(ConfigError::new(
+                "session.replay_bytes",
+                "must be at least 65536",
+            ));
+        }
+        if self.ws.stall_timeout.is_zero() {
+            return Err(ConfigError::new("ws.stall_timeout", "must be positive"));
         }
         if self.ws.max_outbound_bytes < 16 * 1024 {
             return Err(ConfigError::new(

@@ -9,7 +9,7 @@ use attachd_actors::protocol::Role;
 use futures_util::future::{ready, BoxFuture};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{new_secret, sha256_hex};
+use crate::auth::{new_secret, sha256_hex};
 
 /// What a ticket grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub struct TicketClaims {
     pub tenant: String,
     /// Expiry, unix milliseconds.
     pub expires_at_ms: u64,
+    /// Output offset the client has rendered and wants to resume from (SPEC §8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_from: Option<u64>,
 }
 
 /// Why a ticket was not accepted.
@@ -302,6 +305,7 @@ mod tests {
             subject: "a".into(),
             tenant: "t".into(),
             expires_at_ms: now_ms() + ttl_ms,
+            resume_from: None,
         }
     }
 

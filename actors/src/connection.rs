@@ -9,14 +9,14 @@ use actix::prelude::*;
 use bytes::Bytes;
 
 use crate::audit::{Audit, AuditEvent};
-use crate::hub::{ControlRequest, Join, Leave, ParticipantStats, Resize, SessionHub, Stdin};
+use crate::hub::{Ack, ControlRequest, Join, Leave, ParticipantStats, Resize, SessionHub, Stdin};
 use crate::limits::SlotGuard;
 use crate::metrics;
 use crate::outbound::{OutFrame, OutboundTx};
 use crate::protocol::{
     close, ClientMessage, ControlAction, ErrorCode, HelloLimits, Role, ServerFrame,
 };
-use crate::stdin_rate::{StdinBucket, Verdict};
+use crate::stdin_rate::{ReadPause, StdinBucket, Verdict};
 
 /// A decoded client frame, as the socket reader hands it over.
 #[derive(Debug, Message)]
@@ -51,6 +51,8 @@ pub struct ConnConfig {
     pub stdin_messages_per_sec: u32,
     /// `ws.stdin_bytes_per_sec`.
     pub stdin_bytes_per_sec: u64,
+    /// How long stdin may keep its budget exhausted before 1008 (`ws.stall_timeout`).
+    pub stdin_flood_after: Duration,
     /// `ws.max_message_bytes`.
     pub max_message_bytes: usize,
     /// How often an `attach.stdin` summary is audited while typing goes on.
@@ -74,6 +76,8 @@ pub struct ConnIdentity {
     pub role: Role,
     /// Client address (after trusted-proxy resolution).
     pub remote_ip: String,
+    /// The ticket's `resume_from`: the output offset the client has rendered.
+    pub resume_from: Option<u64>,
 }
 
 /// Runs the exit duties exactly once, however the connection ends (close, error, timer,
@@ -161,6 +165,8 @@ pub struct Connection {
     guard: ExitGuard,
     last_seen: Instant,
     bucket: StdinBucket,
+    /// Shared with the socket reader: over-budget stdin stops reads for a while.
+    read_pause: Arc<ReadPause>,
     closing: bool,
     /// When the next server ping is due.
     next_ping: Instant,
@@ -179,12 +185,17 @@ impl Connection {
         out: OutboundTx,
         slots: SlotGuard,
         audit: Audit,
+        read_pause: Arc<ReadPause>,
     ) -> Self {
         let stats = Arc::new(ParticipantStats::default());
         metrics::CONNECTIONS
             .with_label_values(&[id.role.as_str()])
             .inc();
-        let bucket = StdinBucket::new(cfg.stdin_messages_per_sec, cfg.stdin_bytes_per_sec);
+        let bucket = StdinBucket::new(
+            cfg.stdin_messages_per_sec,
+            cfg.stdin_bytes_per_sec,
+            cfg.stdin_flood_after,
+        );
         let now = Instant::now();
         let next_ping = now + cfg.ping_interval;
         let lifetime_end = now + cfg.max_lifetime;
@@ -209,6 +220,7 @@ impl Connection {
             stats,
             last_seen: now,
             bucket,
+            read_pause,
             closing: false,
             next_ping,
             lifetime_end,
@@ -334,9 +346,16 @@ impl Connection {
         }
         match self.bucket.take(data.len(), Instant::now()) {
             Verdict::Allow => {}
-            Verdict::Limited => {
-                self.send_error(ctx, ErrorCode::RateLimited, "stdin rate exceeded");
-                return;
+            Verdict::Delay { wait, first } => {
+                // This message goes through; the socket is read no faster than the budget.
+                self.read_pause.pause_for(wait);
+                if first {
+                    self.send_error(
+                        ctx,
+                        ErrorCode::RateLimited,
+                        "stdin rate exceeded: input is delayed",
+                    );
+                }
             }
             Verdict::Flood => {
                 self.close(ctx, close::POLICY_VIOLATION);
@@ -352,8 +371,14 @@ impl Connection {
         };
         match self.hub.try_send(msg) {
             Ok(()) => {}
-            Err(SendError::Full(_)) => {
-                self.send_error(ctx, ErrorCode::RateLimited, "terminal input is backed up")
+            Err(SendError::Full(msg)) => {
+                // The hub is busy: hold this message (reading nothing more) until it has room.
+                self.read_pause.pause_for(HUB_BUSY_PAUSE);
+                ctx.wait(self.hub.send(msg).into_actor(self).map(|res, conn, ctx| {
+                    if res.is_err() {
+                        conn.close(ctx, close::REVOKED);
+                    }
+                }));
             }
             Err(SendError::Closed(_)) => self.close(ctx, close::REVOKED),
         }
@@ -385,12 +410,24 @@ impl Connection {
                 }),
                 Err(SendError::Full(_))
             ),
+            ClientMessage::Ack { offset } => {
+                // Acks are cumulative: one lost to a full mailbox is covered by the next.
+                self.out.note_progress();
+                let _ = self.hub.try_send(Ack {
+                    connection_id: conn,
+                    offset,
+                });
+                false
+            }
         };
         if full {
             self.send_error(ctx, ErrorCode::RateLimited, "session is busy, try again");
         }
     }
 }
+
+/// How long reads stop while the hub's mailbox is full.
+const HUB_BUSY_PAUSE: Duration = Duration::from_millis(5);
 
 /// Connection timers fire on a shared grid of this step, a little late rather than early: the
 /// pings of thousands of idle connections then wake a worker a few times a second, together,
@@ -428,6 +465,7 @@ impl Actor for Connection {
                 ping_interval_ms: self.cfg.ping_interval.as_millis() as u64,
             },
             max_invalid: self.cfg.max_invalid,
+            resume_from: self.id.resume_from,
         };
         ctx.wait(
             self.hub
@@ -544,7 +582,10 @@ mod tests {
             "s1".into(),
             "t".into(),
             HubConfig {
-                scrollback_bytes: 1024,
+                history_lines: 100,
+                replay_bytes: 1 << 20,
+                initial_size: crate::protocol::TermSize { cols: 80, rows: 24 },
+                flow: crate::hub::FlowConfig::default(),
                 idle_timeout: Duration::from_secs(60),
                 driver_idle_timeout: Duration::from_secs(60),
                 control_grace: Duration::from_secs(60),
@@ -573,6 +614,7 @@ mod tests {
                 tenant: "t".into(),
                 role: Role::Driver,
                 remote_ip: "127.0.0.1".into(),
+                resume_from: None,
             },
             ConnConfig {
                 ping_interval: Duration::from_secs(15),
@@ -581,6 +623,7 @@ mod tests {
                 max_invalid: 10,
                 stdin_messages_per_sec: 100,
                 stdin_bytes_per_sec: 1 << 20,
+                stdin_flood_after: Duration::from_secs(30),
                 max_message_bytes: 1 << 20,
                 stdin_summary_interval: Duration::from_secs(30),
                 close_linger: Duration::from_secs(1),
@@ -589,6 +632,7 @@ mod tests {
             out,
             SlotGuard::new(limiter.clone(), key),
             audit.clone(),
+            Arc::default(),
         );
         // On its own arbiter, so the panic takes down only that thread's event loop.
         let arbiter = actix::Arbiter::new();

@@ -12,7 +12,7 @@ pub mod outbound;
 pub mod pace;
 pub mod protocol;
 pub mod redis;
-pub mod scrollback;
+pub mod ring;
 pub mod stdin_rate;
 pub mod term;
 pub mod time;

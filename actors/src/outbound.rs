@@ -1,16 +1,22 @@
 //! A connection's outbound queue: bounded in frames and in bytes, never awaited by a sender.
 //! A full queue marks the connection a slow consumer (4003) instead of slowing anyone else.
+//!
+//! The queue also reports what flow control needs (SPEC §8): when the writer last made
+//! progress (stall detection), queued output can be discarded for a resync, and the control
+//! holder's writer reopens the session's [`PaceGate`] once its queue has drained.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
+use crate::pace::PaceGate;
 use crate::protocol::close;
 
 /// Most frames one connection may have queued, whatever their size.
@@ -61,22 +67,43 @@ pub enum PushError {
 
 struct Shared {
     queued: AtomicUsize,
+    frames: AtomicUsize,
     max_bytes: usize,
     /// 0 while open; otherwise the close code of an urgent close (sent before anything queued).
     urgent_close: AtomicU32,
     waker: AtomicWaker,
+    /// Sequence number of the next pushed frame.
+    pushed: AtomicU64,
+    /// Output frames pushed before this sequence number are dropped unsent (resync).
+    discard_below: AtomicU64,
+    /// When the writer last took a frame, in ms since the queue was made.
+    progress_ms: AtomicU64,
+    created: Instant,
+    /// The session's gate, once this queue belongs to a participant of a hub.
+    gate: OnceLock<Arc<PaceGate>>,
+    /// Whether this queue paces its session (it belongs to the control holder).
+    pacing: AtomicBool,
+    /// Below this many queued bytes a pacing queue reopens the gate.
+    pace_low_bytes: AtomicUsize,
+    /// Output bytes dropped unsent by `discard_output`.
+    discarded: AtomicU64,
 }
+
+/// Below this many queued frames a pacing queue reopens the gate.
+pub const PACE_LOW_FRAMES: usize = MAX_QUEUED_FRAMES / 4;
+/// Above this many queued frames a pacing queue closes the gate (well before the hard cap).
+pub const PACE_HIGH_FRAMES: usize = MAX_QUEUED_FRAMES / 2;
 
 /// The sending half; cheap to clone, shared by the hub and the connection.
 #[derive(Clone)]
 pub struct OutboundTx {
-    tx: mpsc::Sender<OutFrame>,
+    tx: mpsc::Sender<(u64, OutFrame)>,
     shared: Arc<Shared>,
 }
 
 /// The receiving half, read by the socket writer.
 pub struct OutboundRx {
-    rx: mpsc::Receiver<OutFrame>,
+    rx: mpsc::Receiver<(u64, OutFrame)>,
     shared: Arc<Shared>,
     done: bool,
 }
@@ -86,9 +113,18 @@ pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
     let (tx, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
     let shared = Arc::new(Shared {
         queued: AtomicUsize::new(0),
+        frames: AtomicUsize::new(0),
         max_bytes,
         urgent_close: AtomicU32::new(0),
         waker: AtomicWaker::new(),
+        pushed: AtomicU64::new(0),
+        discard_below: AtomicU64::new(0),
+        progress_ms: AtomicU64::new(0),
+        created: Instant::now(),
+        gate: OnceLock::new(),
+        pacing: AtomicBool::new(false),
+        pace_low_bytes: AtomicUsize::new(0),
+        discarded: AtomicU64::new(0),
     });
     (
         OutboundTx {
@@ -116,8 +152,12 @@ impl OutboundTx {
             self.close_urgently(close::SLOW_CONSUMER);
             return Err(PushError::Overflow);
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => Ok(()),
+        let seq = self.shared.pushed.fetch_add(1, Ordering::AcqRel);
+        match self.tx.try_send((seq, frame)) {
+            Ok(()) => {
+                self.shared.frames.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
                 self.close_urgently(close::SLOW_CONSUMER);
@@ -159,6 +199,62 @@ impl OutboundTx {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// Frames queued and not yet taken by the writer.
+    pub fn queued_frames(&self) -> usize {
+        self.shared.frames.load(Ordering::Acquire)
+    }
+
+    /// How long the writer has taken nothing from a non-empty queue (zero when it is empty).
+    pub fn stalled_for(&self) -> std::time::Duration {
+        if self.queued_frames() == 0 {
+            return std::time::Duration::ZERO;
+        }
+        let last = self.shared.progress_ms.load(Ordering::Acquire);
+        let now = self.shared.created.elapsed().as_millis() as u64;
+        std::time::Duration::from_millis(now.saturating_sub(last))
+    }
+
+    /// Counts as progress now (an acknowledgement arrived).
+    pub fn note_progress(&self) {
+        let now = self.shared.created.elapsed().as_millis() as u64;
+        self.shared.progress_ms.store(now, Ordering::Release);
+    }
+
+    /// Drops every output frame queued so far, unsent (text frames still go out).
+    pub fn discard_output(&self) {
+        let upto = self.shared.pushed.load(Ordering::Acquire);
+        self.shared.discard_below.fetch_max(upto, Ordering::AcqRel);
+    }
+
+    /// Output bytes dropped unsent so far.
+    pub fn discarded_bytes(&self) -> u64 {
+        self.shared.discarded.load(Ordering::Acquire)
+    }
+
+    /// Ties this queue to its session's gate (once; later calls are ignored).
+    pub fn attach_gate(&self, gate: Arc<PaceGate>) {
+        let _ = self.shared.gate.set(gate);
+    }
+
+    /// Makes this queue pace its session (it holds control) or stop pacing it. While pacing, its
+    /// writer reopens the gate once fewer than `low_bytes` and `PACE_LOW_FRAMES` are queued.
+    pub fn set_pacing(&self, on: bool, low_bytes: usize) {
+        self.shared
+            .pace_low_bytes
+            .store(low_bytes, Ordering::Release);
+        self.shared.pacing.store(on, Ordering::Release);
+    }
+
+    /// Whether a pacing queue has drained far enough to reopen the gate.
+    pub fn drained_below(&self, low_bytes: usize) -> bool {
+        self.queued_bytes() <= low_bytes && self.queued_frames() <= PACE_LOW_FRAMES
+    }
+
+    /// Whether this queue is over `window` bytes or `PACE_HIGH_FRAMES` frames.
+    pub fn over(&self, window: usize) -> bool {
+        self.queued_bytes() > window || self.queued_frames() > PACE_HIGH_FRAMES
+    }
 }
 
 impl OutboundRx {
@@ -184,20 +280,41 @@ impl Stream for OutboundRx {
                 u16::try_from(urgent).unwrap_or(close::INTERNAL_ERROR),
             )));
         }
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(frame)) => {
-                self.shared.queued.fetch_sub(frame.cost(), Ordering::AcqRel);
-                if matches!(frame, OutFrame::Close(_)) {
-                    self.done = true;
-                    self.rx.close();
+        loop {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some((seq, frame))) => {
+                    let sh = &self.shared;
+                    sh.queued.fetch_sub(frame.cost(), Ordering::AcqRel);
+                    sh.frames.fetch_sub(1, Ordering::AcqRel);
+                    sh.progress_ms
+                        .store(sh.created.elapsed().as_millis() as u64, Ordering::Release);
+                    if sh.pacing.load(Ordering::Acquire)
+                        && sh.queued.load(Ordering::Acquire)
+                            <= sh.pace_low_bytes.load(Ordering::Acquire)
+                        && sh.frames.load(Ordering::Acquire) <= PACE_LOW_FRAMES
+                    {
+                        if let Some(g) = sh.gate.get() {
+                            g.set_holder_queue_full(false);
+                        }
+                    }
+                    if let OutFrame::Binary(b) = &frame {
+                        if seq < sh.discard_below.load(Ordering::Acquire) {
+                            sh.discarded.fetch_add(b.len() as u64, Ordering::AcqRel);
+                            continue;
+                        }
+                    }
+                    if matches!(frame, OutFrame::Close(_)) {
+                        self.done = true;
+                        self.rx.close();
+                    }
+                    return Poll::Ready(Some(frame));
                 }
-                Poll::Ready(Some(frame))
+                Poll::Ready(None) => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(None) => {
-                self.done = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -223,6 +340,45 @@ mod tests {
             tx.push(OutFrame::Binary(Bytes::new())),
             Err(PushError::Closed)
         );
+    }
+
+    #[tokio::test]
+    async fn discarded_output_is_dropped_but_text_and_later_output_go_out() {
+        let (tx, mut rx) = channel(10_000);
+        tx.push(OutFrame::Binary(Bytes::from_static(b"old")))
+            .unwrap();
+        tx.push(OutFrame::text("{\"type\":\"control\"}".into()))
+            .unwrap();
+        tx.push(OutFrame::Binary(Bytes::from_static(b"older")))
+            .unwrap();
+        tx.discard_output();
+        tx.push(OutFrame::Binary(Bytes::from_static(b"new")))
+            .unwrap();
+        assert!(matches!(rx.next().await, Some(OutFrame::Text(_))));
+        match rx.next().await {
+            Some(OutFrame::Binary(b)) => assert_eq!(&b[..], b"new"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!((tx.queued_bytes(), tx.queued_frames()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_pacing_queue_reopens_its_gate_once_drained() {
+        let gate = PaceGate::new(1 << 20);
+        let (tx, mut rx) = channel(1 << 20);
+        tx.attach_gate(gate.clone());
+        // Each frame costs 114 bytes: the gate reopens with one frame left.
+        tx.set_pacing(true, 120);
+        for _ in 0..3 {
+            tx.push(OutFrame::Binary(Bytes::from(vec![0u8; 100])))
+                .unwrap();
+        }
+        gate.set_holder_queue_full(true);
+        assert!(tx.over(200));
+        let _ = rx.next().await;
+        assert!(gate.closed(), "still 228 bytes queued");
+        let _ = rx.next().await;
+        assert!(!gate.closed());
     }
 
     #[tokio::test]

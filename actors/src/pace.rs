@@ -21,14 +21,10 @@ pub struct PaceGate {
     term_chunks: AtomicUsize,
     term_high_bytes: usize,
     term_high_chunks: usize,
-    /// The control holder's flow window, in bytes (`flow.window_bytes`); 0 = not paced.
-    window: AtomicUsize,
-    /// Output offset sent to the holder's queue.
-    holder_sent: AtomicU64,
-    /// Output offset the holder has acknowledged or written to its socket, whichever is larger.
-    holder_done: AtomicU64,
-    /// Whether a holder currently paces the session.
-    holder_pacing: AtomicBool,
+    /// The holder's outbound queue is over the window (set by the hub, cleared by its writer).
+    holder_queue_full: AtomicBool,
+    /// The holder's unacknowledged output is over the window (set and cleared by the hub).
+    holder_unacked_full: AtomicBool,
     /// Set while the hub's stream waits on this gate.
     parked: AtomicBool,
     waker: AtomicWaker,
@@ -43,10 +39,8 @@ impl PaceGate {
             term_chunks: AtomicUsize::new(0),
             term_high_bytes: term_high_bytes.max(1),
             term_high_chunks: 1024,
-            window: AtomicUsize::new(0),
-            holder_sent: AtomicU64::new(0),
-            holder_done: AtomicU64::new(0),
-            holder_pacing: AtomicBool::new(false),
+            holder_queue_full: AtomicBool::new(false),
+            holder_unacked_full: AtomicBool::new(false),
             parked: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             paused_ns: AtomicU64::new(0),
@@ -55,18 +49,10 @@ impl PaceGate {
 
     /// Whether the hub must stop reading the backend now.
     pub fn closed(&self) -> bool {
-        if self.term_bytes.load(Ordering::Acquire) >= self.term_high_bytes
+        self.term_bytes.load(Ordering::Acquire) >= self.term_high_bytes
             || self.term_chunks.load(Ordering::Acquire) >= self.term_high_chunks
-        {
-            return true;
-        }
-        if self.holder_pacing.load(Ordering::Acquire) {
-            let window = self.window.load(Ordering::Acquire) as u64;
-            let sent = self.holder_sent.load(Ordering::Acquire);
-            let done = self.holder_done.load(Ordering::Acquire);
-            return sent.saturating_sub(done) > window;
-        }
-        false
+            || self.holder_queue_full.load(Ordering::Acquire)
+            || self.holder_unacked_full.load(Ordering::Acquire)
     }
 
     /// A chunk of `len` bytes went to the emulator.
@@ -87,38 +73,32 @@ impl PaceGate {
         self.term_bytes.load(Ordering::Acquire)
     }
 
-    /// A holder starts pacing the session with a window of `window` bytes, from `offset`.
-    pub fn pace_by_holder(&self, window: usize, offset: u64) {
-        self.window.store(window, Ordering::Release);
-        self.holder_sent.store(offset, Ordering::Release);
-        self.holder_done.store(offset, Ordering::Release);
-        self.holder_pacing.store(window > 0, Ordering::Release);
-        self.wake_if_open();
+    /// The holder's queue went over the window (hub) or drained below its low mark (writer).
+    pub fn set_holder_queue_full(&self, full: bool) {
+        self.holder_queue_full.store(full, Ordering::Release);
+        if !full {
+            self.wake_if_open();
+        }
     }
 
-    /// Nobody paces the session (no holder, or the holder stalled).
+    /// The holder's unacknowledged output went over the window, or came back under it.
+    pub fn set_holder_unacked_full(&self, full: bool) {
+        self.holder_unacked_full.store(full, Ordering::Release);
+        if !full {
+            self.wake_if_open();
+        }
+    }
+
+    /// Nobody paces the session any more (no holder, or the holder stalled).
     pub fn unpace(&self) {
-        self.holder_pacing.store(false, Ordering::Release);
-        self.wake_if_open();
+        self.holder_queue_full.store(false, Ordering::Release);
+        self.set_holder_unacked_full(false);
     }
 
-    /// Output up to `offset` was queued to the holder.
-    pub fn holder_queued(&self, offset: u64) {
-        self.holder_sent.store(offset, Ordering::Release);
-    }
-
-    /// The holder rendered (ack) or its socket took (write) output up to `offset`.
-    pub fn holder_progress(&self, offset: u64) {
-        self.holder_done.fetch_max(offset, Ordering::AcqRel);
-        self.wake_if_open();
-    }
-
-    /// Output offset the holder has not yet taken, as (sent, done).
-    pub fn holder_window(&self) -> (u64, u64) {
-        (
-            self.holder_sent.load(Ordering::Acquire),
-            self.holder_done.load(Ordering::Acquire),
-        )
+    /// Whether a holder paces the session right now.
+    pub fn paced_by_holder(&self) -> bool {
+        self.holder_queue_full.load(Ordering::Acquire)
+            || self.holder_unacked_full.load(Ordering::Acquire)
     }
 
     /// Total time the backend was not read because of this gate.
@@ -195,17 +175,16 @@ mod tests {
     }
 
     #[test]
-    fn a_holder_window_paces_until_progress() {
+    fn a_holder_paces_until_its_queue_drains_and_its_acks_catch_up() {
         let g = PaceGate::new(1 << 20);
-        g.pace_by_holder(1000, 500);
-        g.holder_queued(1400);
-        assert!(!g.closed());
-        g.holder_queued(1600);
+        g.set_holder_queue_full(true);
+        assert!(g.closed() && g.paced_by_holder());
+        g.set_holder_unacked_full(true);
+        g.set_holder_queue_full(false);
         assert!(g.closed());
-        g.holder_progress(700);
+        g.set_holder_unacked_full(false);
         assert!(!g.closed());
-        g.holder_queued(5000);
-        assert!(g.closed());
+        g.set_holder_queue_full(true);
         g.unpace();
         assert!(!g.closed());
     }

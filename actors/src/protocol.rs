@@ -179,6 +179,32 @@ pub enum ServerFrame {
         idle_deadline: String,
         /// Limits the client must respect.
         limits: HelloLimits,
+        /// Offset of the first output byte that follows (SPEC §8).
+        output_offset: u64,
+        /// The PTY's size.
+        size: TermSize,
+        /// Whether this attach resumed exactly from the ticket's `resume_from`.
+        resumed: bool,
+    },
+    /// The session's screen at `offset`; exactly one binary frame with its bytes follows.
+    Snapshot {
+        /// Output offset the snapshot reproduces; live output continues from here.
+        offset: u64,
+        /// Columns of the terminal to reset to.
+        cols: u16,
+        /// Rows of the terminal to reset to.
+        rows: u16,
+        /// Why it is sent.
+        reason: SnapshotReason,
+        /// Output bytes the receiver did not get (0 for a join).
+        skipped_bytes: u64,
+    },
+    /// The PTY size changed.
+    Size {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
     },
     /// Control changed hands.
     Control {
@@ -231,6 +257,38 @@ impl ServerFrame {
     }
 }
 
+/// A terminal size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TermSize {
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+}
+
+/// `snapshot.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotReason {
+    /// A participant joined.
+    Join,
+    /// An observer fell more than `flow.window_bytes` behind.
+    Resync,
+    /// A resume asked for output the ring no longer holds.
+    ResumeGap,
+}
+
+impl SnapshotReason {
+    /// The wire and metric name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotReason::Join => "join",
+            SnapshotReason::Resync => "resync",
+            SnapshotReason::ResumeGap => "resume_gap",
+        }
+    }
+}
+
 /// Codes of the in-band `error` frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -260,6 +318,11 @@ pub enum ClientMessage {
     Control {
         /// What to do.
         action: ControlAction,
+    },
+    /// Output up to `offset` has been rendered (SPEC §8 flow control).
+    Ack {
+        /// Output offset.
+        offset: u64,
     },
 }
 
@@ -313,6 +376,17 @@ mod tests {
             r#"{"type":"participants","drivers":1,"observers":2}"#
         );
         assert_eq!(ServerFrame::Shutdown {}.to_json(), r#"{"type":"shutdown"}"#);
+        let snap = ServerFrame::Snapshot {
+            offset: 7,
+            cols: 80,
+            rows: 24,
+            reason: SnapshotReason::ResumeGap,
+            skipped_bytes: 3,
+        };
+        assert_eq!(
+            snap.to_json(),
+            r#"{"type":"snapshot","offset":7,"cols":80,"rows":24,"reason":"resume_gap","skipped_bytes":3}"#
+        );
     }
 
     #[test]
@@ -332,6 +406,12 @@ mod tests {
         );
         assert!(ClientMessage::parse(r#"{"type":"control","action":"steal"}"#).is_err());
         assert!(ClientMessage::parse(r#"{"type":"nope"}"#).is_err());
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"ack","offset":12345}"#),
+            Ok(ClientMessage::Ack { offset: 12345 })
+        );
+        assert!(ClientMessage::parse(r#"{"type":"ack","offset":-1}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"ack"}"#).is_err());
         assert!(ClientMessage::parse("not json").is_err());
     }
 }

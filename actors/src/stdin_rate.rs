@@ -1,20 +1,32 @@
-//! The per-connection stdin token bucket (`ws.stdin_messages_per_sec`, `ws.stdin_bytes_per_sec`).
-//! Refusals beyond the limit are answered; a flood far beyond it is a policy violation.
+//! The per-connection stdin budget (`ws.stdin_messages_per_sec`, `ws.stdin_bytes_per_sec`).
+//! Over budget, input is delayed, never dropped (SPEC §8): the socket is read no faster.
+//!
+//! Every message is charged; a bucket that goes into debt pauses the socket's reads
+//! ([`ReadPause`]) until the debt is paid off. `error rate_limited` is sent once per burst, and
+//! only a client that keeps the bucket in debt, without a break, for as long as a stall may
+//! last (`ws.stall_timeout`) is closed (1008).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// What to do with one stdin message.
+/// What to do after charging one stdin message (the message itself is always forwarded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Forward it.
+    /// Within budget: read on.
     Allow,
-    /// Drop it and answer `error rate_limited`.
-    Limited,
-    /// The flood is sustained: close with 1008.
+    /// Over budget: read nothing more for this long. `first` marks the start of a burst.
+    Delay {
+        /// How long to stop reading.
+        wait: Duration,
+        /// Whether this is the first delay of a burst (answer `error rate_limited` once).
+        first: bool,
+    },
+    /// The bucket has been in debt for the flood limit without a break: close with 1008.
     Flood,
 }
 
-/// Two token buckets (messages and bytes), each holding one second of budget.
+/// Two token buckets (messages and bytes), each holding one second of budget; they may go
+/// into debt by one message.
 #[derive(Debug, Clone)]
 pub struct StdinBucket {
     msg_rate: f64,
@@ -22,24 +34,23 @@ pub struct StdinBucket {
     msgs: f64,
     bytes: f64,
     last: Option<Instant>,
-    refused_since: Option<Instant>,
-    refused: u32,
+    /// When the current burst (a run of delayed messages) started.
+    burst_since: Option<Instant>,
+    /// How long a burst may last before it is a flood.
+    flood_after: Duration,
 }
 
-/// How long refusals may go on, without one accepted message between them, before 1008.
-pub const FLOOD_AFTER: Duration = Duration::from_secs(2);
-
 impl StdinBucket {
-    /// A full bucket.
-    pub fn new(msgs_per_sec: u32, bytes_per_sec: u64) -> Self {
+    /// A full bucket; a client that keeps it in debt for `flood_after` is a flood.
+    pub fn new(msgs_per_sec: u32, bytes_per_sec: u64, flood_after: Duration) -> Self {
         StdinBucket {
             msg_rate: f64::from(msgs_per_sec.max(1)),
             byte_rate: (bytes_per_sec.max(1)) as f64,
             msgs: f64::from(msgs_per_sec.max(1)),
             bytes: (bytes_per_sec.max(1)) as f64,
             last: None,
-            refused_since: None,
-            refused: 0,
+            burst_since: None,
+            flood_after,
         }
     }
 
@@ -51,27 +62,64 @@ impl StdinBucket {
             self.bytes = (self.bytes + dt * self.byte_rate).min(self.byte_rate);
         }
         self.last = Some(now);
-        let len = len as f64;
-        // A single message larger than a second of budget can never pass; let it through
-        // once the bucket is full rather than refuse it forever (message size is capped
-        // separately by ws.max_message_bytes).
-        let need_bytes = len.min(self.byte_rate);
-        if self.msgs >= 1.0 && self.bytes >= need_bytes {
-            self.msgs -= 1.0;
-            self.bytes -= need_bytes;
-            self.refused_since = None;
-            self.refused = 0;
+        // A message larger than a second of budget costs one second of it.
+        let need = (len as f64).min(self.byte_rate);
+        let in_budget = self.msgs >= 1.0 && self.bytes >= need;
+        // A burst ends once the client has left half of a second's budget unused.
+        let rested = self.msgs >= self.msg_rate / 2.0 && self.bytes >= self.byte_rate / 2.0;
+        self.msgs -= 1.0;
+        self.bytes -= need;
+        if in_budget {
+            if rested {
+                self.burst_since = None;
+            }
             return Verdict::Allow;
         }
-        self.refused += 1;
-        let since = *self.refused_since.get_or_insert(now);
-        if now.saturating_duration_since(since) >= FLOOD_AFTER
-            || f64::from(self.refused) > 2.0 * self.msg_rate
-        {
-            Verdict::Flood
-        } else {
-            Verdict::Limited
+        let first = self.burst_since.is_none();
+        let since = *self.burst_since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= self.flood_after {
+            return Verdict::Flood;
         }
+        // Read again once both buckets are out of debt and hold one more message.
+        let wait_msgs = (1.0 - self.msgs).max(0.0) / self.msg_rate;
+        let wait_bytes = (-self.bytes).max(0.0) / self.byte_rate;
+        Verdict::Delay {
+            wait: Duration::from_secs_f64(wait_msgs.max(wait_bytes)),
+            first,
+        }
+    }
+}
+
+/// Until when a connection's socket must not be read (set by the connection, obeyed by the
+/// socket reader, which sleeps until then). One atomic: the reader never takes a lock.
+#[derive(Debug)]
+pub struct ReadPause {
+    created: Instant,
+    /// Microseconds after `created`; 0 = not paused.
+    until_us: AtomicU64,
+}
+
+impl Default for ReadPause {
+    fn default() -> Self {
+        ReadPause {
+            created: Instant::now(),
+            until_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ReadPause {
+    /// Stops reads for `wait` from now (extends, never shortens, a pause in force).
+    pub fn pause_for(&self, wait: Duration) {
+        let until = (self.created.elapsed() + wait).as_micros() as u64;
+        self.until_us.fetch_max(until.max(1), Ordering::AcqRel);
+    }
+
+    /// The end of the pause in force, if any.
+    pub fn until(&self) -> Option<Instant> {
+        let us = self.until_us.load(Ordering::Acquire);
+        let t = self.created + Duration::from_micros(us);
+        (us != 0 && t > Instant::now()).then_some(t)
     }
 }
 
@@ -79,29 +127,76 @@ impl StdinBucket {
 mod tests {
     use super::*;
 
+    const FLOOD: Duration = Duration::from_secs(30);
+
     #[test]
-    fn limits_then_floods() {
+    fn over_budget_delays_once_per_burst_and_never_drops() {
         let t0 = Instant::now();
-        let mut b = StdinBucket::new(10, 1_000_000);
+        let mut b = StdinBucket::new(10, 1_000_000, FLOOD);
         for _ in 0..10 {
             assert_eq!(b.take(1, t0), Verdict::Allow);
         }
-        assert_eq!(b.take(1, t0), Verdict::Limited);
-        // Refill after 100 ms gives one more message.
-        let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(b.take(1, t1), Verdict::Allow);
-        for _ in 0..20 {
-            assert_eq!(b.take(1, t1), Verdict::Limited);
+        match b.take(1, t0) {
+            Verdict::Delay { wait, first } => {
+                assert!(first);
+                // One message of debt plus one message to come: 0.2 s at 10/s.
+                assert!((wait.as_secs_f64() - 0.2).abs() < 1e-6, "{wait:?}");
+            }
+            v => panic!("{v:?}"),
         }
-        assert_eq!(b.take(1, t1), Verdict::Flood);
+        assert!(matches!(b.take(1, t0), Verdict::Delay { first: false, .. }));
+        // Paced at the budget, the burst goes on (no second announcement).
+        let t_half = t0 + Duration::from_millis(350);
+        assert_eq!(b.take(1, t_half), Verdict::Allow);
+        assert!(matches!(
+            b.take(1, t_half),
+            Verdict::Delay { first: false, .. }
+        ));
+        // Rested, the bucket allows again and a new burst is announced anew.
+        let t1 = t0 + Duration::from_secs(2);
+        assert_eq!(b.take(1, t1), Verdict::Allow);
+        for _ in 0..9 {
+            b.take(1, t1);
+        }
+        assert!(matches!(b.take(1, t1), Verdict::Delay { first: true, .. }));
     }
 
     #[test]
-    fn byte_budget_applies() {
+    fn a_client_that_keeps_the_budget_exhausted_is_a_flood() {
         let t0 = Instant::now();
-        let mut b = StdinBucket::new(1000, 100);
+        let mut b = StdinBucket::new(10, 1_000_000, FLOOD);
+        let mut t = t0;
+        let mut verdict = Verdict::Allow;
+        while t < t0 + FLOOD + Duration::from_secs(1) {
+            verdict = b.take(1, t);
+            if verdict == Verdict::Flood {
+                break;
+            }
+            t += Duration::from_millis(10);
+        }
+        assert_eq!(verdict, Verdict::Flood);
+        assert!(t >= t0 + FLOOD);
+    }
+
+    #[test]
+    fn the_byte_budget_delays_too() {
+        let t0 = Instant::now();
+        let mut b = StdinBucket::new(1000, 100, FLOOD);
         assert_eq!(b.take(60, t0), Verdict::Allow);
-        assert_eq!(b.take(60, t0), Verdict::Limited);
-        assert_eq!(b.take(60, t0 + Duration::from_secs(1)), Verdict::Allow);
+        match b.take(60, t0) {
+            Verdict::Delay { wait, .. } => assert!((wait.as_secs_f64() - 0.2).abs() < 1e-6),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(b.take(60, t0 + Duration::from_secs(2)), Verdict::Allow);
+    }
+
+    #[test]
+    fn a_pause_only_extends() {
+        let p = ReadPause::default();
+        assert!(p.until().is_none());
+        p.pause_for(Duration::from_secs(5));
+        let a = p.until().unwrap();
+        p.pause_for(Duration::from_millis(1));
+        assert_eq!(p.until().unwrap(), a);
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix_codec::{AsyncRead, AsyncWrite, ReadBuf};
 use attachd_actors::connection::Inbound;
 use attachd_actors::outbound::{OutFrame, OutboundRx};
+use attachd_actors::stdin_rate::ReadPause;
 use bytes::Bytes;
 use futures_util::{Future, Stream};
 use smallvec::SmallVec;
@@ -85,12 +86,21 @@ pub struct WsSocket {
     peer_closed: bool,
     /// Runs from the moment our close frame is out.
     linger: Option<Pin<Box<Sleep>>>,
+    /// Over-budget stdin stops reads (and hands out no decoded message) until then.
+    pause: std::sync::Arc<ReadPause>,
+    pause_timer: Option<Pin<Box<Sleep>>>,
     ended: bool,
 }
 
 impl WsSocket {
     /// Takes over `io`; `early` holds bytes the client sent right behind its handshake.
-    pub fn new(io: Box<dyn WsIo>, early: &[u8], out: OutboundRx, max_message: usize) -> Self {
+    pub fn new(
+        io: Box<dyn WsIo>,
+        early: &[u8],
+        out: OutboundRx,
+        max_message: usize,
+        pause: std::sync::Arc<ReadPause>,
+    ) -> Self {
         let mut decoder = FrameDecoder::new(max_message);
         decoder.feed(early);
         WsSocket {
@@ -104,7 +114,30 @@ impl WsSocket {
             out_ended: false,
             peer_closed: false,
             linger: None,
+            pause,
+            pause_timer: None,
             ended: false,
+        }
+    }
+
+    /// Whether reads are paused now; if so, a timer is armed to wake this task at its end.
+    fn paused(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            let Some(until) = self.pause.until() else {
+                self.pause_timer = None;
+                return false;
+            };
+            let deadline = tokio::time::Instant::from_std(until);
+            let timer = self
+                .pause_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return true;
+            }
+            // The timer fired; the pause may have been extended meanwhile: look again.
         }
     }
 
@@ -205,6 +238,9 @@ impl Stream for WsSocket {
             return Poll::Ready(None);
         }
         loop {
+            if !this.peer_closed && this.paused(cx) {
+                return Poll::Pending;
+            }
             if let Some(item) = this.decoder.next_message() {
                 if matches!(item, Inbound::Close(_)) {
                     this.peer_closed = true;

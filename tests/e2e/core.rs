@@ -195,7 +195,7 @@ async fn moderator_revokes_control() {
 }
 
 #[tokio::test]
-async fn late_joiner_gets_hello_then_scrollback() {
+async fn late_joiner_gets_hello_then_a_snapshot_of_the_screen() {
     let srv = Server::start(Opts::default());
     let sid = srv.api(&ALICE).create_session().await;
     let mut a = attach_as(&srv, &ALICE, &sid, "driver").await;
@@ -204,17 +204,28 @@ async fn late_joiner_gets_hello_then_scrollback() {
     expect_output(&mut a, "scroll-123", 10).await;
 
     let mut late = attach_as(&srv, &OLIVE, &sid, "observer").await;
-    match next(&mut late, 5).await {
-        Seen::Json(v) => assert_eq!(v["type"], "hello", "first frame must be hello"),
+    let hello = match next(&mut late, 5).await {
+        Seen::Json(v) if v["type"] == "hello" => v,
         other => panic!("first frame must be hello, got {other:?}"),
-    }
+    };
+    assert_eq!(hello["resumed"], false);
+    assert_eq!(hello["size"]["cols"], 80);
+    assert_eq!(hello["size"]["rows"], 24);
+    let snap = expect_json(&mut late, "snapshot", 5).await;
+    assert_eq!(snap["reason"], "join");
+    assert_eq!(snap["skipped_bytes"], 0);
+    assert_eq!(snap["offset"], hello["output_offset"]);
+    assert_eq!(
+        (snap["cols"].as_u64(), snap["rows"].as_u64()),
+        (Some(80), Some(24))
+    );
     match next(&mut late, 5).await {
         Seen::Bin(b) => assert!(
             String::from_utf8_lossy(&b).contains("scroll-123"),
-            "scrollback: {:?}",
+            "snapshot: {:?}",
             String::from_utf8_lossy(&b)
         ),
-        other => panic!("second frame must be the scrollback, got {other:?}"),
+        other => panic!("a binary snapshot payload must follow, got {other:?}"),
     }
 }
 

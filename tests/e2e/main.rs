@@ -11,5 +11,4 @@ mod judge;
 mod kube;
 mod limits;
 mod redis;
-mod snapshot;
 mod support;

@@ -51,6 +51,7 @@ impl SessionHub {
         }
         let frame = self.control_frame(reason);
         self.broadcast(&frame);
+        self.repace();
     }
 
     /// Tells other replicas (through the bus) who holds the seat now.
@@ -142,16 +143,16 @@ impl SessionHub {
         }
     }
 
-    /// Tries to seat `conn`, then runs `then(hub, seated)`; on success everyone is told.
+    /// Tries to seat `conn`, then runs `then(hub, seated, ctx)`; on success everyone is told.
     pub(super) fn try_seat(
         &mut self,
         ctx: &mut Context<Self>,
         conn: String,
         subject: String,
-        then: impl FnOnce(&mut Self, bool) + 'static,
+        then: impl FnOnce(&mut Self, bool, &mut Context<Self>) + 'static,
     ) {
         if !self.seat.may_seat(&subject) {
-            then(self, false);
+            then(self, false, ctx);
             return;
         }
         let holder = Holder {
@@ -163,7 +164,7 @@ impl SessionHub {
             .acquire(&self.session_id, &holder, self.cfg.lease_ttl);
         // Waiting here keeps the hub's view consistent: nothing else is handled until the
         // store answers (immediately in memory; one round trip with Redis).
-        ctx.wait(fut.into_actor(self).map(move |res, hub, _ctx| {
+        ctx.wait(fut.into_actor(self).map(move |res, hub, ctx| {
             let seated = match res {
                 Ok(Some(lease)) if hub.participants.contains_key(&conn) => {
                     hub.seat.seated(lease, Instant::now());
@@ -175,7 +176,7 @@ impl SessionHub {
                     false
                 }
             };
-            then(hub, seated);
+            then(hub, seated, ctx);
         }));
     }
 }

@@ -7,11 +7,11 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::messages::*;
-use super::participant::Participant;
+use super::participant::{Participant, Phase};
 use super::SessionHub;
 use crate::backend::BackendInput;
 use crate::outbound::OutFrame;
-use crate::protocol::{close, ControlReason, ErrorCode, Role, ServerFrame};
+use crate::protocol::{close, ControlReason, ErrorCode, Role, ServerFrame, SnapshotReason};
 
 impl Handler<Join> for SessionHub {
     type Result = Result<(), JoinError>;
@@ -30,18 +30,24 @@ impl Handler<Join> for SessionHub {
                 out: msg.out,
                 stats: msg.stats,
                 max_invalid: msg.max_invalid,
+                limits: msg.limits,
+                phase: Phase::AwaitSnapshot(SnapshotReason::Join),
+                sent: 0,
+                acked: 0,
+                acks: false,
+                resume_from: msg.resume_from,
+                discarded_at_resync: 0,
             },
         );
-        let role = msg.role;
-        let limits = msg.limits;
         let subject = msg.subject;
-        if role == Role::Driver {
+        let resume_from = msg.resume_from;
+        if msg.role == Role::Driver {
             let (c, s) = (conn.clone(), subject.clone());
-            self.try_seat(ctx, conn, subject, move |hub, _| {
-                hub.greet(c, s, role, limits)
+            self.try_seat(ctx, conn, subject, move |hub, _, ctx| {
+                hub.greet(c, s, resume_from, ctx)
             });
         } else {
-            self.greet(conn, subject, role, limits);
+            self.greet(conn, subject, resume_from, ctx);
         }
         Ok(())
     }
@@ -80,6 +86,7 @@ impl Handler<Leave> for SessionHub {
 
     fn handle(&mut self, msg: Leave, _ctx: &mut Context<Self>) {
         self.remove_participants([(msg.connection_id, None)]);
+        self.repace();
     }
 }
 
@@ -111,6 +118,14 @@ impl Handler<Resize> for SessionHub {
     type Result = ();
 
     fn handle(&mut self, msg: Resize, _ctx: &mut Context<Self>) {
+        let observer = self
+            .participants
+            .get(&msg.connection_id)
+            .is_none_or(|p| p.role == Role::Observer);
+        if observer {
+            // SPEC §8: observers render at the session's size; their resizes are ignored.
+            return;
+        }
         if self.seat.holder_conn() != Some(msg.connection_id.as_str()) {
             self.refuse(
                 &msg.connection_id,
@@ -119,10 +134,16 @@ impl Handler<Resize> for SessionHub {
             );
             return;
         }
-        let _ = self.input.try_send(BackendInput::Resize {
-            cols: msg.cols,
-            rows: msg.rows,
-        });
+        if self
+            .input
+            .try_send(BackendInput::Resize {
+                cols: msg.cols,
+                rows: msg.rows,
+            })
+            .is_ok()
+        {
+            self.resized(msg.cols, msg.rows);
+        }
     }
 }
 
@@ -157,7 +178,7 @@ impl Handler<ControlRequest> for SessionHub {
         }
         let conn = msg.connection_id.clone();
         let subj = subject.clone();
-        self.try_seat(ctx, msg.connection_id, subject, move |hub, seated| {
+        self.try_seat(ctx, msg.connection_id, subject, move |hub, seated, _| {
             if seated {
                 hub.control_changed(ControlReason::Acquired, &subj, &conn);
             } else {
@@ -181,7 +202,9 @@ impl Handler<Revoke> for SessionHub {
     type Result = bool;
 
     fn handle(&mut self, msg: Revoke, ctx: &mut Context<Self>) -> bool {
-        self.vacate(ctx, ControlReason::Revoked, Some(&msg.by))
+        let done = self.vacate(ctx, ControlReason::Revoked, Some(&msg.by));
+        self.repace();
+        done
     }
 }
 
@@ -223,6 +246,8 @@ impl Handler<Snapshot> for SessionHub {
         MessageResult(HubSnapshot {
             participants,
             control,
+            output_offset: self.offset(),
+            size: self.size,
         })
     }
 }
@@ -248,5 +273,22 @@ impl Handler<RemoteControl> for SessionHub {
         self.remote_holder = note.holder;
         let frame = self.control_frame(reason);
         self.broadcast(&frame);
+        self.repace();
+    }
+}
+
+impl Handler<Ack> for SessionHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Ack, _ctx: &mut Context<Self>) {
+        self.on_ack(&msg.connection_id, msg.offset);
+    }
+}
+
+impl Handler<OutputOffset> for SessionHub {
+    type Result = u64;
+
+    fn handle(&mut self, _msg: OutputOffset, _ctx: &mut Context<Self>) -> u64 {
+        self.offset()
     }
 }

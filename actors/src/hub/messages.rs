@@ -8,9 +8,10 @@ use bytes::Bytes;
 
 use super::participant::ParticipantStats;
 use crate::outbound::OutboundTx;
-use crate::protocol::{HelloLimits, HolderView, Role};
+use crate::protocol::{HelloLimits, HolderView, Role, TermSize};
 
-/// A connection joins; the hub queues `hello` and the scrollback before any live output.
+/// A connection joins; the hub queues `hello` and a snapshot (or the exact bytes a resume
+/// asks for) before any live output.
 #[derive(Message)]
 #[rtype(result = "Result<(), JoinError>")]
 pub struct Join {
@@ -28,7 +29,24 @@ pub struct Join {
     pub limits: HelloLimits,
     /// `ws.max_invalid_messages`.
     pub max_invalid: u32,
+    /// The ticket's `resume_from`.
+    pub resume_from: Option<u64>,
 }
+
+/// Output up to `offset` was rendered by a connection (SPEC §8 `ack`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ack {
+    /// The sender.
+    pub connection_id: String,
+    /// Output offset.
+    pub offset: u64,
+}
+
+/// Asks for the session's output offset (to validate a ticket's `resume_from`).
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct OutputOffset;
 
 /// Why a join failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +121,10 @@ pub struct HubSnapshot {
     pub participants: Vec<ParticipantView>,
     /// The control holder, if any.
     pub control: Option<HolderView>,
+    /// Output bytes produced so far.
+    pub output_offset: u64,
+    /// The terminal's size.
+    pub size: TermSize,
 }
 
 /// One participant in a snapshot.

@@ -1,10 +1,12 @@
 //! The session hub: one actor per attached session per process. It owns the backend pipe, the
-//! scrollback and the control seat, and fans output out without ever waiting on a participant.
+//! output ring, the emulator's handle, the pace and the control seat, and fans output out
+//! without ever waiting on a participant.
 
 mod coalesce;
 mod control;
 mod handlers;
 mod messages;
+mod output;
 mod participant;
 pub mod seat;
 #[cfg(test)]
@@ -24,16 +26,17 @@ use crate::backend::{BackendEvent, BackendInput, BackendIo};
 use crate::lease::LeaseStore;
 use crate::metrics;
 use crate::outbound::{OutFrame, PushError};
-use crate::protocol::{
-    close, ControlReason, HelloControl, HelloLimits, HolderView, Role, ServerFrame,
-};
-use crate::scrollback::Scrollback;
+use crate::pace::{Gated, PaceGate};
+use crate::protocol::{close, ControlReason, HolderView, Role, ServerFrame, TermSize};
+use crate::ring::OutputRing;
+use crate::term::worker::TermHandle;
+use crate::term::TermState;
 use crate::time::rfc3339;
 
 pub use coalesce::MAX_COALESCED;
 pub use messages::{
-    ControlRequest, Drain, HubSnapshot, Join, JoinError, Leave, ParticipantView, RemoteControl,
-    Resize, Revoke, Snapshot, Stdin, Terminate,
+    Ack, ControlRequest, Drain, HubSnapshot, Join, JoinError, Leave, OutputOffset, ParticipantView,
+    RemoteControl, Resize, Revoke, Snapshot, Stdin, Terminate,
 };
 pub use participant::ParticipantStats;
 
@@ -46,8 +49,14 @@ pub const HUB_MAILBOX: usize = 1024;
 /// Per-session timing and size settings.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// `session.scrollback_bytes`.
-    pub scrollback_bytes: usize,
+    /// `session.history_lines`.
+    pub history_lines: usize,
+    /// `session.replay_bytes`.
+    pub replay_bytes: usize,
+    /// The terminal's size when the session starts.
+    pub initial_size: TermSize,
+    /// Flow control (SPEC §8).
+    pub flow: FlowConfig,
     /// `session.idle_timeout`.
     pub idle_timeout: Duration,
     /// `attach.driver_idle_timeout`.
@@ -61,6 +70,27 @@ pub struct HubConfig {
     pub bus: Option<crate::redis::bus::ControlBus>,
 }
 
+/// Flow-control settings of a hub.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    /// `flow.window_bytes`.
+    pub window_bytes: usize,
+    /// `flow.observer_flush`.
+    pub observer_flush: Duration,
+    /// `ws.stall_timeout`.
+    pub stall_timeout: Duration,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            window_bytes: 1 << 20,
+            observer_flush: Duration::from_millis(16),
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The hub actor.
 pub struct SessionHub {
     session_id: String,
@@ -68,7 +98,14 @@ pub struct SessionHub {
     cfg: HubConfig,
     input: mpsc::Sender<BackendInput>,
     events: Option<mpsc::Receiver<BackendEvent>>,
-    scrollback: Scrollback,
+    ring: OutputRing,
+    term: TermHandle,
+    gate: Arc<PaceGate>,
+    size: TermSize,
+    /// The participant whose window paces the session (the live control holder).
+    paced: Option<String>,
+    flush_armed: bool,
+    snapshot_inflight: bool,
     participants: HashMap<String, Participant>,
     seat: SeatMachine,
     leases: Arc<dyn LeaseStore>,
@@ -99,7 +136,16 @@ impl SessionHub {
         audit: Audit,
         on_end: OnEnd,
     ) -> Self {
-        let scrollback = Scrollback::new(cfg.scrollback_bytes);
+        let ring = OutputRing::new(cfg.replay_bytes, 0);
+        // The emulator may lag at most half the ring, so a joiner's snapshot can always be
+        // caught up to the live stream from the ring.
+        let gate = PaceGate::new((cfg.replay_bytes / 2).clamp(1, 256 * 1024));
+        let size = cfg.initial_size;
+        let term = TermHandle::spawn(
+            TermState::new(size.cols, size.rows, cfg.history_lines),
+            0,
+            gate.clone(),
+        );
         let deadline = SystemTime::now() + cfg.idle_timeout;
         let times = SeatTimes {
             control_grace: cfg.control_grace,
@@ -112,7 +158,13 @@ impl SessionHub {
             cfg,
             input: io.input,
             events: Some(io.events),
-            scrollback,
+            ring,
+            term,
+            gate,
+            size,
+            paced: None,
+            flush_armed: false,
+            snapshot_inflight: false,
             participants: HashMap::new(),
             seat: SeatMachine::new(times, Instant::now()),
             leases,
@@ -153,6 +205,8 @@ impl SessionHub {
     }
 
     fn broadcast(&mut self, frame: &ServerFrame) {
+        // Output produced before this frame reaches everyone before it.
+        self.flush();
         let bytes = Bytes::from(frame.to_json());
         self.broadcast_frame(OutFrame::Text(bytes));
     }
@@ -275,6 +329,9 @@ impl SessionHub {
     /// Seat bookkeeping, idle deadlines and lease renewal; runs every second.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         self.tick_seat(ctx);
+        self.cut_stalled();
+        self.poll_resyncs(ctx);
+        self.repace();
         if self.participants.is_empty() {
             return;
         }
@@ -296,29 +353,18 @@ impl SessionHub {
         }
     }
 
-    fn greet(&mut self, conn: String, subject: String, role: Role, limits: HelloLimits) {
-        match self.participants.get_mut(&conn) {
-            Some(p) => p.greeted = true,
-            None => return,
+    fn greet(
+        &mut self,
+        conn: String,
+        subject: String,
+        resume_from: Option<u64>,
+        ctx: &mut Context<Self>,
+    ) {
+        if !self.participants.contains_key(&conn) {
+            return;
         }
-        let you = self.seat.holder_conn() == Some(conn.as_str());
-        let hello = ServerFrame::Hello {
-            session_id: self.session_id.clone(),
-            connection_id: conn.clone(),
-            role,
-            control: HelloControl {
-                holder: self.holder_view().map(|h| h.connection_id),
-                you,
-            },
-            idle_deadline: rfc3339(self.idle_deadline()),
-            limits,
-        };
-        self.send_to(&conn, OutFrame::text(hello.to_json()));
-        if !self.scrollback.is_empty() {
-            let replay = self.scrollback.snapshot();
-            self.send_to(&conn, OutFrame::Binary(replay));
-        }
-        if you {
+        self.greet_output(&conn, resume_from, ctx);
+        if self.seat.holder_conn() == Some(conn.as_str()) {
             self.control_changed(ControlReason::Acquired, &subject, &conn);
         }
         let frame = self.participants_frame();
@@ -336,7 +382,10 @@ impl Actor for SessionHub {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(HUB_MAILBOX);
         if let Some(rx) = self.events.take() {
-            ctx.add_stream(coalesce::coalesced(rx));
+            ctx.add_stream(Gated::new(
+                Box::pin(coalesce::coalesced(rx)),
+                self.gate.clone(),
+            ));
         }
         ctx.run_interval(Duration::from_secs(1), |hub, ctx| hub.tick(ctx));
     }
@@ -364,9 +413,7 @@ impl StreamHandler<BackendEvent> for SessionHub {
         match ev {
             BackendEvent::Output(bytes) => {
                 self.last_activity = Instant::now();
-                self.scrollback.push(&bytes);
-                metrics::BYTES_OUT.inc_by(bytes.len() as u64 * self.participants.len() as u64);
-                self.broadcast_frame(OutFrame::Binary(bytes));
+                self.on_output(bytes, ctx);
             }
             BackendEvent::Exited(code) => {
                 self.exited = true;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::outbound::{OutFrame, OutboundTx};
-use crate::protocol::Role;
+use crate::protocol::{HelloLimits, Role, SnapshotReason};
 
 /// Counters a participant shares between its connection actor and the hub (atomics, no locks).
 #[derive(Debug, Default)]
@@ -30,15 +30,37 @@ impl ParticipantStats {
     }
 }
 
+/// Where a participant is in receiving output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Waiting for a snapshot (after joining, a resume gap, or a resync).
+    AwaitSnapshot(SnapshotReason),
+    /// Gets live output.
+    Live,
+    /// Fell behind: its queued output is being dropped; a snapshot follows once it drained.
+    Resyncing,
+}
+
 pub(super) struct Participant {
     pub(super) subject: String,
     pub(super) role: Role,
-    /// Set once `hello` and the scrollback are queued; until then broadcasts skip it (the
-    /// scrollback it gets already holds that output).
+    /// Set once `hello` is queued; until then broadcasts skip it (what it missed is in the
+    /// snapshot or the resume that follows its `hello`).
     pub(super) greeted: bool,
     pub(super) out: OutboundTx,
     pub(super) stats: Arc<ParticipantStats>,
     pub(super) max_invalid: u32,
+    pub(super) limits: HelloLimits,
+    pub(super) phase: Phase,
+    /// Output offset pushed to this participant so far.
+    pub(super) sent: u64,
+    /// Output offset it acknowledged (`ack`), and whether it acknowledges at all.
+    pub(super) acked: u64,
+    pub(super) acks: bool,
+    /// The ticket's `resume_from` (for `skipped_bytes` of a resume gap).
+    pub(super) resume_from: Option<u64>,
+    /// The queue's discarded-bytes count when the current resync began.
+    pub(super) discarded_at_resync: u64,
 }
 
 impl Participant {

@@ -16,7 +16,10 @@ use crate::protocol::HelloLimits;
 
 fn config() -> HubConfig {
     HubConfig {
-        scrollback_bytes: 1024,
+        history_lines: 100,
+        replay_bytes: 1 << 20,
+        initial_size: crate::protocol::TermSize { cols: 80, rows: 24 },
+        flow: crate::hub::FlowConfig::default(),
         idle_timeout: Duration::from_secs(600),
         driver_idle_timeout: Duration::from_secs(600),
         control_grace: Duration::from_secs(30),
@@ -59,6 +62,7 @@ async fn join(hub: &Addr<SessionHub>, conn: &str, role: Role) -> (OutboundTx, Ou
             ping_interval_ms: 15_000,
         },
         max_invalid: 10,
+        resume_from: None,
     })
     .await
     .unwrap()
