@@ -4,9 +4,9 @@ CARGO ?= cargo
 
 .PHONY: run build web test test-rust test-web test-deploy lint fmt bench fuzz clean
 
-## Start the gateway on the embedded default (local PTY, no Redis) and print how to open it.
+## Start the gateway on the embedded default (local PTY, no Redis), with ./attachd.toml when present.
 run: build web
-	./target/debug/attachd serve --dev
+	./target/debug/attachd serve --dev $$([ -f attachd.toml ] && echo --config attachd.toml)
 
 build:
 	$(CARGO) build --workspace --bins

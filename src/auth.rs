@@ -1,18 +1,15 @@
 //! API authentication: static hashed tokens and JWTs become a `Principal` with a tenant and
-//! scopes. Secrets are compared by SHA-256 digest and never kept or logged in clear.
+//! scopes, compared by SHA-256 digest (`secret.rs`). The extractor is in `http::extract`.
 
 use std::collections::HashMap;
-use std::future::{ready, Ready};
 use std::sync::Arc;
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::{AuthSettings, ConfigError};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::secret::sha256_hex;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -39,11 +36,6 @@ impl Principal {
             Err(ApiError::Forbidden(scope))
         }
     }
-}
-
-/// Lowercase hex SHA-256 of a secret.
-pub fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,40 +168,6 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(start, |i| i + 1);
     &b[start..end]
-}
-
-/// The bearer credential of a request, if any.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-}
-
-/// Extractor: the authenticated API caller, or 401.
-pub struct Auth(pub Principal);
-
-impl FromRequest for Auth {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        ready(match (state, bearer(req)) {
-            (Some(st), Some(tok)) => st.auth.verify(tok).map(Auth),
-            (None, _) => Err(ApiError::Internal("state missing".into())),
-            (_, None) => Err(ApiError::Unauthorized),
-        })
-    }
-}
-
-/// Generates a fresh random secret with a recognizable prefix.
-pub fn new_secret(prefix: &str) -> String {
-    use base64::Engine;
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
 }
 
 /// Shared handle type.

@@ -1,16 +1,30 @@
-//! Where sessions come from: the local registry, or pods through the Kubernetes API. Lookups
-//! enforce tenancy (another tenant's session is simply not found) for either backend.
+//! Where sessions come from: the local registry, or pods through the Kubernetes API, and the
+//! one place hubs are configured. Lookups enforce tenancy for either backend.
 
 use std::sync::Arc;
 
 use actix::Addr;
-use attachd_actors::hub::SessionHub;
+use attachd_actors::audit::Audit;
+use attachd_actors::backend::BackendIo;
+use attachd_actors::hub::{HubConfig, SessionHub};
+use attachd_actors::lease::LeaseStore;
+use attachd_actors::redis::bus::ControlBus;
 
 use crate::backend::kube::{self as kb, KubeError, PodSession};
 use crate::config::{KubeModeSetting, Settings};
 use crate::error::ApiError;
-use crate::sessions::SessionView;
-use crate::state::AppState;
+use crate::sessions::{SessionRegistry, SessionView};
+
+/// This process's sessions and where more come from; starts their hubs, all configured alike.
+pub struct Catalog {
+    /// Sessions with a hub in this process.
+    pub sessions: Arc<SessionRegistry>,
+    /// The Kubernetes API, when `session.backend = "kube"`.
+    pub kube: Option<KubeCatalog>,
+    hub: HubConfig,
+    leases: Arc<dyn LeaseStore>,
+    audit: Audit,
+}
 
 /// A Kubernetes API client with the pod-session settings.
 #[derive(Clone)]
@@ -76,67 +90,106 @@ pub fn pod_view(p: &PodSession, s: &kb::KubeSettings) -> SessionView {
     }
 }
 
-/// Sessions of `tenant`.
-pub async fn list(st: &AppState, tenant: &str) -> Result<Vec<SessionView>, ApiError> {
-    match &st.kube {
-        None => Ok(st.sessions.list(tenant)),
-        Some(k) => {
-            let pods = kb::list_tenant_sessions(&k.client, &k.settings, tenant)
-                .await
-                .map_err(kube_error)?;
-            Ok(pods.iter().map(|p| pod_view(p, &k.settings)).collect())
+impl Catalog {
+    /// A catalog whose hubs take their settings from `s` and announce control on `bus`.
+    pub fn new(
+        s: &Settings,
+        kube: Option<KubeCatalog>,
+        leases: Arc<dyn LeaseStore>,
+        audit: Audit,
+        bus: Option<ControlBus>,
+    ) -> Self {
+        let hub = HubConfig {
+            history_lines: s.session.history_lines,
+            replay_bytes: s.session.replay_bytes,
+            initial_size: attachd_actors::protocol::TermSize { cols: 80, rows: 24 },
+            flow: attachd_actors::hub::FlowConfig {
+                window_bytes: s.flow.window_bytes,
+                observer_flush: s.flow.observer_flush,
+                stall_timeout: s.ws.stall_timeout,
+            },
+            idle_timeout: s.session.idle_timeout,
+            driver_idle_timeout: s.attach.driver_idle_timeout,
+            control_grace: s.attach.control_grace,
+            lease_ttl: s.attach.lease_ttl,
+            bus,
+        };
+        Catalog {
+            sessions: SessionRegistry::new(),
+            kube,
+            hub,
+            leases,
+            audit,
         }
     }
-}
 
-/// One session of `tenant`, with its hub on this replica if one runs.
-pub async fn find(
-    st: &AppState,
-    tenant: &str,
-    id: &str,
-) -> Result<(SessionView, Option<Addr<SessionHub>>), ApiError> {
-    if let Some((view, hub)) = st.sessions.get(id, tenant) {
-        return Ok((view, Some(hub)));
+    /// Starts the hub of a new session over its running backend.
+    pub fn start(&self, view: SessionView, io: BackendIo) -> Addr<SessionHub> {
+        self.sessions.start(
+            view,
+            io,
+            self.hub.clone(),
+            self.leases.clone(),
+            self.audit.clone(),
+        )
     }
-    let Some(k) = &st.kube else {
-        return Err(ApiError::NotFound);
-    };
-    if !kb::is_valid_pod_name(id) {
-        return Err(ApiError::NotFound);
-    }
-    let pod = kb::get_session(&k.client, &k.settings, id)
-        .await
-        .map_err(kube_error)?;
-    if pod.tenant != tenant {
-        return Err(ApiError::NotFound);
-    }
-    Ok((pod_view(&pod, &k.settings), None))
-}
 
-/// The hub of a session on this replica, starting one (opening the pod stream) if needed.
-pub async fn hub_for(st: &AppState, tenant: &str, id: &str) -> Result<Addr<SessionHub>, ApiError> {
-    let (view, hub) = find(st, tenant, id).await?;
-    if let Some(h) = hub {
-        return Ok(h);
+    /// Sessions of `tenant`.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<SessionView>, ApiError> {
+        match &self.kube {
+            None => Ok(self.sessions.list(tenant)),
+            Some(k) => {
+                let pods = kb::list_tenant_sessions(&k.client, &k.settings, tenant)
+                    .await
+                    .map_err(kube_error)?;
+                Ok(pods.iter().map(|p| pod_view(p, &k.settings)).collect())
+            }
+        }
     }
-    let Some(k) = &st.kube else {
-        return Err(ApiError::NotFound);
-    };
-    let io = kb::open(&k.client, &k.settings, id)
-        .await
-        .map_err(kube_error)?;
-    // Two attaches may have raced to open the pod: keep the first hub, detach the other stream.
-    if let Some((_, existing)) = st.sessions.get(id, tenant) {
-        let _ = io
-            .input
-            .try_send(attachd_actors::backend::BackendInput::Terminate);
-        return Ok(existing);
+
+    /// One session of `tenant`, with its hub on this replica if one runs.
+    pub async fn find(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<(SessionView, Option<Addr<SessionHub>>), ApiError> {
+        if let Some((view, hub)) = self.sessions.get(id, tenant) {
+            return Ok((view, Some(hub)));
+        }
+        let Some(k) = &self.kube else {
+            return Err(ApiError::NotFound);
+        };
+        if !kb::is_valid_pod_name(id) {
+            return Err(ApiError::NotFound);
+        }
+        let pod = kb::get_session(&k.client, &k.settings, id)
+            .await
+            .map_err(kube_error)?;
+        if pod.tenant != tenant {
+            return Err(ApiError::NotFound);
+        }
+        Ok((pod_view(&pod, &k.settings), None))
     }
-    Ok(st.sessions.start(
-        view,
-        io,
-        crate::http::api::hub_config(st),
-        st.leases.clone(),
-        st.audit.clone(),
-    ))
+
+    /// The hub of a session on this replica, starting one (opening the pod stream) if needed.
+    pub async fn hub_for(&self, tenant: &str, id: &str) -> Result<Addr<SessionHub>, ApiError> {
+        let (view, hub) = self.find(tenant, id).await?;
+        if let Some(h) = hub {
+            return Ok(h);
+        }
+        let Some(k) = &self.kube else {
+            return Err(ApiError::NotFound);
+        };
+        let io = kb::open(&k.client, &k.settings, id)
+            .await
+            .map_err(kube_error)?;
+        // Two attaches may have raced to open the pod: keep the first hub, detach the other.
+        if let Some((_, existing)) = self.sessions.get(id, tenant) {
+            let _ = io
+                .input
+                .try_send(attachd_actors::backend::BackendInput::Terminate);
+            return Ok(existing);
+        }
+        Ok(self.start(view, io))
+    }
 }

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// Body over the limit.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request body did not arrive within `server.handshake_timeout`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// A credential in the query string.
     #[error("credentials must not be sent in the URL")]
     TokenInUrl,
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::CommandNotAllowed => "command_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::TokenInUrl => "token_in_url",
             ApiError::OriginNotAllowed => "origin_not_allowed",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -97,6 +101,24 @@ impl ApiError {
             ApiError::BackendUnavailable(_) => "backend_unavailable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The error for a status some other layer answered without a JSON body (static files,
+    /// method mismatches), so that every error answer carries SPEC's `{error, message}`.
+    pub fn for_status(status: StatusCode) -> ApiError {
+        match status {
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+            s if s.is_client_error() => ApiError::BadRequest(
+                s.canonical_reason()
+                    .unwrap_or("invalid request")
+                    .to_lowercase(),
+            ),
+            s => ApiError::Internal(format!("status {s} without a body")),
         }
     }
 
@@ -136,6 +158,7 @@ impl ApiError {
             | ApiError::UnsupportedProtocol
             | ApiError::UpgradeRequired => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } | ApiError::TooManyConnections | ApiError::SessionFull => {
                 StatusCode::TOO_MANY_REQUESTS
             }

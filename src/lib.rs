@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod redis_state;
+pub mod secret;
 pub mod server;
 pub mod sessions;
 pub mod state;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use attachd::auth::{new_secret, sha256_hex};
 use attachd::config::{self, SCOPES};
+use attachd::secret::{new_secret, sha256_hex};
 
 #[derive(Parser)]
 #[command(name = "attachd", version, about = "Hardened WebSocket attach gateway")]
@@ -52,6 +52,10 @@ enum TokenCmd {
         /// Comma-separated scopes.
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
+        /// Also append the entry (never the secret) to this config file, creating it if needed
+        /// (`make run` reads `./attachd.toml`).
+        #[arg(long, value_name = "FILE")]
+        append: Option<PathBuf>,
     },
 }
 
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
                     subject,
                     tenant,
                     scopes,
+                    append,
                 },
         } => {
             for s in &scopes {
@@ -115,14 +120,36 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             let secret = new_secret("adt_");
+            let list: Vec<String> = scopes.iter().map(|s| toml_str(s)).collect();
+            let entry = format!(
+                "[[auth.static_tokens]]\nsubject = {}\ntenant = {}\nscopes = [{}]\nsha256 = \"{}\"\n",
+                toml_str(&subject),
+                toml_str(&tenant),
+                list.join(", "),
+                sha256_hex(&secret)
+            );
             println!("# API token for {subject} (tenant {tenant}). The secret is shown once:");
             println!("# {secret}");
-            println!("[[auth.static_tokens]]");
-            println!("subject = {}", toml_str(&subject));
-            println!("tenant = {}", toml_str(&tenant));
-            let list: Vec<String> = scopes.iter().map(|s| toml_str(s)).collect();
-            println!("scopes = [{}]", list.join(", "));
-            println!("sha256 = \"{}\"", sha256_hex(&secret));
+            print!("{entry}");
+            if let Some(file) = append {
+                let appended = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&file)
+                    .and_then(|mut f| {
+                        use std::io::Write;
+                        write!(f, "\n# API token for {subject} (tenant {tenant})\n{entry}")
+                    });
+                if let Err(e) = appended {
+                    eprintln!("attachd: cannot append to {}: {e}", file.display());
+                    return ExitCode::from(1);
+                }
+                println!(
+                    "# appended to {}; restart with --config {} (make run reads ./attachd.toml)",
+                    file.display(),
+                    file.display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Cmd::Audit {

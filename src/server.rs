@@ -17,10 +17,11 @@ use attachd_actors::lease::LocalLeases;
 use attachd_actors::limits::LocalLimiter;
 use attachd_actors::metrics;
 
-use crate::auth::{new_secret, Authenticator, Principal};
+use crate::auth::{Authenticator, Principal};
+use crate::catalog::{Catalog, KubeCatalog};
 use crate::config::Settings;
 use crate::http;
-use crate::sessions::SessionRegistry;
+use crate::secret::new_secret;
 use crate::state::AppState;
 use crate::telemetry;
 use crate::tickets::LocalTickets;
@@ -192,19 +193,18 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     let shared = shared_stores(&settings).await?;
     let kube = match settings.session.backend {
         crate::config::BackendKind::Local => None,
-        crate::config::BackendKind::Kube => Some(
-            crate::catalog::KubeCatalog::connect(&settings)
-                .await
-                .map_err(|e| crate::config::ConfigError {
-                    key: "kube.api_url".into(),
-                    message: e.to_string(),
-                })?,
-        ),
+        crate::config::BackendKind::Kube => Some(KubeCatalog::connect(&settings).await.map_err(
+            |e| crate::config::ConfigError {
+                key: "kube.api_url".into(),
+                message: e.to_string(),
+            },
+        )?),
     };
+    let bus = shared.bus.as_ref().map(|(b, _)| b.clone());
+    let catalog = Catalog::new(&settings, kube, shared.leases.clone(), audit.clone(), bus);
     let settings = Arc::new(settings);
-    let sessions = SessionRegistry::new();
     if let Some((bus, url)) = &shared.bus {
-        let registry = sessions.clone();
+        let registry = catalog.sessions.clone();
         actix_web::rt::spawn(bus.clone().subscribe(url.clone(), move |note| {
             if let Some(hub) = registry.hub(&note.session_id) {
                 let _ = hub.try_send(attachd_actors::hub::RemoteControl(note));
@@ -218,10 +218,8 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         limiter: shared.limiter,
         leases: shared.leases,
         redis: shared.health,
-        kube,
+        catalog,
         audit: audit.clone(),
-        sessions,
-        bus: shared.bus.map(|(b, _)| b),
         origins,
         draining: Default::default(),
     });
@@ -235,7 +233,9 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         let root = web_root.clone();
         App::new()
             .app_data(app_state.clone())
+            .wrap(middleware::from_fn(http::json_errors))
             .wrap(middleware::from_fn(telemetry::request_log))
+            .wrap(middleware::from_fn(http::deadline::body_deadline))
             .wrap(http::web::security_headers(has_tls))
             .configure(|c| http::configure(c, max_body, echo))
             .configure(|c| http::web::configure(c, &root))
@@ -395,7 +395,7 @@ async fn wait_for_signal() {
 async fn drain(state: web::Data<AppState>, timeout: Duration) {
     tracing::info!("draining");
     state.draining.store(true, Ordering::Release);
-    for hub in state.sessions.hubs() {
+    for hub in state.catalog.sessions.hubs() {
         let _ = hub.send(Drain).await;
     }
     let deadline = Instant::now() + timeout.saturating_sub(Duration::from_millis(500));

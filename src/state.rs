@@ -9,9 +9,9 @@ use attachd_actors::lease::LeaseStore;
 use attachd_actors::limits::Limiter;
 
 use crate::auth::Authenticator;
+use crate::catalog::Catalog;
 use crate::config::{AuditOnFailure, Settings};
 use crate::error::ApiError;
-use crate::sessions::SessionRegistry;
 use crate::tickets::TicketStore;
 
 /// Everything handlers share.
@@ -28,16 +28,12 @@ pub struct AppState {
     pub leases: Arc<dyn LeaseStore>,
     /// The audit writer.
     pub audit: Audit,
-    /// Sessions of this process.
-    pub sessions: Arc<SessionRegistry>,
+    /// Sessions: this process's hubs, pods, and how hubs start.
+    pub catalog: Catalog,
     /// Effective browser origins.
     pub origins: Vec<String>,
     /// Set once SIGTERM arrives.
     pub draining: AtomicBool,
-    /// The Kubernetes API, when `session.backend = "kube"`.
-    pub kube: Option<crate::catalog::KubeCatalog>,
-    /// Publishes control changes to other replicas, when `redis.url` is set.
-    pub bus: Option<attachd_actors::redis::bus::ControlBus>,
     /// Redis health, when `redis.url` is set.
     pub redis: Option<Arc<attachd_actors::redis::RedisHealth>>,
 }

@@ -9,7 +9,7 @@ use attachd_actors::protocol::Role;
 use futures_util::future::{ready, BoxFuture};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{new_secret, sha256_hex};
+use crate::secret::{new_secret, sha256_hex};
 
 /// What a ticket grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

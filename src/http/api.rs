@@ -6,15 +6,16 @@ use std::time::Duration;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpResponse};
 use attachd_actors::audit::{AuditEvent, AuditQuery, MAX_QUERY_LIMIT};
-use attachd_actors::hub::{HubConfig, HubSnapshot, Revoke, Snapshot, Terminate};
+use attachd_actors::hub::{HubSnapshot, Revoke, Snapshot, Terminate};
 use attachd_actors::protocol::{ControlReason, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Auth, Principal};
+use crate::auth::Principal;
 use crate::backend::local;
 use crate::config::BackendKind;
 use crate::error::{ApiError, ErrorBody};
+use crate::http::extract::{Auth, JsonObject};
 use crate::sessions::{lifecycle_event, new_session_id, now_rfc3339, SessionView};
 use crate::state::AppState;
 use crate::tickets::{now_ms, TicketClaims};
@@ -118,12 +119,28 @@ pub fn normalize_name(name: Option<String>) -> Result<Option<String>, ApiError> 
             "name must be at most {MAX_NAME_CHARS} characters"
         )));
     }
-    if n.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+    if n.chars()
+        .any(|c| c.is_control() || is_format_or_separator(c))
+    {
         return Err(ApiError::BadRequest(
-            "name must not contain control or bidi characters".into(),
+            "name must not contain control, format (bidi, zero-width) or line/paragraph \
+             separator characters"
+                .into(),
         ));
     }
     Ok(Some(n))
+}
+
+/// Unicode format characters (general category Cf: bidi controls, zero-width characters,
+/// soft hyphen, tags...) and the line and paragraph separators (Zl, Zp).
+fn is_format_or_separator(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{0600}'..='\u{0605}' | '\u{061c}' | '\u{06dd}' | '\u{070f}'
+        | '\u{0890}'..='\u{0891}' | '\u{08e2}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}'
+        | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{110bd}' | '\u{110cd}'
+        | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
 }
 
 /// Validates a session id from the path before any lookup.
@@ -150,7 +167,7 @@ pub async fn visible(
     if !valid_session_id(id) {
         return Err(ApiError::NotFound);
     }
-    crate::catalog::find(st, &p.tenant, id).await
+    st.catalog.find(&p.tenant, id).await
 }
 
 /// Lists the caller's sessions.
@@ -160,7 +177,7 @@ pub async fn visible(
 pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
     p.require("sessions:read")?;
     Ok(HttpResponse::Ok().json(SessionList {
-        sessions: crate::catalog::list(&st, &p.tenant).await?,
+        sessions: st.catalog.list(&p.tenant).await?,
     }))
 }
 
@@ -173,13 +190,12 @@ pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, Api
 pub async fn create_session(
     st: State,
     Auth(p): Auth,
-    body: web::Json<CreateSession>,
+    JsonObject(body): JsonObject<CreateSession>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("sessions:write")?;
     if st.is_draining() {
         return Err(ApiError::ShuttingDown);
     }
-    let body = body.into_inner();
     let s = &st.settings;
     if s.session.backend != BackendKind::Local {
         return Err(ApiError::BadRequest(
@@ -204,36 +220,10 @@ pub async fn create_session(
         backend: "local".into(),
         command,
     };
-    st.sessions.start(
-        view.clone(),
-        io,
-        hub_config(&st),
-        st.leases.clone(),
-        st.audit.clone(),
-    );
+    st.catalog.start(view.clone(), io);
     st.audit
         .record_detached(lifecycle_event("session.created", &view, &p.subject));
     Ok(HttpResponse::Created().json(view))
-}
-
-/// The hub settings derived from configuration.
-pub fn hub_config(st: &AppState) -> HubConfig {
-    let s = &st.settings;
-    HubConfig {
-        history_lines: s.session.history_lines,
-        replay_bytes: s.session.replay_bytes,
-        initial_size: attachd_actors::protocol::TermSize { cols: 80, rows: 24 },
-        flow: attachd_actors::hub::FlowConfig {
-            window_bytes: s.flow.window_bytes,
-            observer_flush: s.flow.observer_flush,
-            stall_timeout: s.ws.stall_timeout,
-        },
-        idle_timeout: s.session.idle_timeout,
-        driver_idle_timeout: s.attach.driver_idle_timeout,
-        control_grace: s.attach.control_grace,
-        lease_ttl: s.attach.lease_ttl,
-        bus: st.bus.clone(),
-    }
 }
 
 /// One session with its participants and control holder.
@@ -276,7 +266,7 @@ pub async fn delete_session(
 ) -> Result<HttpResponse, ApiError> {
     let (view, hub) = visible(&st, &p, &id).await?;
     p.require("sessions:write")?;
-    st.sessions.remove(&view.id);
+    st.catalog.sessions.remove(&view.id);
     // A pod is not deleted (the Role cannot); its participants here are closed with 4005.
     if let Some(hub) = hub {
         let _ = hub.send(Terminate).await;
@@ -297,10 +287,9 @@ pub async fn issue_ticket(
     st: State,
     Auth(p): Auth,
     id: web::Path<String>,
-    body: web::Json<TicketRequest>,
+    JsonObject(req): JsonObject<TicketRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (view, hub) = visible(&st, &p, &id).await?;
-    let req = body.into_inner();
     p.require(match req.role {
         Role::Driver => "attach:drive",
         Role::Observer => "attach:observe",
@@ -457,7 +446,10 @@ fn split_filter(name: &str, v: &Option<String>) -> Result<Vec<String>, ApiError>
 }
 
 fn parse_since(v: &Option<String>) -> Result<Option<u64>, ApiError> {
-    let Some(v) = v else { return Ok(None) };
+    // Empty is absent, like the empty list filters.
+    let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
     if let Ok(ms) = v.parse::<u64>() {
         return Ok(Some(ms));
     }

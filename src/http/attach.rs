@@ -16,7 +16,7 @@ use attachd_actors::protocol::Role;
 use base64::Engine;
 
 use crate::client_ip;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::http::api::valid_session_id;
 use crate::state::AppState;
 use crate::tickets::{TicketClaims, TicketError};
@@ -61,6 +61,10 @@ pub fn parse_offer<'a>(values: impl Iterator<Item = &'a str>) -> Result<Offer, A
             if entry == PROTOCOL {
                 offer.v1 = true;
             } else if let Some(b64) = entry.strip_prefix(BEARER_PREFIX) {
+                if offer.bearer.is_some() {
+                    // Two credentials: which one the request means is ambiguous.
+                    return Err(ApiError::UnsupportedProtocol);
+                }
                 let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .decode(b64)
                     .map_err(|_| ApiError::Unauthorized)?;
@@ -161,6 +165,37 @@ impl Attempted<'_> {
 }
 
 /// `GET /api/v1/sessions/{id}/attach`.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/attach", tag = "attach",
+    description = "WebSocket upgrade to a session (SPEC §4). Offer the subprotocol `attach.v1` \
+        (it is selected; without any offer v1 is used and no header is sent back; only unknown \
+        subprotocols: 400 `unsupported_protocol`). The attach ticket travels in \
+        `Authorization: Bearer <ticket>`, or in a subprotocol entry \
+        `attach.v1.bearer.<base64url ticket, no padding>` beside `attach.v1` (never echoed; at \
+        most one), or in the `attach_ticket` cookie (which needs an allowed `Origin`). A \
+        credential in the query string is 400 `token_in_url`; a present `Origin` must be in \
+        `server.allowed_origins` (exactly one). `permessage-deflate` is never negotiated. \
+        Every refusal is plain HTTP with a JSON `{error, message}` body, and every attempt is \
+        audited.",
+    params(
+        ("id" = String, Path, description = "session id"),
+        ("Sec-WebSocket-Protocol" = Option<String>, Header,
+            description = "`attach.v1`, optionally with one `attach.v1.bearer.<b64url ticket>`"),
+        ("Origin" = Option<String>, Header, description = "checked against server.allowed_origins"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the attach.v1 stream (SPEC §5)"),
+        (status = 400, body = ErrorBody,
+            description = "`token_in_url`, `unsupported_protocol`, or `upgrade_required` (not a WebSocket upgrade)"),
+        (status = 401, body = ErrorBody, description = "`unauthorized` (no, invalid or expired ticket) or `ticket_replayed`"),
+        (status = 403, body = ErrorBody, description = "`origin_not_allowed`"),
+        (status = 404, body = ErrorBody, description = "`not_found`: unknown session or another tenant's"),
+        (status = 429, body = ErrorBody,
+            description = "`rate_limited` (with Retry-After), `too_many_connections` or `session_full`"),
+        (status = 502, body = ErrorBody, description = "`backend_unavailable`"),
+        (status = 503, body = ErrorBody,
+            description = "`audit_unavailable`, `redis_unavailable` or `shutting_down`"),
+    ),
+    security(("bearer" = [])))]
 pub async fn attach(
     req: HttpRequest,
     path: web::Path<String>,
@@ -207,6 +242,10 @@ pub async fn attach(
     )
     .map_err(|e| att.refuse(e))?;
 
+    // More than one Origin is ambiguous (a proxy and attachd could read different ones).
+    if req.headers().get_all(header::ORIGIN).nth(1).is_some() {
+        return Err(att.refuse(ApiError::OriginNotAllowed));
+    }
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -215,7 +254,7 @@ pub async fn attach(
     if origin.is_some() && !origin_ok {
         return Err(att.refuse(ApiError::OriginNotAllowed));
     }
-    let (transport, secret) = if let Some(t) = crate::auth::bearer(&req) {
+    let (transport, secret) = if let Some(t) = crate::http::extract::bearer(&req) {
         (Some(Transport::Header), Some(t.to_string()))
     } else if let Some(t) = offer.bearer.clone() {
         (Some(Transport::Subprotocol), Some(t))
@@ -254,7 +293,7 @@ pub async fn attach(
     if claims.session_id != session_id {
         return Err(att.refuse(ApiError::Unauthorized));
     }
-    let hub = match crate::catalog::hub_for(&st, &claims.tenant, &session_id).await {
+    let hub = match st.catalog.hub_for(&claims.tenant, &session_id).await {
         Ok(h) => h,
         Err(e) => return Err(att.refuse(e)),
     };
@@ -331,7 +370,7 @@ pub async fn attach(
     let audit = st.audit.clone();
     let driver = identity.role == Role::Driver;
     let home = if driver {
-        st.sessions.home(&identity.session_id)
+        st.catalog.sessions.home(&identity.session_id)
     } else {
         None
     };
@@ -362,6 +401,11 @@ mod tests {
             Err(ApiError::UnsupportedProtocol)
         ));
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("atk_x");
+        let two = format!("attach.v1, attach.v1.bearer.{b64}, attach.v1.bearer.{b64}");
+        assert!(matches!(
+            parse_offer([two.as_str()].into_iter()),
+            Err(ApiError::UnsupportedProtocol)
+        ));
         let o = parse_offer([format!("attach.v1, attach.v1.bearer.{b64}").as_str()].into_iter())
             .unwrap();
         assert_eq!(o.bearer.as_deref(), Some("atk_x"));

@@ -3,13 +3,18 @@
 
 pub mod api;
 pub mod attach;
+pub mod deadline;
 pub mod echo;
+pub mod extract;
 pub mod ops;
 pub mod web;
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
+use actix_web::middleware::Next;
 use actix_web::web::{self as aw, ServiceConfig};
 use actix_web::HttpResponse;
 
@@ -47,6 +52,7 @@ fn json_error(e: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::
         JsonPayloadError::Deserialize(d) => {
             ApiError::BadRequest(format!("invalid JSON body: {d}")).into()
         }
+        JsonPayloadError::Payload(p) if deadline::is_timeout(&p) => ApiError::RequestTimeout.into(),
         _ => ApiError::BadRequest("invalid JSON body".into()).into(),
     }
 }
@@ -58,6 +64,33 @@ fn query_error(e: QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web
 /// The JSON 404 of every unknown path.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// Gives every error answer of the app SPEC's JSON `{error, message}` body: an error response
+/// produced without one (the static files' 405 and 400, a bare status) is replaced by the
+/// `ApiError` of its status, keeping the status and the other headers (`Allow`).
+pub async fn json_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(res.map_into_left_body());
+    }
+    let (req, old) = res.into_parts();
+    let mut new = actix_web::ResponseError::error_response(&ApiError::for_status(status));
+    *new.status_mut() = status;
+    for (k, v) in old.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            new.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, new).map_into_right_body())
 }
 
 /// A resource answering each of `routes` on its method and anything else with a 405 whose
@@ -95,9 +128,18 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
     )
     .app_data(aw::PayloadConfig::default().limit(max_body))
     .app_data(aw::QueryConfig::default().error_handler(query_error))
-    .route("/healthz", aw::get().to(ops::healthz))
-    .route("/readyz", aw::get().to(ops::readyz))
-    .route("/openapi.json", aw::get().to(ops::openapi))
+    .service(resource(
+        "/healthz",
+        vec![(Method::GET, aw::to(ops::healthz))],
+    ))
+    .service(resource(
+        "/readyz",
+        vec![(Method::GET, aw::to(ops::readyz))],
+    ))
+    .service(resource(
+        "/openapi.json",
+        vec![(Method::GET, aw::to(ops::openapi))],
+    ))
     .service(
         aw::scope("/api/v1")
             .service(resource(

@@ -90,6 +90,7 @@ pub async fn metrics() -> HttpResponse {
         crate::http::api::revoke_control,
         crate::http::api::audit_query,
         crate::http::api::audit_verify,
+        crate::http::attach::attach,
     ),
     components(schemas(
         crate::error::ErrorBody,

@@ -142,6 +142,101 @@ async fn commands_outside_the_allowlist_are_refused() {
         .call("POST", "/api/v1/sessions", Some(json!({"unknown": 1})))
         .await;
     assert_eq!((r.status, r.error_code()), (400, "invalid_request"));
+    // Line and paragraph separators and other format characters, like the control characters.
+    for bad in [
+        "a\u{2028}b",
+        "a\u{2029}b",
+        "a\u{200b}b",
+        "a\u{feff}b",
+        "a\u{00ad}b",
+    ] {
+        let r = api
+            .call("POST", "/api/v1/sessions", Some(json!({ "name": bad })))
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, "invalid_request"),
+            "{bad:?}"
+        );
+    }
+}
+
+/// Bodies are JSON objects: serde alone reads a struct from an array, so `[null,null]` made a
+/// session. Every such body is 400 `invalid_request`, and makes nothing.
+#[tokio::test]
+async fn non_object_bodies_are_invalid_requests() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    for body in [
+        json!([null, null]),
+        json!([]),
+        json!("x"),
+        json!(1),
+        json!(null),
+    ] {
+        let r = api
+            .call("POST", "/api/v1/sessions", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, "invalid_request"),
+            "{body}"
+        );
+        let r = api
+            .call(
+                "POST",
+                &format!("/api/v1/sessions/{sid}/attach-tickets"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, "invalid_request"),
+            "{body}"
+        );
+    }
+    let r = api.call("GET", "/api/v1/sessions", None).await;
+    assert_eq!(
+        r.body["sessions"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text
+    );
+}
+
+/// Every error answer of the app is SPEC's JSON `{error, message}`: the static client's 405s,
+/// methods the ops endpoints do not answer (405 with `Allow`, not 404), an empty `since`.
+#[tokio::test]
+async fn error_answers_are_json_everywhere() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html>").unwrap();
+    let srv = Server::start(Opts::default().env(
+        "ATTACHD__SERVER__WEB_ROOT",
+        &web.path().display().to_string(),
+    ));
+    let api = srv.api(&ALICE);
+    for (method, path, status) in [
+        ("POST", "/", 405),
+        ("PUT", "/index.html", 405),
+        ("TRACE", "/healthz", 405),
+        ("TRACE", "/readyz", 405),
+        ("DELETE", "/openapi.json", 405),
+        ("GET", "/no/such/page", 404),
+    ] {
+        let r = api.call(method, path, None).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text);
+        assert!(
+            r.body["error"].is_string() && r.body["message"].is_string(),
+            "{method} {path}: not a JSON error body: {:?}",
+            r.text
+        );
+        if status == 405 && path != "/" && path != "/index.html" {
+            assert_eq!(r.headers["allow"], "GET", "{method} {path}");
+        }
+    }
+    let r = api.call("GET", "/api/v1/audit?since=", None).await;
+    assert_eq!(r.status, 200, "an empty since is no filter: {}", r.text);
 }
 
 fn jwt_server(key_line: &str) -> Server {
@@ -398,6 +493,63 @@ fn logs_have_no_colour_codes_when_not_a_terminal() {
     );
 }
 
+/// The README's command-line path works as written: `token new --append attachd.toml` adds
+/// the entry (never the secret) to the file, and a dev server started with it admits the token
+/// (the dev token alone would not).
+#[tokio::test]
+async fn token_new_appends_an_entry_that_a_dev_server_admits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attachd.toml");
+    let mut secrets = Vec::new();
+    for subject in ["ci", "ops"] {
+        let out = Command::new(bin())
+            .args(["token", "new", "--subject", subject, "--tenant", "acme"])
+            .args([
+                "--scopes",
+                "sessions:read,sessions:write,attach:drive",
+                "--append",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let secret = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# adt_").map(|s| format!("adt_{s}")))
+            .expect("secret line");
+        secrets.push(secret);
+    }
+    let toml = std::fs::read_to_string(&file).unwrap();
+    for secret in &secrets {
+        assert!(
+            !toml.contains(secret.as_str()),
+            "the secret was written to the file"
+        );
+    }
+    let srv = Server::start(
+        Opts {
+            dev: true,
+            ..Opts::default()
+        }
+        .toml(&toml),
+    );
+    for secret in &secrets {
+        let r = reqwest::Client::new()
+            .post(srv.url("/api/v1/sessions"))
+            .bearer_auth(secret)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+}
+
 #[test]
 fn token_new_prints_a_secret_and_a_matching_entry() {
     let out = Command::new(bin())
@@ -501,4 +653,34 @@ async fn tls_listener_serves_with_hsts() {
             .contains("strict-transport-security: max-age="),
         "{out}"
     );
+}
+
+/// `/openapi.json` documents the attach endpoint: GET, 101, every refusal of SPEC §4, and the
+/// subprotocol and credential rules.
+#[tokio::test]
+async fn openapi_documents_the_attach_endpoint() {
+    let srv = Server::start(Opts::default());
+    let doc = srv
+        .api(&ALICE)
+        .call("GET", "/openapi.json", None)
+        .await
+        .body;
+    let op = &doc["paths"]["/api/v1/sessions/{id}/attach"]["get"];
+    assert!(op.is_object(), "no attach operation: {}", doc["paths"]);
+    for status in ["101", "400", "401", "403", "404", "429", "503"] {
+        assert!(op["responses"][status].is_object(), "no {status}: {op}");
+    }
+    let text = op.to_string();
+    for rule in [
+        "attach.v1",
+        "attach.v1.bearer.",
+        "token_in_url",
+        "origin_not_allowed",
+        "ticket_replayed",
+        "session_full",
+        "audit_unavailable",
+        "Sec-WebSocket-Protocol",
+    ] {
+        assert!(text.contains(rule), "{rule} is not documented: {op}");
+    }
 }

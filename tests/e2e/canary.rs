@@ -378,6 +378,22 @@ async fn scenario(srv: &Server, run: &mut Run) {
         assert_eq!(st, want, "{what}");
     }
 
+    // --- Secrets placed in the path (refused): the request log names the route, never them.
+    let t_path = run.plant(&alice.ticket(&sid, "observer").await);
+    let unmatched = run.plant(&canary());
+    for path in [
+        format!("{attach};ticket={t_path}"),
+        format!("/api/v1/sessions/{alice_secret}"),
+        format!("/api/v1/sessions/{good_jwt}/attach"),
+        format!("/{unmatched}"),
+        format!("/api/v1/{unmatched}"),
+    ] {
+        let (st, _) = run
+            .http(srv, "GET", &path, &[("Authorization", &bearer)], None)
+            .await;
+        assert!((400..500).contains(&st), "{path}: {st}");
+    }
+
     // --- Tickets in the attach URL: refused with 400 token_in_url, valid or not.
     let t_url = run.plant(&alice.ticket(&sid, "observer").await);
     for (param, value) in [
@@ -434,7 +450,7 @@ async fn assert_no_leaks(mut srv: Server, run: Run, json_logs: bool) {
     if json_logs {
         assert!(
             logs.lines()
-                .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["path"].is_string())),
+                .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["route"].is_string())),
             "prod logs are not JSON lines:\n{logs}"
         );
     }

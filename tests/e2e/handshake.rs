@@ -46,6 +46,55 @@ async fn credential_in_url_is_refused_even_when_valid() {
     .await;
 }
 
+/// Two `Origin` headers (allowed + evil) are ambiguous: 403, whatever their order; two bearer
+/// subprotocol entries (two credentials) are refused as well.
+#[tokio::test]
+async fn ambiguous_origins_and_bearer_entries_are_refused() {
+    let srv = Server::start(Opts::default());
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    let t = api.ticket(&sid, "observer").await;
+    for (first, second) in [
+        ("https://app.example.com", "https://evil.example.com"),
+        ("https://evil.example.com", "https://app.example.com"),
+    ] {
+        let (st, _, body) = raw_upgrade(
+            srv.addr(),
+            &attach_path(&sid),
+            &[
+                ("Authorization", &bearer(&t)),
+                ("Origin", first),
+                ("Origin", second),
+            ],
+        )
+        .await;
+        assert_eq!((st, code(&body).as_str()), (403, "origin_not_allowed"));
+    }
+    let entry = |t: &str| {
+        format!(
+            "attach.v1.bearer.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t)
+        )
+    };
+    let other = api.ticket(&sid, "observer").await;
+    let offer = format!("attach.v1, {}, {}", entry(&t), entry(&other));
+    let (st, _, body) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Sec-WebSocket-Protocol", &offer)],
+    )
+    .await;
+    assert_eq!((st, code(&body).as_str()), (400, "unsupported_protocol"));
+    // Neither refusal consumed the ticket.
+    let (st, _, _) = raw_upgrade(
+        srv.addr(),
+        &attach_path(&sid),
+        &[("Authorization", &bearer(&t))],
+    )
+    .await;
+    assert_eq!(st, 101);
+}
+
 #[tokio::test]
 async fn foreign_origin_is_refused_for_header_credentials_too() {
     let srv = Server::start(Opts::default());
@@ -602,6 +651,67 @@ async fn slow_request_heads_are_cut() {
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Sends `head` (and a partial body) and returns what the server answered before it closed the
+/// connection; panics when the connection is still open after `within`.
+async fn answer_then_close(srv: &Server, request: &[u8], within: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let closed = tokio::time::timeout(within, read_all).await.is_ok();
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(closed, "the server kept the connection open: {text:?}");
+    text
+}
+
+/// A stalled request body: the deadline covers the whole request, body included, and a request
+/// refused before its body was read does not wait for it (it held sockets for minutes).
+#[tokio::test]
+async fn stalled_request_bodies_are_cut() {
+    let srv = Server::start(Opts::default().env("ATTACHD__SERVER__HANDSHAKE_TIMEOUT", "1s"));
+    let addr = srv.addr();
+    let cases = [
+        // Unauthenticated, chunked, the first chunk never completed.
+        (
+            format!("POST /api/v1/sessions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{{"),
+            "HTTP/1.1 401",
+        ),
+        // Unauthenticated, Content-Length larger than what is sent.
+        (
+            format!("POST /api/v1/sessions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"),
+            "HTTP/1.1 401",
+        ),
+        // Authenticated: the handler reads the body, which stalls: 408 at the deadline.
+        (
+            format!("POST /api/v1/sessions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{", ALICE.secret),
+            "HTTP/1.1 408",
+        ),
+        (
+            format!("POST /api/v1/sessions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{{", ALICE.secret),
+            "HTTP/1.1 408",
+        ),
+    ];
+    for (request, status) in cases {
+        let started = std::time::Instant::now();
+        let text = answer_then_close(&srv, request.as_bytes(), Duration::from_secs(10)).await;
+        assert!(text.starts_with(status), "{request:?}: {text:?}");
+        assert!(text.contains("\"error\""), "not a JSON error: {text:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{request:?}");
+    }
+    // The server still answers.
+    let r = srv.api(&ALICE).call("GET", "/healthz", None).await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]

@@ -18,12 +18,18 @@ pub struct Side<'a> {
 /// Feeds both sides into fresh pyte terminals and returns the judge's report
 /// (`equal`, `rows_equal`, `rows`, `diff_count`, `diffs`, `a_state`, `b_state`).
 pub fn compare(a: &Side, b: &Side) -> Value {
+    compare_with_history(a, b, 0)
+}
+
+/// `compare`, and the last `history` lines scrolled off each normal screen too.
+pub fn compare_with_history(a: &Side, b: &Side, history: usize) -> Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut args: Vec<String> = vec![repo_root()
         .join("tests/tools/screen.py")
         .display()
         .to_string()];
     args.push("compare".into());
+    args.push(format!("--history={history}"));
     for (name, side) in [("a", a), ("b", b)] {
         args.push(format!("--{name}-size"));
         args.push(format!("{}x{}", side.cols, side.rows));
@@ -204,6 +210,46 @@ fn judge_sees_modes_title_and_the_screen_under_the_alternate_one() {
         &compare_same(10, 3, b"main\x1b[?1049hALT\x1b[?1049l", b"main"),
         "left the alternate screen",
     );
+}
+
+#[test]
+fn judge_reads_rep_and_colon_sgr_as_xterm_does() {
+    assert_equal(&compare_same(10, 2, b"ab\x1b[3bc", b"abbbbc"), "REP");
+    assert_eq!(compare_same(10, 2, b"ab\x1b[3b", b"abbb")["equal"], false);
+    assert_equal(
+        &compare_same(
+            10,
+            2,
+            b"\x1b[38:5:1;48:2::1:2:3;1mX\x1b[4:3mY\x1b[4:0mZ",
+            b"\x1b[31;48;2;1;2;3;1mX\x1b[4mY\x1b[24mZ",
+        ),
+        "colon SGR",
+    );
+}
+
+#[test]
+fn judge_compares_history_newest_first() {
+    let side = |parts| Side {
+        cols: 4,
+        rows: 2,
+        parts,
+    };
+    let lines: &[u8] = b"l1\r\nl2\r\nl3\r\nl4\r\nl5";
+    let only: &[&[u8]] = &[lines];
+    let more: &[&[u8]] = &[b"l0\r\n", lines];
+    let other: &[&[u8]] = &[b"X1\r\nl2\r\nl3\r\nl4\r\nl5"];
+    let (lines, more, other) = (side(only), side(more), side(other));
+    assert_equal(
+        &compare_with_history(&lines, &more, 2),
+        "the same last two lines",
+    );
+    let r = compare_with_history(&lines, &more, 5);
+    assert_eq!(diffs(&r, "history_lines").len(), 1, "{r}");
+    let r = compare_with_history(&lines, &other, 5);
+    let h = diffs(&r, "history");
+    assert_eq!((h.len(), &h[0]["row"]), (1, &(-3).into()), "{r}");
+    // Without history, only the screen counts.
+    assert_equal(&compare(&lines, &other), "screens");
 }
 
 #[test]

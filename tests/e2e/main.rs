@@ -11,4 +11,5 @@ mod judge;
 mod kube;
 mod limits;
 mod redis;
+mod snapshot;
 mod support;

@@ -5,7 +5,8 @@ It shares no code with the server's emulator: byte streams go into pyte screens,
 rendered screens are compared cell by cell.
 
 Usage:
-  screen.py compare --a-size COLSxROWS --a FILE [FILE...] --b-size COLSxROWS --b FILE [FILE...]
+  screen.py compare [--history N] --a-size COLSxROWS --a FILE [FILE...]
+                                  --b-size COLSxROWS --b FILE [FILE...]
   screen.py render --size COLSxROWS FILE [FILE...]
 
 Each side's files are concatenated and fed, in order, into one fresh terminal of its size: for
@@ -18,15 +19,23 @@ bold, italics, underscore, reverse, strikethrough; the cursor (position, visibil
 pen (the attributes the next character gets); the terminal modes (application cursor keys,
 bracketed paste, mouse reporting, autowrap, ...); the title; which screen is shown, and the
 normal screen kept under the alternate one. Colours are compared as palette entries (SGR 31
-equals SGR 38;5;1), not as the sequence that chose them. pyte has no alternate screen, so modes 47, 1047
+equals SGR 38;5;1), not as the sequence that chose them. With `--history N` each terminal
+keeps the last N lines scrolled off the normal screen (as xterm does: only from a scroll
+region that starts at the top line, never from the alternate screen; CSI 3 J clears them)
+and the two histories are compared line by line from the newest.
+
+pyte also lacks two ECMA-48 forms that xterm and xterm.js accept, so they are emulated as xterm
+does: REP (CSI Ps b, repeat the last graphic character) and SGR sub-parameters separated by
+colons (38:5:n, 38:2::r:g:b, 4:3), which are rewritten to their semicolon forms. pyte has no alternate screen, so modes 47, 1047
 and 1049 are emulated here as xterm defines them; ESC = / ESC > (application keypad) are
 recorded as a mode too.
 """
 
 import argparse
 import json
+import re
 import sys
-from collections import defaultdict
+from collections import defaultdict, deque
 
 PYTE_VERSION = "0.8.2"
 PYTE_INSTALL = f"pip install pyte=={PYTE_VERSION}"
@@ -72,10 +81,12 @@ PALETTE = _palette_names()
 
 
 class JudgeScreen(pyte.Screen):
-    """A pyte screen with xterm's alternate screen and the application keypad flag."""
+    """A pyte screen with xterm's alternate screen, REP and the application keypad flag."""
 
-    def __init__(self, columns, lines):
+    def __init__(self, columns, lines, history=0):
+        self.history = deque(maxlen=history)
         super().__init__(columns, lines)
+        self.last_graphic = ""
         self.alt_active = False
         self.keypad_app = False
         self.normal_buffer = None
@@ -90,6 +101,27 @@ class JudgeScreen(pyte.Screen):
         self.keypad_app = False
         self.normal_buffer = None
         self.alt_buffer = self._blank_buffer()
+
+    def index(self):
+        top, bottom = self.margins or (0, self.lines - 1)
+        if self.cursor.y == bottom and top == 0 and not self.alt_active:
+            self.history.append(self.buffer[top])
+        super().index()
+
+    def erase_in_display(self, how=0, *args, **kwargs):
+        if how == 3:
+            self.history.clear()
+        super().erase_in_display(how, *args, **kwargs)
+
+    def draw(self, data):
+        super().draw(data)
+        if data:
+            self.last_graphic = data[-1]
+
+    def repeat_last(self, count=1, *args, **kwargs):
+        """REP: the last graphic character again, `count` (at least 1) times."""
+        if self.last_graphic and not kwargs.get("private"):
+            self.draw(self.last_graphic * max(count, 1))
 
     def keypad_application(self):
         self.keypad_app = True
@@ -142,9 +174,41 @@ class JudgeScreen(pyte.Screen):
 
 
 class JudgeStream(pyte.ByteStream):
-    """pyte's byte stream plus ESC = and ESC > (application / numeric keypad)."""
+    """pyte's byte stream plus ESC = and ESC > (application / numeric keypad) and REP."""
 
     escape = dict(pyte.ByteStream.escape, **{"=": "keypad_application", ">": "keypad_numeric"})
+    csi = dict(pyte.ByteStream.csi, b="repeat_last")
+
+
+COLON_SGR = re.compile(rb"\x1b\[([0-9;]*:[0-9;:]*)m")
+
+
+def _semicolon_param(group):
+    """One colon-separated SGR parameter group in the semicolon form pyte reads."""
+    parts = group.split(b":")
+    if parts[0] in (b"38", b"48", b"58") and len(parts) > 1:
+        if parts[1] == b"5" and len(parts) >= 3:
+            values = [parts[2]]
+        elif parts[1] == b"2" and len(parts) >= 5:
+            values = parts[-3:]  # 38:2:r:g:b or 38:2:colourspace:r:g:b
+        else:
+            return b""
+        if parts[0] == b"58":
+            return b""  # underline colour: pyte keeps none
+        return b";".join([parts[0], parts[1]] + [v or b"0" for v in values])
+    if parts[0] == b"4" and len(parts) > 1:
+        return b"24" if parts[1] == b"0" else b"4"  # underline styles: on or off
+    return parts[0]
+
+
+def semicolon_sgr(data):
+    """`data` with every colon-form SGR rewritten to semicolons (xterm reads both)."""
+
+    def rewrite(m):
+        groups = [_semicolon_param(g) for g in m.group(1).split(b";")]
+        return b"\x1b[" + b";".join(g for g in groups if g) + b"m"
+
+    return COLON_SGR.sub(rewrite, data)
 
 
 def parse_size(text):
@@ -157,17 +221,17 @@ def parse_size(text):
     return cols, rows
 
 
-def feed_files(size, paths):
+def feed_files(size, paths, history=0):
     """A fresh terminal of `size` (cols, rows) fed every file of `paths` in order."""
-    screen = JudgeScreen(*size)
+    screen = JudgeScreen(*size, history=history)
     stream = JudgeStream(screen)
+    data = b""
     for path in paths:
         with open(path, "rb") as f:
-            while True:
-                chunk = f.read(1 << 16)
-                if not chunk:
-                    break
-                stream.feed(chunk)
+            data += f.read()
+    data = semicolon_sgr(data)
+    for at in range(0, len(data), 1 << 16):
+        stream.feed(data[at : at + (1 << 16)])
     return screen
 
 
@@ -182,7 +246,10 @@ def cell(ch):
 
 
 def row_cells(screen, buffer, y):
-    line = buffer[y]
+    return line_cells(screen, buffer[y])
+
+
+def line_cells(screen, line):
     return [cell(line[x]) for x in range(screen.columns)]
 
 
@@ -251,6 +318,23 @@ def compare_buffers(a, b, buf_a, buf_b, label, diffs):
     return rows_equal
 
 
+def compare_history(a, b, diffs):
+    """History lines, newest first (`row` -1 is the line just above the screen)."""
+    if len(a.history) != len(b.history):
+        diffs.append({"what": "history_lines", "a": len(a.history), "b": len(b.history)})
+    for back in range(1, min(len(a.history), len(b.history)) + 1):
+        ra, rb = line_cells(a, a.history[-back]), line_cells(b, b.history[-back])
+        if ra != rb:
+            cols = [x for x in range(min(len(ra), len(rb))) if ra[x] != rb[x]]
+            diffs.append({
+                "what": "history",
+                "row": -back,
+                "cols": cols[:10],
+                "a_row": row_text(ra),
+                "b_row": row_text(rb),
+            })
+
+
 def compare(a, b):
     """The report comparing screen `a` with screen `b`."""
     diffs = []
@@ -261,6 +345,7 @@ def compare(a, b):
     rows_equal = compare_buffers(a, b, a.buffer, b.buffer, "shown", diffs)
     if a.alt_active and b.alt_active:
         compare_buffers(a, b, a.normal_buffer, b.normal_buffer, "normal_under_alternate", diffs)
+    compare_history(a, b, diffs)
     return {
         "equal": not diffs,
         "rows_equal": rows_equal,
@@ -282,6 +367,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     cmp_p = sub.add_parser("compare", help="compare two rendered screens cell by cell")
+    cmp_p.add_argument("--history", type=int, default=0, metavar="N")
     cmp_p.add_argument("--a-size", type=parse_size, required=True)
     cmp_p.add_argument("--a", nargs="+", required=True, metavar="FILE")
     cmp_p.add_argument("--b-size", type=parse_size, required=True)
@@ -293,7 +379,10 @@ def main(argv):
     if args.cmd == "render":
         print(json.dumps(render(feed_files(args.size, args.files)), ensure_ascii=False))
         return 0
-    report = compare(feed_files(args.a_size, args.a), feed_files(args.b_size, args.b))
+    report = compare(
+        feed_files(args.a_size, args.a, args.history),
+        feed_files(args.b_size, args.b, args.history),
+    )
     print(json.dumps(report, ensure_ascii=False))
     return 0 if report["equal"] else 1
 

@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
 """Screen-fidelity program: UTF-8 wide (CJK, Hangul, fullwidth) and combining characters.
 
-Phase 1: rows of wide characters, combining accents on Latin letters and a coloured wide
-cell, wide characters never split at the right margin. Phase 2: wide characters overwritten
+Phase 1: rows of wide characters, combining accents on Latin letters (precomposed ones with
+`--precomposed`) and a coloured wide cell, wide characters never split at the right margin. Phase 2: wide characters overwritten
 by narrow ones and the reverse, then idle.
 """
+
+import argparse
+import unicodedata
 
 from common import idle, marker, out, start, wait_go
 
 WIDE = "中文字符表示测试漢字한국어시험ＡＢＣＤＥＦ"
 COMBINING = ["e\u0301", "a\u0308", "o\u0302", "n\u0303", "x\u0301", "u\u0308\u0301"]
 
+ap = argparse.ArgumentParser()
+ap.add_argument("--precomposed", action="store_true")
+args = ap.parse_args()
+if args.precomposed:
+    COMBINING = [unicodedata.normalize("NFC", c) for c in COMBINING if c[0] != "x"]
 cols, rows = start()
 out("\x1b[H\x1b[2J")
 for y in range(rows - 2):
