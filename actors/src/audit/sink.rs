@@ -333,7 +333,7 @@ impl Sink {
                 return Ok(());
             }
             open.file.sync_data()?;
-            // Acknowledged records are never past the head: it is synced before they are.
+            // Acknowledged records are never past the head: it is written before they are.
             match head_file {
                 Some(h) => h.write(&anchor),
                 None => Err(io::Error::other("the head file is not open")),
