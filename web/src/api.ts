@@ -1,6 +1,7 @@
 // Thin fetch wrappers for the attachd HTTP API (SPEC §3). The API token is passed in by the
 // caller and only ever sent in the Authorization header, never in a URL or browser storage.
 
+import { isObject } from './json';
 import type { Role } from './protocol';
 import { parseRetryAfter } from './retry-after';
 
@@ -28,13 +29,10 @@ export interface SessionSummary {
   readonly state: string | null;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Accepts the session shapes a server may reasonably send; the spec fixes only the paths. */
 export function normalizeSession(v: unknown): SessionSummary | null {
-  if (!isRecord(v)) return null;
+  if (!isObject(v)) return null;
   const id = typeof v.id === 'string' ? v.id : typeof v.session_id === 'string' ? v.session_id : null;
   if (!id) return null;
   const command = Array.isArray(v.command) && v.command.every((c) => typeof c === 'string') ? (v.command as string[]) : null;
@@ -51,9 +49,9 @@ export function normalizeSession(v: unknown): SessionSummary | null {
 export function parseSessionList(body: unknown): SessionSummary[] {
   const list = Array.isArray(body)
     ? body
-    : isRecord(body) && Array.isArray(body.sessions)
+    : isObject(body) && Array.isArray(body.sessions)
       ? body.sessions
-      : isRecord(body) && Array.isArray(body.items)
+      : isObject(body) && Array.isArray(body.items)
         ? body.items
         : [];
   return list.map(normalizeSession).filter((s): s is SessionSummary => s !== null);
@@ -78,7 +76,7 @@ async function errorFrom(res: Response): Promise<ApiError> {
   let message = res.statusText || `HTTP ${res.status}`;
   try {
     const body: unknown = await res.json();
-    if (isRecord(body)) {
+    if (isObject(body)) {
       if (typeof body.error === 'string') code = body.error;
       if (typeof body.message === 'string') message = body.message;
     }
@@ -119,7 +117,7 @@ export class ApiClient {
   async createSession(): Promise<SessionSummary> {
     const res = await this.#request('POST', '/api/v1/sessions', {});
     const body: unknown = await res.json();
-    const s = normalizeSession(body) ?? (isRecord(body) ? normalizeSession(body.session) : null);
+    const s = normalizeSession(body) ?? (isObject(body) ? normalizeSession(body.session) : null);
     if (!s) throw new ApiError(res.status, 'bad_response', 'The server did not return a session id.');
     return s;
   }

@@ -14,13 +14,11 @@ import {
   canSendInput,
   initialState,
   parseFrame,
-  parseSize,
-  parseSnapshot,
   rateLimited,
   reduce,
   type Role,
-  type TermSize,
 } from './protocol';
+import { parseSize, parseSnapshot, type TermSize } from './snapshot';
 import { TrailingThrottle } from './throttle';
 import type { Timers } from './timers';
 

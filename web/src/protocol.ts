@@ -1,6 +1,11 @@
 // attach.v1 client state machine: a pure reducer (state + event -> state) over the
 // SPEC §5/§8 text frames and WebSocket close codes, plus the close-code -> message/reconnect map.
 
+import { count, isObject, type Json, str } from './json';
+import { parseSize, parseSnapshot, snapshotNotice, type TermSize } from './snapshot';
+
+export type { TermSize } from './snapshot';
+
 export type Role = 'driver' | 'observer';
 
 /** WebSocket close codes (SPEC §4–§5); names as in the server's `protocol::close`. */
@@ -27,22 +32,6 @@ export const FRAME_ERROR = {
   RATE_LIMITED: 'rate_limited',
   CONTROL_DENIED: 'control_denied',
 } as const;
-
-/** A terminal size in character cells. */
-export interface TermSize {
-  readonly cols: number;
-  readonly rows: number;
-}
-
-/** Why a snapshot was sent (SPEC §8). */
-export type SnapshotReason = 'join' | 'resync' | 'resume_gap';
-
-export interface Snapshot {
-  readonly offset: number | null;
-  readonly size: TermSize | null;
-  readonly reason: SnapshotReason | null;
-  readonly skippedBytes: number;
-}
 
 /** idle: not attached; closed: the server ended it for good; failed: gave up or was refused. */
 export type Phase = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'failed';
@@ -228,63 +217,8 @@ export function parseDeadline(value: unknown): number | null {
   return null;
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
-}
-
-function count(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0;
-}
-
 function asRole(v: unknown): Role | null {
   return v === 'driver' || v === 'observer' ? v : null;
-}
-
-/** A `{cols, rows}` object with positive integer dimensions, or null. */
-export function parseSize(v: unknown): TermSize | null {
-  if (!isObject(v)) return null;
-  const { cols, rows } = v;
-  const dim = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 1000;
-  return dim(cols) && dim(rows) ? { cols, rows } : null;
-}
-
-/** The fields of a `snapshot` frame (SPEC §8); missing or malformed fields become null / 0. */
-export function parseSnapshot(f: Json): Snapshot {
-  const reason = f.reason === 'join' || f.reason === 'resync' || f.reason === 'resume_gap' ? f.reason : null;
-  const offset = typeof f.offset === 'number' && Number.isSafeInteger(f.offset) && f.offset >= 0 ? f.offset : null;
-  return { offset, size: parseSize(f), reason, skippedBytes: count(f.skipped_bytes) };
-}
-
-/** "17.2 MB", "640 kB", "12 bytes" (decimal units, as people read download sizes). */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} byte${n === 1 ? '' : 's'}`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n / 1000;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
-}
-
-function snapshotNotice(snap: Snapshot): string | null {
-  switch (snap.reason) {
-    case 'resync':
-      return `Output was faster than this page: skipped ${formatBytes(snap.skippedBytes)} to catch up.`;
-    case 'resume_gap':
-      return snap.skippedBytes > 0
-        ? `Reconnected: ${formatBytes(snap.skippedBytes)} of output were no longer held, so the screen was redrawn.`
-        : 'Reconnected: the screen was redrawn.';
-    default:
-      return null;
-  }
 }
 
 /** Parse a text frame into a JSON object with a string `type`, or null. */

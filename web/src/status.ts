@@ -1,21 +1,14 @@
 // Status-bar texts derived from the attach state and the current time.
 // Pure functions, so the wording shown to people is unit tested.
 
+import { formatDuration } from './format';
 import { type AttachState, rateLimited } from './protocol';
+
+export { formatDuration } from './format';
 
 /** The idle countdown turns to a warning this long before the deadline, and urgent in the last minute. */
 export const IDLE_WARN_MS = 5 * 60_000;
 export const IDLE_URGENT_MS = 60_000;
-
-/** "m:ss" (or "h:mm:ss") for a non-negative duration in ms, rounded up to the second. */
-export function formatDuration(ms: number): string {
-  const total = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const ss = String(s).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
-}
 
 export function connStateText(state: AttachState, now: number): string {
   switch (state.phase) {

@@ -5,7 +5,7 @@
 import { FitAddon } from '@xterm/addon-fit';
 import { type ITerminalOptions, Terminal } from '@xterm/xterm';
 
-import type { TermSize } from './protocol';
+import type { TermSize } from './snapshot';
 import { placeTerminal } from './scale';
 
 /** CAN aborts any half-parsed escape sequence, then RIS resets the terminal (in band). */

@@ -11,15 +11,15 @@ import {
   canSendInput,
   CLOSE,
   describeClose,
-  formatBytes,
   initialState,
   isFatalTicketStatus,
   parseDeadline,
-  parseSize,
   rateLimited,
   reduce,
   sessionGone,
 } from '../src/protocol';
+import { formatBytes } from '../src/format';
+import { parseSize } from '../src/snapshot';
 
 const msg = (v: unknown): AttachEvent => ({ type: 'message', data: JSON.stringify(v) });
 const run = (events: AttachEvent[], from: AttachState = initialState): AttachState => events.reduce(reduce, from);
