@@ -1,6 +1,7 @@
 """Shared by the screen-fidelity test programs: quiet terminal input, go signals, output.
 
-Each program waits for a `g` on stdin before each phase, so a test decides when output flows.
+Each program first prints READY (once its input is quiet: a `g` sent after READY is never
+echoed), then waits for a `g` on stdin before each phase, so a test decides when output flows.
 """
 
 import os
@@ -54,8 +55,12 @@ def idle():
         pass
 
 
+READY = "\x1b]9;attachd-test:ready\x07"
+
+
 def start():
-    """Quiet input and the first `g`; returns the terminal size at that moment."""
+    """Quiet input, READY, and the first `g`; returns the terminal size at that moment."""
     quiet_input()
+    out(READY)
     wait_go()
     return size()

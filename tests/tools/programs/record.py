@@ -18,6 +18,7 @@ import sys
 import termios
 import time
 
+READY = b"\x1b]9;attachd-test:ready\x07"
 PHASE1 = b"\x1b]9;attachd-test:phase1\x07"
 DONE = b"\x1b]9;attachd-test:done\x07"
 
@@ -46,8 +47,8 @@ def main():
             if ready:
                 out.extend(os.read(fd, 1 << 16))
 
-    # The program sets its terminal up before reading: a `g` sent earlier would be echoed.
-    time.sleep(0.5)
+    # The program sets its terminal up before READY: a `g` sent earlier would be echoed.
+    read_until(READY)
     os.write(fd, b"g")
     read_until(PHASE1)
     phase1 = len(out)
