@@ -87,8 +87,27 @@ pub enum Command {
     Summarize(SummarizeArgs),
     /// Keystroke round trip through a bare PTY (no network): this machine's raw PTY echo.
     PtyEcho(PtyEchoArgs),
+    /// The session terminal state alone: feed rate, snapshot time and size, memory per session.
+    Term(TermArgs),
     /// Serve the latency floor: a one-thread WebSocket-to-PTY bridge (see `floor.rs`).
     FloorServer(FloorArgs),
+}
+
+/// `term`.
+#[derive(Debug, Clone, Args)]
+pub struct TermArgs {
+    /// Megabytes of each input fed to measure the emulator's rate.
+    #[arg(long, default_value_t = 20)]
+    pub mbytes: usize,
+    /// `session.history_lines`.
+    #[arg(long, default_value_t = 1000)]
+    pub history: usize,
+    /// Snapshots built per screen size.
+    #[arg(long, default_value_t = 200)]
+    pub iterations: usize,
+    /// Sessions held at once for the memory figure.
+    #[arg(long, default_value_t = 50)]
+    pub sessions: usize,
 }
 
 /// `connect-storm`.

@@ -13,6 +13,7 @@ mod scenario;
 mod stats;
 mod summary;
 mod sys;
+mod term;
 
 use anyhow::Result;
 use clap::Parser;
@@ -23,6 +24,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Command::Summarize(args) = &cli.command {
         return summary::summarize(args);
+    }
+    if let Command::Term(args) = &cli.command {
+        return term::run(args);
     }
     if let Command::FloorServer(args) = &cli.command {
         return floor::serve(args);

@@ -6,6 +6,7 @@ mod authz_matrix;
 mod canary;
 mod conformance;
 mod core;
+mod flow;
 mod handshake;
 mod judge;
 mod kube;

@@ -56,7 +56,7 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
             json!({"connections": a.connections, "seconds": a.seconds, "per_session": a.per_session}),
             soak::run(&target, cli.proto, a, cli.server_pid, nofile, deadline).await?,
         ),
-        Command::Summarize(_) | Command::FloorServer(_) => {
+        Command::Summarize(_) | Command::FloorServer(_) | Command::Term(_) => {
             unreachable!("handled before the runtime starts")
         }
     };
