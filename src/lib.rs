@@ -8,6 +8,7 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod listen;
 pub mod redis_state;
 pub mod secret;
 pub mod server;

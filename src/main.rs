@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use attachd::config::{self, SCOPES};
+use attachd::listen::Listeners;
 use attachd::secret::{new_secret, sha256_hex};
 
 #[derive(Parser)]
@@ -88,8 +89,17 @@ fn main() -> ExitCode {
                 eprintln!("attachd: {e}");
                 return ExitCode::from(2);
             }
+            // Listeners first: a busy port is the one error, before anything else is opened.
+            let listeners =
+                match Listeners::bind(&settings.server.listen, &settings.server.admin_listen) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("attachd: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
             let sys = actix_web::rt::System::new();
-            match sys.block_on(attachd::server::run(settings)) {
+            match sys.block_on(attachd::server::run(settings, listeners)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("attachd: {e}");

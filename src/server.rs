@@ -21,6 +21,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::catalog::{Catalog, KubeCatalog};
 use crate::config::Settings;
 use crate::http;
+use crate::listen::{BindError, Listeners};
 use crate::secret::new_secret;
 use crate::state::AppState;
 use crate::telemetry;
@@ -37,13 +38,8 @@ pub enum StartError {
     #[error("audit log: {0}")]
     Audit(String),
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The OS error.
-        reason: String,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// TLS material could not be loaded.
     #[error("{key}: {reason}")]
     Tls {
@@ -147,7 +143,8 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
 }
 
 /// Runs the gateway until SIGTERM/SIGINT and a completed drain.
-pub async fn run(settings: Settings) -> Result<(), StartError> {
+/// Serves on `listeners` (bound first, see `listen.rs`) until SIGTERM, then drains.
+pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartError> {
     settings.validate()?;
     telemetry::init(!settings.is_dev());
     metrics::init();
@@ -240,15 +237,14 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             .configure(|c| http::configure(c, max_body, echo))
             .configure(|c| http::web::configure(c, &root))
     };
-    let listen = settings.server.listen.clone();
-    let bind_err = |e: std::io::Error| StartError::Bind {
-        addr: listen.clone(),
-        reason: e.to_string(),
-    };
-    let listeners = bind_all(&listen).map_err(bind_err)?;
     let bound: Vec<String> = listeners
+        .api_addrs()
         .iter()
-        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    let admin_bound: Vec<String> = listeners
+        .admin_addrs()
+        .iter()
         .map(|a| a.to_string())
         .collect();
     let mut builder = actix_server::Server::build()
@@ -270,37 +266,40 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             }
         }};
     }
-    for lst in listeners {
+    for lst in listeners.api {
         builder = match tls.clone() {
             Some(cfg) => builder.listen("attachd", lst, http_service!(rustls_0_23, cfg)),
             None => builder.listen("attachd", lst, http_service!(tcp)),
-        }
-        .map_err(bind_err)?;
+        }?;
     }
     let server = builder.run();
 
-    let admin_addr = settings.server.admin_listen.clone();
-    let admin = HttpServer::new(|| {
+    let mut admin = HttpServer::new(|| {
         App::new()
             .route("/metrics", web::get().to(http::ops::metrics))
             .route("/healthz", web::get().to(http::ops::healthz))
     })
     .workers(1)
-    .disable_signals()
-    .bind(&admin_addr)
-    .map_err(|e| StartError::Bind {
-        addr: admin_addr.clone(),
-        reason: e.to_string(),
-    })?
-    .run();
+    .disable_signals();
+    for lst in listeners.admin {
+        admin = admin.listen(lst)?;
+    }
+    let admin = admin.run();
 
     let scheme = if has_tls { "https" } else { "http" };
-    tracing::info!(listen = ?bound, admin = %admin_addr, env = ?settings.env, "attachd listening");
+    // One line names the bound addresses (the real ports when `:0` was configured).
+    tracing::info!(
+        listen = %bound.join(" "),
+        admin = %admin_bound.join(" "),
+        env = ?settings.env,
+        "attachd listening"
+    );
     if let Some(t) = &dev_token {
         let addr = bound.first().cloned().unwrap_or_default();
         println!("attachd dev mode: http API and web client on {scheme}://{addr}/");
         println!("  open {scheme}://{addr}/ in a browser and paste the token below (shown once):");
         println!("  dev API token: {t}");
+        let admin_addr = admin_bound.first().cloned().unwrap_or_default();
         println!("  metrics on http://{admin_addr}/metrics");
     }
 
@@ -318,27 +317,6 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     b?;
     let _ = audit.flush().await;
     Ok(())
-}
-
-/// Pending connections a listener queues (actix-web's default).
-const BACKLOG: i32 = 1024;
-
-/// Binds every address `listen` resolves to, with address reuse and attachd's backlog.
-fn bind_all(listen: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
-    use socket2::{Domain, Socket, Type};
-    use std::net::ToSocketAddrs;
-    let mut out = Vec::new();
-    for addr in listen.to_socket_addrs()? {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(BACKLOG)?;
-        out.push(socket.into());
-    }
-    if out.is_empty() {
-        return Err(std::io::Error::other("resolves to no address"));
-    }
-    Ok(out)
 }
 
 /// The app as an HTTP service. `AppConfig` only feeds `connection_info()` and `url_for`, which

@@ -11,6 +11,7 @@ mod handshake;
 mod judge;
 mod kube;
 mod limits;
+mod listen;
 mod redis;
 mod snapshot;
 mod support;

@@ -1,4 +1,4 @@
-//! Test support: real attachd processes on free loopback ports, known API tokens, an HTTP
+//! Test support: real attachd processes on loopback ports they pick, known API tokens, an HTTP
 //! client and WebSocket clients (a library client and a raw-socket one for framing cases).
 
 #![allow(dead_code)]
@@ -82,12 +82,28 @@ pub fn free_port() -> u16 {
         .expect("no free port")
 }
 
+/// The API and admin ports in attachd's "attachd listening" line (JSON or plain text: the
+/// first loopback address of the `listen` and of the `admin` field).
+pub fn listening_ports(logs: &str) -> Option<(u16, u16)> {
+    let line = logs.lines().find(|l| l.contains("attachd listening"))?;
+    let port_after = |key: &str| -> Option<u16> {
+        let at = line
+            .find(&format!("\"{key}\":"))
+            .or_else(|| line.find(&format!(" {key}=")))?;
+        let rest = &line[at..];
+        let rest = &rest[rest.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    Some((port_after("listen")?, port_after("admin")?))
+}
+
 /// The attachd binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_attachd"))
 }
 
-fn tokens_toml() -> String {
+pub fn tokens_toml() -> String {
     let mut s = String::new();
     for t in [&ALICE, &BOB, &OLIVE, &MALLORY, &MOD] {
         let scopes: Vec<String> = t.scopes.iter().map(|s| format!("\"{s}\"")).collect();
@@ -146,32 +162,18 @@ impl Server {
     /// Starts attachd (prod rules, TLS terminated upstream, test tokens) and waits for /healthz.
     pub fn start(opts: Opts) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
+        // Port 0: attachd binds free ports itself and names them in its "listening" line.
         let mut srv = Server {
             child: None,
-            port: free_port(),
-            admin_port: free_port(),
+            port: 0,
+            admin_port: 0,
             dir,
             env: opts.env.clone(),
             extra_toml: opts.toml.clone(),
             tls: opts.tls,
         };
-        // The ports were free when picked, but another test's connection can take one before
-        // attachd binds it: pick new ones and start again (a few times).
-        for _ in 0..5 {
-            match srv.try_spawn(opts.dev) {
-                Err(logs) if logs.contains("Address already in use") => {
-                    let _ = std::fs::remove_file(srv.log_path());
-                    srv.port = free_port();
-                    srv.admin_port = free_port();
-                }
-                Err(logs) => panic!("{logs}"),
-                Ok(()) => return srv,
-            }
-        }
-        panic!(
-            "attachd found no free port in five attempts:\n{}",
-            srv.logs()
-        );
+        srv.spawn(opts.dev);
+        srv
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -203,6 +205,8 @@ impl Server {
             self.extra_toml
         );
         std::fs::write(self.config_path(), toml).expect("write config");
+        // This start's lines follow what earlier starts wrote to the same log.
+        let log_start = std::fs::metadata(self.log_path()).map_or(0, |m| m.len() as usize);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -260,25 +264,45 @@ impl Server {
             });
         }
         self.child = Some(child);
-        self.wait_healthy()
+        self.wait_healthy(log_start)
     }
 
-    fn wait_healthy(&mut self) -> Result<(), String> {
+    /// `Err` with the logs if attachd has exited.
+    fn exited(&mut self) -> Result<(), String> {
+        let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        else {
+            return Ok(());
+        };
+        self.child = None;
+        // The output threads may still be copying the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        Err(format!(
+            "attachd exited early with {status}:\n{}",
+            self.logs()
+        ))
+    }
+
+    /// Waits for this start's "attachd listening" line (from `log_start` on) and takes the
+    /// ports it names, then for /healthz.
+    fn wait_healthy(&mut self, log_start: usize) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                // The output threads may still be copying the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return Err(format!(
-                    "attachd exited early with {status}:\n{}",
-                    self.logs()
-                ));
+        while self.port == 0 || self.admin_port == 0 {
+            self.exited()?;
+            let logs = self.logs();
+            if let Some((api, admin)) = logs.get(log_start..).and_then(listening_ports) {
+                (self.port, self.admin_port) = (api, admin);
+                break;
             }
+            if Instant::now() >= deadline {
+                return Err(format!("attachd never said where it listens:\n{logs}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        while Instant::now() < deadline {
+            self.exited()?;
             if self.tls {
                 if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                     return Ok(());
