@@ -733,12 +733,11 @@ impl Settings {
         Ok(())
     }
 
-    /// Effective browser origins: the allowlist, plus localhost of the listen port in dev.
-    pub fn effective_origins(&self) -> Vec<String> {
+    /// Effective browser origins: the allowlist, plus localhost of the API's bound port in dev.
+    pub fn effective_origins(&self, api_port: Option<u16>) -> Vec<String> {
         let mut v = self.server.allowed_origins.clone();
         if self.is_dev() {
-            if let Ok(addr) = self.server.listen.parse::<std::net::SocketAddr>() {
-                let port = addr.port();
+            if let Some(port) = api_port {
                 for host in ["127.0.0.1", "localhost"] {
                     for scheme in ["http", "https"] {
                         v.push(format!("{scheme}://{host}:{port}"));

@@ -186,7 +186,8 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         tracing::error!(error = %e, "the audit log cannot be written at start");
     }
 
-    let origins = settings.effective_origins();
+    // Dev origins name the port actually bound (`:0` included).
+    let origins = settings.effective_origins(listeners.api_addrs().first().map(|a| a.port()));
     let shared = shared_stores(&settings).await?;
     let kube = match settings.session.backend {
         crate::config::BackendKind::Local => None,

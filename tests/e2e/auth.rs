@@ -466,10 +466,9 @@ fn startup_output(env: &[(&str, &str)]) -> String {
 /// the bind error names the address attachd tried.
 #[test]
 fn dev_env_without_the_flag_binds_loopback() {
-    let admin = format!("127.0.0.1:{}", free_port());
     let text = startup_output(&[
         ("ATTACHD__ENV", "dev"),
-        ("ATTACHD__SERVER__ADMIN_LISTEN", &admin),
+        ("ATTACHD__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
     ]);
     assert!(text.contains("127.0.0.1:8080"), "{text}");
     assert!(!text.contains("0.0.0.0"), "{text}");
@@ -478,12 +477,10 @@ fn dev_env_without_the_flag_binds_loopback() {
 /// Logs are plain text when stderr is not a terminal (no ANSI colour codes in files and pipes).
 #[test]
 fn logs_have_no_colour_codes_when_not_a_terminal() {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
     let text = startup_output(&[
         ("ATTACHD__ENV", "dev"),
-        ("ATTACHD__SERVER__LISTEN", &listen),
-        ("ATTACHD__SERVER__ADMIN_LISTEN", &admin),
+        ("ATTACHD__SERVER__LISTEN", "127.0.0.1:0"),
+        ("ATTACHD__SERVER__ADMIN_LISTEN", "127.0.0.1:0"),
         ("RUST_LOG", "info"),
     ]);
     assert!(text.contains("attachd listening"), "{text}");
