@@ -51,8 +51,9 @@ pub struct ConnConfig {
     pub stdin_messages_per_sec: u32,
     /// `ws.stdin_bytes_per_sec`.
     pub stdin_bytes_per_sec: u64,
-    /// How long stdin may keep its budget exhausted before 1008 (`ws.stall_timeout`).
-    pub stdin_flood_after: Duration,
+    /// How long stdin or control requests may keep their budget exhausted before 1008
+    /// (`ws.stall_timeout`).
+    pub flood_after: Duration,
     /// `ws.max_message_bytes`.
     pub max_message_bytes: usize,
     /// How often an `attach.stdin` summary is audited while typing goes on.
@@ -165,6 +166,8 @@ pub struct Connection {
     guard: ExitGuard,
     last_seen: Instant,
     bucket: StdinBucket,
+    /// The budget of control requests (`CONTROL_REQUESTS_PER_SEC`).
+    control_bucket: StdinBucket,
     /// Shared with the socket reader: over-budget stdin stops reads for a while.
     read_pause: Arc<ReadPause>,
     closing: bool,
@@ -194,8 +197,9 @@ impl Connection {
         let bucket = StdinBucket::new(
             cfg.stdin_messages_per_sec,
             cfg.stdin_bytes_per_sec,
-            cfg.stdin_flood_after,
+            cfg.flood_after,
         );
+        let control_bucket = StdinBucket::new(CONTROL_REQUESTS_PER_SEC, u64::MAX, cfg.flood_after);
         let now = Instant::now();
         let next_ping = now + cfg.ping_interval;
         let lifetime_end = now + cfg.max_lifetime;
@@ -220,6 +224,7 @@ impl Connection {
             stats,
             last_seen: now,
             bucket,
+            control_bucket,
             read_pause,
             closing: false,
             next_ping,
@@ -344,23 +349,8 @@ impl Connection {
             );
             return;
         }
-        match self.bucket.take(data.len(), Instant::now()) {
-            Verdict::Allow => {}
-            Verdict::Delay { wait, first } => {
-                // This message goes through; the socket is read no faster than the budget.
-                self.read_pause.pause_for(wait);
-                if first {
-                    self.send_error(
-                        ctx,
-                        ErrorCode::RateLimited,
-                        "stdin rate exceeded: input is delayed",
-                    );
-                }
-            }
-            Verdict::Flood => {
-                self.close(ctx, close::POLICY_VIOLATION);
-                return;
-            }
+        if !self.charge(ctx, Budget::Stdin, data.len()) {
+            return;
         }
         self.guard.stdin_messages += 1;
         self.guard.stdin_bytes += data.len() as u64;
@@ -384,6 +374,33 @@ impl Connection {
         }
     }
 
+    /// Charges one message against a budget: over it, reads pause (the message still goes
+    /// through) and `rate_limited` is sent once per burst; `false` means it was a flood (1008).
+    fn charge(&mut self, ctx: &mut Context<Self>, budget: Budget, len: usize) -> bool {
+        let bucket = match budget {
+            Budget::Stdin => &mut self.bucket,
+            Budget::Control => &mut self.control_bucket,
+        };
+        match bucket.take(len, Instant::now()) {
+            Verdict::Allow => true,
+            Verdict::Delay { wait, first } => {
+                self.read_pause.pause_for(wait);
+                if first {
+                    let what = match budget {
+                        Budget::Stdin => "stdin rate exceeded: input is delayed",
+                        Budget::Control => "control requests are limited: they are delayed",
+                    };
+                    self.send_error(ctx, ErrorCode::RateLimited, what);
+                }
+                true
+            }
+            Verdict::Flood => {
+                self.close(ctx, close::POLICY_VIOLATION);
+                false
+            }
+        }
+    }
+
     fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
         let msg = match ClientMessage::parse(text) {
             Ok(m) => m,
@@ -403,13 +420,20 @@ impl Connection {
                 }),
                 Err(SendError::Full(_))
             ),
-            ClientMessage::Control { action } => matches!(
-                self.hub.try_send(ControlRequest {
-                    connection_id: conn,
-                    acquire: action == ControlAction::Acquire,
-                }),
-                Err(SendError::Full(_))
-            ),
+            ClientMessage::Control { action } => {
+                // Every control change is audited and announced to everyone: a budget bounds
+                // them like stdin (delayed beyond it, 1008 if the budget stays exhausted).
+                if !self.charge(ctx, Budget::Control, 0) {
+                    return;
+                }
+                matches!(
+                    self.hub.try_send(ControlRequest {
+                        connection_id: conn,
+                        acquire: action == ControlAction::Acquire,
+                    }),
+                    Err(SendError::Full(_))
+                )
+            }
             ClientMessage::Ack { offset } => {
                 // Acks are cumulative: one lost to a full mailbox is covered by the next.
                 self.out.note_progress();
@@ -424,6 +448,16 @@ impl Connection {
             self.send_error(ctx, ErrorCode::RateLimited, "session is busy, try again");
         }
     }
+}
+
+/// Control requests (acquire/release) a connection may make per second before they are delayed.
+pub const CONTROL_REQUESTS_PER_SEC: u32 = 5;
+
+/// Which budget a message is charged to.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    Stdin,
+    Control,
 }
 
 /// How long reads stop while the hub's mailbox is full.
@@ -623,7 +657,7 @@ mod tests {
                 max_invalid: 10,
                 stdin_messages_per_sec: 100,
                 stdin_bytes_per_sec: 1 << 20,
-                stdin_flood_after: Duration::from_secs(30),
+                flood_after: Duration::from_secs(30),
                 max_message_bytes: 1 << 20,
                 stdin_summary_interval: Duration::from_secs(30),
                 close_linger: Duration::from_secs(1),

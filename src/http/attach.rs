@@ -351,7 +351,7 @@ pub async fn attach(
         max_invalid: s.ws.max_invalid_messages,
         stdin_messages_per_sec: s.ws.stdin_messages_per_sec,
         stdin_bytes_per_sec: s.ws.stdin_bytes_per_sec,
-        stdin_flood_after: s.ws.stall_timeout,
+        flood_after: s.ws.stall_timeout,
         max_message_bytes: s.ws.max_message_bytes,
         stdin_summary_interval: std::time::Duration::from_secs(30),
         close_linger: crate::ws::socket::CLOSE_LINGER,

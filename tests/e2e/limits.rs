@@ -305,3 +305,73 @@ async fn sigterm_drains_with_shutdown_then_1001_and_exits_in_time() {
     );
     assert!(closes.iter().all(|c| c == 1001), "{closes:?}");
 }
+
+#[tokio::test]
+async fn control_toggling_is_bounded_and_a_sustained_toggler_is_closed_with_1008() {
+    let srv = Server::start(Opts::default().env("ATTACHD__WS__STALL_TIMEOUT", "3s"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut d = attach_as(&srv, &ALICE, &sid, "driver").await;
+    expect_json(&mut d, "hello", 5).await;
+    let (mut tx, mut rx) = d.split();
+    // Release/acquire pairs without pause, for as long as the server keeps reading.
+    let writer = tokio::spawn(async move {
+        let until = Instant::now() + Duration::from_secs(20);
+        let msgs = [
+            json!({"type": "control", "action": "release"}),
+            json!({"type": "control", "action": "acquire"}),
+        ];
+        let mut i = 0;
+        while Instant::now() < until {
+            let m = tokio_tungstenite::tungstenite::Message::text(msgs[i % 2].to_string());
+            i += 1;
+            match tokio::time::timeout(
+                Duration::from_secs(1),
+                futures_util::SinkExt::send(&mut tx, m),
+            )
+            .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut limited = 0;
+    let code = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match rx.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                    if t.contains("\"rate_limited\"") {
+                        limited += 1;
+                    }
+                }
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => {
+                    return f.map(|f| u16::from(f.code));
+                }
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("no close within 30 s");
+    writer.abort();
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(code, Some(1008));
+    assert_eq!(limited, 1, "rate_limited once per burst");
+    let changes = srv
+        .audit_records()
+        .iter()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("attach.control."))
+        })
+        .count();
+    // 5 requests a second (plus a second's burst) while the toggler was read.
+    assert!(
+        (changes as f64) <= 10.0 + 6.0 * secs,
+        "{changes} control records in {secs:.1}s"
+    );
+}
