@@ -255,3 +255,35 @@ async fn a_moderator_revokes_a_driver_attached_through_another_replica() {
     })
     .await;
 }
+
+/// Each replica keeps the terminal state of its own stream from the pod, counted from when it
+/// attached: a late joiner on replica B gets B's snapshot, with B's offsets, and live output.
+#[tokio::test]
+async fn a_late_joiner_on_another_replica_gets_that_replicas_snapshot() {
+    let (_emu, _redis, _a, b, mut da) = two_replicas_alice_drives_on_a().await;
+    let mut ob = attach_as(&b, &OLIVE, "alpha", "observer").await;
+    let hb = expect_json(&mut ob, "hello", 30).await;
+    let first = expect_json(&mut ob, "snapshot", 30).await;
+    assert_eq!(first["reason"], "join");
+    assert_eq!(first["offset"], hb["output_offset"]);
+    send_bin(&mut da, b"echo across-$((6*7))\n").await;
+    expect_output(&mut ob, "across-42", 30).await;
+
+    let mut late = attach_as(&b, &OLIVE, "alpha", "observer").await;
+    let hello = expect_json(&mut late, "hello", 30).await;
+    let snap = expect_json(&mut late, "snapshot", 30).await;
+    assert_eq!(snap["reason"], "join");
+    assert_eq!(snap["offset"], hello["output_offset"]);
+    assert!(snap["offset"].as_u64().unwrap() > 0);
+    match next(&mut late, 30).await {
+        Seen::Bin(b) => assert!(
+            String::from_utf8_lossy(&b).contains("across-42"),
+            "replica B's screen: {:?}",
+            String::from_utf8_lossy(&b)
+        ),
+        other => panic!("snapshot payload expected, got {other:?}"),
+    }
+    // Live output continues after the snapshot on B.
+    send_bin(&mut da, b"echo after-$((7*6))\n").await;
+    expect_output(&mut late, "after-42", 30).await;
+}
