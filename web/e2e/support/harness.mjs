@@ -222,7 +222,7 @@ export async function launchBrowser() {
 /** Everything the browser fetched or opened, for the "token never in a URL" checks. */
 export class Recorder {
   constructor() {
-    this.requests = []; // {url, method, time}
+    this.requests = []; // {url, method, body, time}
     this.responses = []; // {url, method, status, time}
     this.sockets = []; // {url, page, sent: [], received: []}
     this.console = []; // CSP and other console errors
@@ -244,7 +244,7 @@ export class Recorder {
         window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
       });
     });
-    context.on('request', (r) => this.requests.push({ url: r.url(), method: r.method(), time: Date.now() }));
+    context.on('request', (r) => this.requests.push({ url: r.url(), method: r.method(), body: r.postData(), time: Date.now() }));
     context.on('response', (r) =>
       this.responses.push({ url: r.url(), method: r.request().method(), status: r.status(), time: Date.now() }),
     );
@@ -273,6 +273,18 @@ export class Recorder {
 
   ticketPosts() {
     return this.responses.filter((r) => r.method === 'POST' && /\/attach-tickets$/.test(new URL(r.url).pathname));
+  }
+
+  /** The JSON bodies of the ticket POSTs the browser sent, in order. */
+  ticketBodies() {
+    return this.requests
+      .filter((r) => r.method === 'POST' && /\/attach-tickets$/.test(new URL(r.url).pathname))
+      .map((r) => JSON.parse(r.body ?? '{}'));
+  }
+
+  /** The JSON text frames a socket received, in order. */
+  static textFrames(socket) {
+    return socket.received.filter((p) => typeof p === 'string').map((p) => JSON.parse(p));
   }
 }
 
