@@ -76,10 +76,25 @@ async function waitSameScreen(a, b, what, timeout = 30_000) {
   );
 }
 
-/** Every socket a page opened, and whether any closed, plus its ticket POSTs. */
-function connections(env, page) {
-  const sockets = env.rec.sockets.filter((s) => s.page === page);
-  return { opened: sockets.length, closed: sockets.filter((s) => s.closed).length };
+/** Each page (by name) opened one socket, never closed it, and never left `connected`. */
+async function assertStayedConnected(env, pages) {
+  for (const [who, page] of Object.entries(pages)) {
+    const sockets = env.rec.sockets.filter((s) => s.page === page);
+    const counts = { opened: sockets.length, closed: sockets.filter((s) => s.closed).length };
+    assert.deepEqual(counts, { opened: 1, closed: 0 }, `${who}: one socket, never closed`);
+    const texts = await recordedTexts(page);
+    assert.ok(!texts.some((t) => /^#conn-state=(?!connected)/.test(t)), `${who} stayed connected: ${texts.join(' | ')}`);
+    assert.equal(await text(page, '#conn-state'), 'connected');
+  }
+}
+
+/** Wait until one of the page's rows reads exactly `row` (a marker printed on its own line). */
+async function waitForRow(page, row, timeout) {
+  await waitFor(async () => (await terminalText(page)).split('\n').some((r) => r.trimEnd() === row), {
+    timeout,
+    interval: 500,
+    message: `the terminal to show the row ${JSON.stringify(row)}`,
+  });
 }
 
 describe('terminal state and flow control', { timeout: 600_000 }, () => {
@@ -132,11 +147,7 @@ describe('terminal state and flow control', { timeout: 600_000 }, () => {
 
       const started = Date.now();
       await typeCommand(driver, flood.command);
-      await waitFor(async () => (await terminalText(driver)).split('\n').some((r) => r.trimEnd() === flood.last), {
-        timeout: 300_000,
-        interval: 500,
-        message: `the driver's terminal to show ${flood.last}`,
-      });
+      await waitForRow(driver, flood.last, 300_000);
       t.diagnostic(`${flood.name}: the driver showed ${flood.last} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const after = uniqueEcho('after-flood');
       await typeCommand(driver, after.command);
@@ -144,15 +155,7 @@ describe('terminal state and flow control', { timeout: 600_000 }, () => {
       await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
       await waitForTerminal(observer, after.output, 120_000);
 
-      for (const [who, page] of [
-        ['driver', driver],
-        ['observer', observer],
-      ]) {
-        const texts = await recordedTexts(page);
-        assert.deepEqual(connections(env, page), { opened: 1, closed: 0 }, `${who}: one socket, never closed`);
-        assert.ok(!texts.some((t) => /^#conn-state=(?!connected)/.test(t)), `${who} stayed connected: ${texts.join(' | ')}`);
-        assert.equal(await text(page, '#conn-state'), 'connected');
-      }
+      await assertStayedConnected(env, { driver, observer });
       assert.equal(env.rec.ticketPosts().length, ticketsBefore, 'no new ticket: nobody reconnected');
       const obsTexts = await recordedTexts(observer);
       assert.ok(
@@ -172,24 +175,13 @@ describe('terminal state and flow control', { timeout: 600_000 }, () => {
     const responsesBefore = env.rec.responses.length;
     // `timeout` may cut yes mid-line: the marker gets a line of its own.
     await typeCommand(driver, 'timeout 25 yes attachd-sustained-flood; echo; echo FLOOD-DONE');
-    await waitFor(async () => (await terminalText(driver)).split('\n').some((r) => r.trimEnd() === 'FLOOD-DONE'), {
-      timeout: 180_000,
-      interval: 500,
-      message: 'the flood to end',
-    });
+    await waitForRow(driver, 'FLOOD-DONE', 180_000);
     const after = uniqueEcho('after-sustained');
     await typeCommand(driver, after.command);
     await waitForTerminal(driver, after.output, 60_000);
     await waitForTerminal(observer, after.output, 60_000);
     const refused = env.rec.responses.slice(responsesBefore).filter((r) => r.status === 429);
     assert.deepEqual(refused, [], 'no 429 answers');
-    for (const [who, page] of [
-      ['driver', driver],
-      ['observer', observer],
-    ]) {
-      const texts = await recordedTexts(page);
-      assert.deepEqual(connections(env, page), { opened: 1, closed: 0 }, `${who}: one socket, never closed`);
-      assert.ok(!texts.some((t) => /^#conn-state=(?!connected)/.test(t)), `${who} stayed connected: ${texts.join(' | ')}`);
-    }
+    await assertStayedConnected(env, { driver, observer });
   });
 });
