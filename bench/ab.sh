@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A/B of two attachd builds, alternating runs on the same machine in the same minutes:
+#   bash bench/ab.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]
+# Each round starts each binary fresh (same config as `make bench`) and runs, with the release
+# `attachd-bench` of this checkout: the single-stream rate (fan-out with 0 observers), echo with
+# 0, 10 and 100 observers, and fan-out to 50 observers. Markdown rows go to bench/results/ab.md,
+# JSON lines to bench/results/ab.jsonl. Loopback only; every run is bounded.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+before=$1 after=$2 rounds=${3:-3}
+bench="$root/target/release/attachd-bench"
+[ -x "$bench" ] || { echo "build it first: cargo build --release -p attachd-bench" >&2; exit 2; }
+ECHO_SAMPLES=${ECHO_SAMPLES:-2000} FAN_BYTES=${FAN_BYTES:-20000000}
+work=$(mktemp -d /tmp/attachd-ab.XXXXXX)
+out="$root/bench/results/ab.jsonl"
+md="$root/bench/results/ab.md"
+mkdir -p "$root/bench/results"
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+secret="ab-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+sha=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
+export ATTACHD_BENCH_TOKEN="$secret"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start() { # binary → $port, $pid
+  port=$(free_port)
+  local dir="$work/$port"
+  mkdir -p "$dir"
+  cat >"$dir/attachd.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port"
+admin_listen = "127.0.0.1:$(free_port)"
+tls_terminated_upstream = true
+[limits]
+ip_attempts = 10000000
+subject_connections = 1000000
+session_participants = 1000
+[ws]
+stdin_messages_per_sec = 1000000
+stdin_bytes_per_sec = 1073741824
+[audit]
+path = "$dir/audit.log"
+[[auth.static_tokens]]
+subject = "bench"
+tenant = "bench"
+scopes = ["sessions:read", "sessions:write", "attach:observe", "attach:drive"]
+sha256 = "$sha"
+TOML
+  (cd "$dir" && RUST_LOG=warn exec "$1" serve --config attachd.toml >"$dir/log" 2>&1) &
+  pid=$!
+  for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && return; sleep 0.1; done
+  echo "server did not start" >&2; exit 1
+}
+
+for r in $(seq "$rounds"); do
+  for side in before after; do
+    bin=$before; [ $side = after ] && bin=$after
+    start "$bin"
+    for args in "fanout --observers 0 --bytes $FAN_BYTES" \
+                "echo --observers 0 --samples $ECHO_SAMPLES" \
+                "echo --observers 10 --samples $ECHO_SAMPLES" \
+                "echo --observers 100 --samples $ECHO_SAMPLES" \
+                "fanout --observers 50 --bytes $FAN_BYTES"; do
+      # shellcheck disable=SC2086
+      "$bench" --label "$side-r$r" --target "http://127.0.0.1:$port" --server-pid "$pid" \
+        --out "$out" --md "$md" --deadline-secs 240 $args >/dev/null || echo "(failed: $side $args)" >&2
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  done
+done
