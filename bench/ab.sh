@@ -21,32 +21,14 @@ trap cleanup EXIT
 secret="ab-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
 sha=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
 export ATTACHD_BENCH_TOKEN="$secret"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 start() { # binary → $port, $pid
   port=$(free_port)
   local dir="$work/$port"
   mkdir -p "$dir"
-  cat >"$dir/attachd.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$(free_port)"
-tls_terminated_upstream = true
-[limits]
-ip_attempts = 10000000
-subject_connections = 1000000
-session_participants = 1000
-[ws]
-stdin_messages_per_sec = 1000000
-stdin_bytes_per_sec = 1073741824
-[audit]
-path = "$dir/audit.log"
-[[auth.static_tokens]]
-subject = "bench"
-tenant = "bench"
-scopes = ["sessions:read", "sessions:write", "attach:observe", "attach:drive"]
-sha256 = "$sha"
-TOML
+  bench_config "$dir/attachd.toml" "$port" "$(free_port)" "$dir/audit.log" "$sha"
   (cd "$dir" && RUST_LOG=warn exec "$1" serve --config attachd.toml >"$dir/log" 2>&1) &
   pid=$!
   for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && return; sleep 0.1; done

@@ -8,29 +8,12 @@ what=${1:-echo}
 bench="$root/target/release/attachd-bench"
 attachd="$root/target/release/attachd"
 work=$(mktemp -d /tmp/attachd-profile.XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 port=$(free_port)
 secret="prof-$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
-cat >"$work/attachd.toml" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$(free_port)"
-tls_terminated_upstream = true
-[limits]
-ip_attempts = 10000000
-subject_connections = 1000000
-session_participants = 1000
-[ws]
-stdin_messages_per_sec = 1000000
-stdin_bytes_per_sec = 1073741824
-[audit]
-path = "$work/audit.log"
-[[auth.static_tokens]]
-subject = "bench"
-tenant = "bench"
-scopes = ["sessions:write", "attach:observe", "attach:drive"]
-sha256 = "$(printf %s "$secret" | sha256sum | cut -d' ' -f1)"
-EOF
+bench_config "$work/attachd.toml" "$port" "$(free_port)" "$work/audit.log" \
+  "$(printf %s "$secret" | sha256sum | cut -d' ' -f1)"
 (cd "$work" && RUST_LOG=info exec "$attachd" serve --config attachd.toml >attachd.log 2>&1) &
 spid=$!
 trap 'kill $spid 2>/dev/null || true' EXIT

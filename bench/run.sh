@@ -48,9 +48,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 wait_http() { # url, seconds
   local end=$((SECONDS + $2))
@@ -74,33 +73,7 @@ start_attachd() {
   admin=$(free_port)
   local dir="$work/attachd-$port"
   mkdir -p "$dir"
-  cat >"$dir/attachd.toml" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$admin"
-tls_terminated_upstream = true
-
-[limits]
-ip_attempts = 10000000
-subject_connections = 1000000
-session_participants = 1000
-
-[ws]
-stdin_messages_per_sec = 1000000
-stdin_bytes_per_sec = 1073741824
-$ws_extra
-
-[audit]
-path = "$dir/audit.log"
-
-[[auth.static_tokens]]
-subject = "bench"
-tenant = "bench"
-scopes = ["sessions:read", "sessions:write", "attach:observe", "attach:drive"]
-sha256 = "$sha"
-
-$extra
-EOF
+  bench_config "$dir/attachd.toml" "$port" "$admin" "$dir/audit.log" "$sha" "$ws_extra" "$extra"
   (
     cd "$dir"
     ulimit -n "$hard_nofile"
