@@ -98,6 +98,8 @@ struct Stores {
     limiter: Arc<dyn attachd_actors::limits::Limiter>,
     leases: Arc<dyn attachd_actors::lease::LeaseStore>,
     health: Option<Arc<attachd_actors::redis::RedisHealth>>,
+    /// The shared connection, which also anchors the audit chain's head.
+    redis: Option<attachd_actors::redis::RedisShared>,
 }
 
 async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
@@ -109,6 +111,7 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
             leases: Arc::new(LocalLeases::new()),
             health: None,
             bus: None,
+            redis: None,
         });
     };
     let policy = match s.redis.on_error {
@@ -132,6 +135,7 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
         limiter: Arc::new(RedisLimiter::start(redis.clone(), slot_ttl)),
         leases: Arc::new(RedisLeases::new(redis.clone())),
         health: Some(redis.health()),
+        redis: Some(redis.clone()),
         bus: Some((
             attachd_actors::redis::bus::ControlBus::new(
                 redis.clone(),
@@ -178,6 +182,12 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         max_file_bytes: settings.audit.max_file_bytes.as_u64(),
     })
     .map_err(|e| StartError::Audit(e.to_string()))?;
+    // Dev origins name the port actually bound (`:0` included).
+    let origins = settings.effective_origins(listeners.api_addrs().first().map(|a| a.port()));
+    let shared = shared_stores(&settings).await?;
+    if let Some(redis) = &shared.redis {
+        attachd_actors::audit::remote::anchor_in_redis(&audit, redis.clone()).await;
+    }
     // The probe that the sink works (durable, like every record): until it is, health says
     // failing, so the replica is not ready and, under `deny`, refuses tickets and attaches.
     let started = AuditEvent::new(types::SERVER_STARTED, outcomes::OK)
@@ -185,10 +195,6 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     if let Err(e) = audit.record(started).await {
         tracing::error!(error = %e, "the audit log cannot be written at start");
     }
-
-    // Dev origins name the port actually bound (`:0` included).
-    let origins = settings.effective_origins(listeners.api_addrs().first().map(|a| a.port()));
-    let shared = shared_stores(&settings).await?;
     let kube = match settings.session.backend {
         crate::config::BackendKind::Local => None,
         crate::config::BackendKind::Kube => Some(KubeCatalog::connect(&settings).await.map_err(

@@ -198,3 +198,71 @@ async fn redis_outage_deny_policy_refuses_then_recovers() {
     assert!(ok, "readiness did not recover");
     assert_eq!(try_attach(&a, &ALICE, &sid).await.0, 101);
 }
+
+/// The head anchored in Redis: what `redis-cli GET` says for the one chain of this server.
+fn redis_head(redis: &Redis) -> Option<serde_json::Value> {
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("redis-cli is required (apt-get install redis-tools): {e}"));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let key = cli(&["--scan", "--pattern", "attachd:{audit}head:*"]);
+    if key.is_empty() {
+        return None;
+    }
+    serde_json::from_str(&cli(&["GET", &key])).ok()
+}
+
+/// With Redis the chain's head is anchored there as well: the log's tail cut *and* its head
+/// file rewritten to match is still refused on restart (readyz 503, nothing appended).
+#[tokio::test]
+async fn a_cut_tail_with_a_forged_head_file_is_refused_against_redis() {
+    let redis = Redis::start();
+    let mut srv = replica(&redis, &[("ATTACHD__AUDIT__ON_FAILURE", "deny")]);
+    let api = srv.api(&ALICE);
+    let sid = api.create_session().await;
+    for _ in 0..4 {
+        api.ticket(&sid, "observer").await;
+    }
+    // Wait until Redis holds the head of everything written, then stop without a drain.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let last = srv.audit_records().last().cloned().unwrap();
+        if redis_head(&redis)
+            .is_some_and(|h| h["seq"] == last["seq"] && last["seq"].as_u64() >= Some(6))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the head never reached Redis: {:?}",
+            redis_head(&redis)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    srv.kill();
+    let text = std::fs::read_to_string(srv.audit_path()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept = lines[..lines.len() - 3].join("\n") + "\n";
+    std::fs::write(srv.audit_path(), &kept).unwrap();
+    let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 4]).unwrap();
+    let head = srv.dir.path().join("audit.log.head");
+    std::fs::write(
+        &head,
+        format!(
+            "{{\"hash\":\"{}\",\"seq\":{}}}\n",
+            last["hash"].as_str().unwrap(),
+            last["seq"]
+        ),
+    )
+    .unwrap();
+
+    srv.restart();
+    let r = srv.api(&ALICE).call("GET", "/readyz", None).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(srv.logs().contains("anchored in Redis"), "{}", srv.logs());
+    assert_eq!(std::fs::read_to_string(srv.audit_path()).unwrap(), kept);
+}

@@ -21,11 +21,11 @@ use super::chain::is_hash_hex;
 
 /// The last durable record of a chain, as the head file names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Anchor {
+pub struct Anchor {
     /// Its seq.
-    pub(crate) seq: u64,
+    pub seq: u64,
     /// Its hash.
-    pub(crate) hash: String,
+    pub hash: String,
 }
 
 /// The head file of the audit log at `path` (`audit.log` → `audit.log.head`).
@@ -90,7 +90,7 @@ impl HeadFile {
 
 /// Why a chain ending at `last_seq` does not reach `anchor` (`hash_at` = the chain's hash at
 /// `anchor.seq`, if it was seen), or `None` when it does.
-pub(crate) fn mismatch(anchor: &Anchor, last_seq: u64, hash_at: Option<&str>) -> Option<String> {
+pub fn mismatch(anchor: &Anchor, last_seq: u64, hash_at: Option<&str>) -> Option<String> {
     if anchor.seq > last_seq {
         return Some(format!(
             "the chain ends at seq {last_seq} but its head file names seq {}: records were cut \

@@ -39,6 +39,7 @@ pub mod canonical;
 pub mod chain;
 mod health;
 pub mod record;
+pub mod remote;
 mod sink;
 pub mod verify;
 pub mod writer;
@@ -46,7 +47,7 @@ pub mod writer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use anchor::head_path;
+pub use anchor::{head_path, Anchor};
 pub(crate) use health::init_metrics;
 pub use health::{records_lost_total, write_errors_total, AuditHealth, HealthSnapshot};
 pub use record::{AuditEvent, FieldValue};

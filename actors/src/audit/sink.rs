@@ -100,6 +100,10 @@ pub(crate) struct Sink {
     lock: Option<File>,
     /// The head file (regular files only), rewritten after every durable batch.
     head_file: Option<HeadFile>,
+    /// The head after every durable batch, for anchoring it outside this host too.
+    published: tokio::sync::watch::Sender<Option<Anchor>>,
+    /// Set when the chain must not be continued (its head elsewhere does not match).
+    refused: Option<String>,
     last_error: Option<AuditError>,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -132,7 +136,12 @@ fn sync_dir(dir: &Path) -> Result<(), AuditError> {
 
 impl Sink {
     /// A sink for `path`; nothing is opened until [`Sink::start`].
-    pub(crate) fn new(path: PathBuf, max_file_bytes: u64, health: AuditHealth) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        max_file_bytes: u64,
+        health: AuditHealth,
+        published: tokio::sync::watch::Sender<Option<Anchor>>,
+    ) -> Self {
         Sink {
             path,
             max_file_bytes,
@@ -142,6 +151,8 @@ impl Sink {
             durable: None,
             lock: None,
             head_file: None,
+            published,
+            refused: None,
             last_error: None,
             retry_at: None,
             backoff: INITIAL_BACKOFF,
@@ -327,6 +338,7 @@ impl Sink {
             seq: head.next_seq - 1,
             hash: head.prev.clone(),
         };
+        let regular = open.regular;
         let head_file = self.head_file.as_mut();
         let written = open.file.write_all(buf).and_then(|()| {
             if !open.regular {
@@ -352,7 +364,16 @@ impl Sink {
             d.user_records += user_records;
         }
         self.head = Some(head.clone());
+        if regular {
+            self.published.send_replace(Some(anchor));
+        }
         Ok(())
+    }
+
+    /// Refuses every further append with `why` (a chain whose head elsewhere does not match).
+    pub(crate) fn refuse(&mut self, why: String) {
+        self.refused = Some(why.clone());
+        self.fail(AuditError::ChainBroken(why));
     }
 
     /// Notes a durable write: health back to ok, backoff reset.
@@ -378,6 +399,9 @@ impl Sink {
     /// Makes sure the file is open, reopening (and recovering) if a failure closed it. While
     /// backing off, fails fast with the last error.
     fn ensure_open(&mut self) -> Result<(), AuditError> {
+        if let Some(why) = &self.refused {
+            return Err(AuditError::ChainBroken(why.clone()));
+        }
         if self.open.is_some() {
             return Ok(());
         }
@@ -610,14 +634,17 @@ impl Sink {
                 });
                 if let Some(rotated_name) = rec.needs_marker {
                     self.write_marker(&rotated_name)?;
-                } else if last_seq > 0 && anchor.is_none_or(|a| a.seq != last_seq) {
+                } else if last_seq > 0 {
                     let at = Anchor {
                         seq: last_seq,
                         hash: last_hash,
                     };
-                    if let Some(h) = self.head_file.as_mut() {
-                        h.write(&at).map_err(|e| AuditError::io(&head, e))?;
+                    if anchor.is_none_or(|a| a.seq != last_seq) {
+                        if let Some(h) = self.head_file.as_mut() {
+                            h.write(&at).map_err(|e| AuditError::io(&head, e))?;
+                        }
                     }
+                    self.published.send_replace(Some(at));
                 }
                 Ok(())
             }

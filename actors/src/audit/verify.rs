@@ -302,7 +302,7 @@ pub fn verify_anchored(paths: &[PathBuf], head: &Path) -> VerifyReport {
 }
 
 /// Walks the chain across `paths`; also returns the hash of record `want`, if it was seen.
-fn verify_walk(paths: &[PathBuf], want: Option<u64>) -> (VerifyReport, Option<String>) {
+pub(crate) fn verify_walk(paths: &[PathBuf], want: Option<u64>) -> (VerifyReport, Option<String>) {
     let mut hash_at = None;
     let report = walk(paths, |good| {
         if Some(good.seq) == want {
@@ -400,6 +400,15 @@ fn verify_once(path: &Path) -> VerifyReport {
     match chain_files(path) {
         Ok(files) => verify_anchored(&files, &head_path(path)),
         Err(e) => bad_report(0, FIRST_SEQ, format!("cannot list the audit files: {e}")),
+    }
+}
+
+/// The hash of the first record of `file` (the chain id when `file` is the oldest of a chain).
+pub(crate) fn first_record_hash(file: &Path) -> Option<String> {
+    let mut reader = LineReader::new(File::open(file).ok()?);
+    match reader.next_line().ok()?? {
+        Line::Complete(bytes) => check_record_alone(&bytes).ok().map(|g| g.hash),
+        _ => None,
     }
 }
 

@@ -37,7 +37,9 @@ use actix::dev::SendError;
 use actix::{
     Actor, ActorContext, Addr, Arbiter, AsyncContext, Context, Handler, Message, Running, System,
 };
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
+
+use super::anchor::Anchor;
 
 use super::health::{self, lost, AuditHealth};
 use super::record::AuditEvent;
@@ -69,6 +71,7 @@ pub struct Audit {
     health: AuditHealth,
     overflow: Arc<Semaphore>,
     path: PathBuf,
+    head: watch::Receiver<Option<Anchor>>,
 }
 
 type Reply = oneshot::Sender<Result<Seq, AuditError>>;
@@ -131,6 +134,22 @@ struct Close;
 
 impl Message for Close {
     type Result = Result<(), AuditError>;
+}
+
+/// Refuse every further append (the chain's head elsewhere does not match).
+struct Refuse(String);
+
+impl Message for Refuse {
+    type Result = ();
+}
+
+impl Handler<Refuse> for AuditWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Refuse, ctx: &mut Context<Self>) {
+        self.sink.refuse(msg.0);
+        self.schedule_retry(ctx);
+    }
 }
 
 /// Retry the sink while health is failing (self-notification).
@@ -332,7 +351,13 @@ impl Audit {
             return Err(AuditError::NoSystem);
         }
         let health = AuditHealth::new();
-        let mut sink = Sink::new(config.path.clone(), config.max_file_bytes, health.clone());
+        let (published, head) = watch::channel(None);
+        let mut sink = Sink::new(
+            config.path.clone(),
+            config.max_file_bytes,
+            health.clone(),
+            published,
+        );
         sink.start();
         let writer = AuditWriter {
             sink,
@@ -358,6 +383,7 @@ impl Audit {
             health,
             overflow: Arc::new(Semaphore::new(DETACHED_OVERFLOW)),
             path: config.path,
+            head,
         })
     }
 
@@ -434,6 +460,20 @@ impl Audit {
         if let Ok(permits) = self.overflow.acquire_many(all).await {
             drop(permits);
         }
+    }
+
+    /// The chain's head after every durable batch (latest value only): what
+    /// [`super::remote`] anchors in Redis.
+    pub fn head_updates(&self) -> watch::Receiver<Option<Anchor>> {
+        self.head.clone()
+    }
+
+    /// Refuses every further append with `why`: health fails and records get `ChainBroken`.
+    pub async fn refuse(&self, why: String) -> Result<(), AuditError> {
+        self.addr
+            .send(Refuse(why))
+            .await
+            .map_err(|_| AuditError::Closed)
     }
 
     /// The writer's health: cheap to read from any thread (readiness, the fail-closed gate).
