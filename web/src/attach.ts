@@ -255,8 +255,12 @@ export class AttachController {
     if (gen !== this.#generation) return;
     let settle: () => void = () => {};
     const settled = new Promise<void>((resolve) => (settle = resolve));
+    let opened = false;
     this.#socket = this.#deps.openSocket(sessionId, {
-      onOpen: () => settle(),
+      onOpen: () => {
+        opened = true;
+        settle();
+      },
       onText: (data) => {
         if (gen !== this.#generation) return;
         this.#onText(data);
@@ -270,7 +274,7 @@ export class AttachController {
         if (gen !== this.#generation) return;
         this.#socket = null;
         this.#connectionGone();
-        this.#dispatch({ type: 'close', code, reason });
+        this.#dispatch({ type: 'close', code, reason, beforeOpen: !opened });
         this.#scheduleRetry();
       },
     });

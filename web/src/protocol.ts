@@ -101,7 +101,13 @@ export type AttachEvent =
       readonly retryAt?: number | null;
     }
   | { readonly type: 'message'; readonly data: string }
-  | { readonly type: 'close'; readonly code: number; readonly reason: string }
+  | {
+      readonly type: 'close';
+      readonly code: number;
+      readonly reason: string;
+      /** The socket closed before it ever opened: the handshake was refused or never answered. */
+      readonly beforeOpen?: boolean;
+    }
   | { readonly type: 'retry-scheduled'; readonly attempt: number; readonly at: number }
   | { readonly type: 'give-up' }
   | { readonly type: 'detach' };
@@ -177,6 +183,13 @@ export function describeClose(code: number, exitCode: number | null = null, reas
       return { message: `The connection closed (code ${code}${reason ? `: ${reason}` : ''}).`, reconnect: true };
   }
 }
+
+/**
+ * A browser does not show why a WebSocket handshake failed; these are the server's reasons
+ * (SPEC §4) that a valid ticket can still meet.
+ */
+export const HANDSHAKE_REFUSED =
+  'The server refused the connection before it opened (too many attempts from this address, too many connections, a full session), or could not be reached.';
 
 /** Ticket request failures that a retry cannot fix: bad token, missing scope, unknown session, bad request. */
 export function isFatalTicketStatus(status: number | null): boolean {
@@ -346,7 +359,13 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
       if (state.phase === 'idle') return state;
       const info = describeClose(event.code, state.exitCode, event.reason);
       const message =
-        event.code === CLOSE.ABNORMAL && state.shuttingDown ? describeClose(CLOSE.GOING_AWAY).message : info.message;
+        event.code !== CLOSE.ABNORMAL
+          ? info.message
+          : state.shuttingDown
+            ? describeClose(CLOSE.GOING_AWAY).message
+            : event.beforeOpen
+              ? HANDSHAKE_REFUSED
+              : info.message;
       return {
         ...state,
         phase: info.reconnect ? 'reconnecting' : 'closed',

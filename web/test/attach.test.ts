@@ -406,6 +406,19 @@ describe('AttachController, SPEC §8 terminal state', () => {
 });
 
 describe('AttachController and 429 Retry-After', () => {
+  it('a socket that closes before it opened is explained as a refused handshake', async () => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onClose(1006, '');
+    expect(t.ctl.state.closeMessage).toMatch(/^The server refused the connection before it opened/);
+    await t.fire();
+    t.last().handlers.onOpen();
+    t.last().handlers.onText(hello('c1', true));
+    t.last().handlers.onClose(1006, '');
+    expect(t.ctl.state.closeMessage).toBe('The connection was lost or refused.');
+  });
+
   it('waits out Retry-After without spending a backoff attempt; Retry is refused meanwhile', async () => {
     const t = setup((n) => (n === 1 ? Promise.reject(new ApiError(429, 'rate_limited', 'slow down', 12_000)) : Promise.resolve()));
     t.ctl.start('s1', 'driver');
