@@ -228,6 +228,31 @@ fn judge_reads_rep_and_colon_sgr_as_xterm_does() {
 }
 
 #[test]
+fn judge_erases_with_the_background_only_as_xterm_does() {
+    // Erased cells keep the pen's background, not its reverse, italics or strikethrough.
+    assert_equal(
+        &compare_same(
+            10,
+            3,
+            b"\x1b[7;3;9;44m\x1b[2J",
+            b"\x1b[44m\x1b[2J\x1b[7;3;9m",
+        ),
+        "erase",
+    );
+    assert_equal(
+        &compare_same(
+            10,
+            3,
+            b"ab\x1b[7;41m\x1b[K\x1b[2X",
+            b"ab\x1b[41m\x1b[K\x1b[7m",
+        ),
+        "erase in line and characters",
+    );
+    let r = compare_same(10, 3, b"\x1b[44m\x1b[2J\x1b[0m", b"");
+    assert_eq!(r["rows_equal"], 0, "the background is kept: {r}");
+}
+
+#[test]
 fn judge_compares_history_newest_first() {
     let side = |parts| Side {
         cols: 4,

@@ -24,6 +24,10 @@ keeps the last N lines scrolled off the normal screen (as xterm does: only from 
 region that starts at the top line, never from the alternate screen; CSI 3 J clears them)
 and the two histories are compared line by line from the newest.
 
+pyte erases with every attribute of the pen (a reversed pen erases to reversed cells), its ED
+skips cells never written and treats ED 3 as ED 2; xterm erases every cell with the background
+colour only and ED 3 erases the history alone, and so does the judge.
+
 pyte also lacks two ECMA-48 forms that xterm and xterm.js accept, so they are emulated as xterm
 does: REP (CSI Ps b, repeat the last graphic character) and SGR sub-parameters separated by
 colons (38:5:n, 38:2::r:g:b, 4:3), which are rewritten to their semicolon forms. pyte has no alternate screen, so modes 47, 1047
@@ -108,10 +112,36 @@ class JudgeScreen(pyte.Screen):
             self.history.append(self.buffer[top])
         super().index()
 
+    def _erase_with_background(self, erase, *args, **kwargs):
+        """Runs a pyte erase with a pen that keeps only the background, as xterm erases."""
+        pen = self.cursor.attrs
+        self.cursor.attrs = self.default_char._replace(bg=pen.bg)
+        try:
+            erase(*args, **kwargs)
+        finally:
+            self.cursor.attrs = pen
+
     def erase_in_display(self, how=0, *args, **kwargs):
         if how == 3:
             self.history.clear()
-        super().erase_in_display(how, *args, **kwargs)
+            return
+        rows = {0: range(self.cursor.y + 1, self.lines), 1: range(self.cursor.y)}.get(
+            how, range(self.lines)
+        )
+        blank = self.default_char._replace(bg=self.cursor.attrs.bg)
+        for y in rows:
+            line = self.buffer[y]
+            for x in range(self.columns):
+                line[x] = blank
+        self.dirty.update(rows)
+        if how in (0, 1):
+            self.erase_in_line(how)
+
+    def erase_in_line(self, how=0, *args, **kwargs):
+        self._erase_with_background(super().erase_in_line, how, *args, **kwargs)
+
+    def erase_characters(self, count=None):
+        self._erase_with_background(super().erase_characters, count)
 
     def draw(self, data):
         super().draw(data)
