@@ -1,7 +1,7 @@
 //! Layered configuration: built-in defaults < `--config` file < `ATTACHD__SECTION__KEY`
 //! environment. Validation refuses unsafe prod settings and names the offending key.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -92,10 +92,10 @@ impl Default for FlowSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
-    /// API and attach listener.
-    pub listen: String,
+    /// API and attach listener (`:0` picks a free port, named in the "listening" log line).
+    pub listen: SocketAddr,
     /// Metrics listener.
-    pub admin_listen: String,
+    pub admin_listen: SocketAddr,
     /// Exact browser origins allowed to attach.
     pub allowed_origins: Vec<String>,
     /// Peers whose `X-Forwarded-For` is honoured: CIDRs, or bare addresses (one host each).
@@ -124,8 +124,8 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
-            listen: "0.0.0.0:8080".into(),
-            admin_listen: "127.0.0.1:9090".into(),
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080),
+            admin_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090),
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             tls_cert: None,
@@ -487,7 +487,7 @@ const LIST_KEYS: &[&str] = &[
 ];
 
 /// Where dev mode listens unless `server.listen` is set.
-pub const DEV_LISTEN: &str = "127.0.0.1:8080";
+pub const DEV_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 
 /// Loads defaults, then `file`, then the environment. `dev` makes the embedded default the base.
 pub fn load(file: Option<&Path>, dev: bool) -> Result<Settings, ConfigError> {
@@ -520,7 +520,7 @@ pub fn load(file: Option<&Path>, dev: bool) -> Result<Settings, ConfigError> {
     let mut settings: Settings = cfg.try_deserialize().map_err(from_config_error)?;
     // Dev (by `--dev` or `env = "dev"`) binds loopback unless the listener is set explicitly.
     if settings.is_dev() && !explicit_listen {
-        settings.server.listen = DEV_LISTEN.into();
+        settings.server.listen = DEV_LISTEN;
     }
     Ok(settings)
 }
@@ -566,18 +566,59 @@ impl Settings {
         self.env == Env::Dev
     }
 
-    /// Rejects unsafe or inconsistent settings, naming the key.
+    /// Rejects unsafe or inconsistent settings, naming the key: each section checks itself.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let prod = self.env == Env::Prod;
-        self.server
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| ConfigError::new("server.listen", e.to_string()))?;
-        self.server
-            .admin_listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| ConfigError::new("server.admin_listen", e.to_string()))?;
-        for o in &self.server.allowed_origins {
+        self.server.validate(prod)?;
+        self.auth.validate(prod)?;
+        self.redis.validate()?;
+        self.session.validate()?;
+        self.ws.validate()?;
+        self.flow.validate()?;
+        self.kube.validate()?;
+        nonzero("attach.ticket_ttl", self.attach.ticket_ttl)?;
+        nonzero("attach.lease_ttl", self.attach.lease_ttl)?;
+        nonzero("limits.ip_window", self.limits.ip_window)
+    }
+
+    /// Effective browser origins: the allowlist, plus localhost of the API's bound port in dev.
+    pub fn effective_origins(&self, api_port: u16) -> Vec<String> {
+        let mut v = self.server.allowed_origins.clone();
+        if self.is_dev() {
+            for host in ["127.0.0.1", "localhost"] {
+                for scheme in ["http", "https"] {
+                    v.push(format!("{scheme}://{host}:{api_port}"));
+                }
+            }
+        }
+        v
+    }
+
+    /// Whether a peer address is a trusted proxy.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.server.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+}
+
+fn nonzero(key: &str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError::new(key, "must be greater than zero"));
+    }
+    Ok(())
+}
+
+fn at_least(key: &str, value: usize, min: usize) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::new(key, format!("must be at least {min}")));
+    }
+    Ok(())
+}
+
+impl ServerSettings {
+    /// Origins are exact, TLS is complete (and required in prod), test-only endpoints stay out
+    /// of prod.
+    fn validate(&self, prod: bool) -> Result<(), ConfigError> {
+        for o in &self.allowed_origins {
             if !is_exact_origin(o) {
                 return Err(ConfigError::new(
                     "server.allowed_origins",
@@ -585,7 +626,7 @@ impl Settings {
                 ));
             }
         }
-        match (&self.server.tls_cert, &self.server.tls_key) {
+        match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => {
                 return Err(ConfigError::new(
                     "server.tls_key",
@@ -600,19 +641,27 @@ impl Settings {
             }
             _ => {}
         }
-        if prod && self.server.tls_cert.is_none() && !self.server.tls_terminated_upstream {
+        if prod && self.tls_cert.is_none() && !self.tls_terminated_upstream {
             return Err(ConfigError::new(
                 "server.tls_cert",
                 "TLS is required in prod: set server.tls_cert and server.tls_key, or set server.tls_terminated_upstream = true when a proxy terminates TLS",
             ));
         }
-        if prod && self.server.conformance_echo {
+        if prod && self.conformance_echo {
             return Err(ConfigError::new(
                 "server.conformance_echo",
                 "the conformance echo endpoint is for tests only and cannot run in prod",
             ));
         }
-        for (i, t) in self.auth.static_tokens.iter().enumerate() {
+        nonzero("server.handshake_timeout", self.handshake_timeout)
+    }
+}
+
+impl AuthSettings {
+    /// Static tokens are digests with known scopes (never the wildcard); JWT has one key; prod
+    /// has credentials at all.
+    fn validate(&self, prod: bool) -> Result<(), ConfigError> {
+        for (i, t) in self.static_tokens.iter().enumerate() {
             let key = format!("auth.static_tokens[{i}]");
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError::new(
@@ -641,7 +690,7 @@ impl Settings {
                 }
             }
         }
-        if let Some(j) = &self.auth.jwt {
+        if let Some(j) = &self.jwt {
             match (&j.hs256_secret_file, &j.public_key_file) {
                 (None, None) | (Some(_), Some(_)) => {
                     return Err(ConfigError::new(
@@ -652,13 +701,19 @@ impl Settings {
                 _ => {}
             }
         }
-        if prod && self.auth.static_tokens.is_empty() && self.auth.jwt.is_none() {
+        if prod && self.static_tokens.is_empty() && self.jwt.is_none() {
             return Err(ConfigError::new(
                 "auth.static_tokens",
                 "prod needs API credentials: configure auth.static_tokens or auth.jwt",
             ));
         }
-        if let Some(url) = &self.redis.url {
+        Ok(())
+    }
+}
+
+impl RedisSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(ConfigError::new(
                     "redis.url",
@@ -666,91 +721,61 @@ impl Settings {
                 ));
             }
         }
-        if self.session.local.command.is_empty() {
+        Ok(())
+    }
+}
+
+impl SessionSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.local.command.is_empty() {
             return Err(ConfigError::new(
                 "session.local.command",
                 "must not be empty",
             ));
         }
-        if self.ws.heartbeat_timeout < self.ws.ping_interval {
+        nonzero("session.idle_timeout", self.idle_timeout)?;
+        at_least("session.replay_bytes", self.replay_bytes, 64 * 1024)
+    }
+}
+
+impl WsSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.heartbeat_timeout < self.ping_interval {
             return Err(ConfigError::new(
                 "ws.heartbeat_timeout",
                 "must be at least ws.ping_interval",
             ));
         }
-        for (key, d) in [
-            ("ws.ping_interval", self.ws.ping_interval),
-            ("ws.max_lifetime", self.ws.max_lifetime),
-            ("attach.ticket_ttl", self.attach.ticket_ttl),
-            ("session.idle_timeout", self.session.idle_timeout),
-            ("limits.ip_window", self.limits.ip_window),
-            ("server.handshake_timeout", self.server.handshake_timeout),
-            ("attach.lease_ttl", self.attach.lease_ttl),
-        ] {
-            if d.is_zero() {
-                return Err(ConfigError::new(key, "must be greater than zero"));
-            }
-        }
-        if self.ws.max_message_bytes < 1024 {
-            return Err(ConfigError::new(
-                "ws.max_message_bytes",
-                "must be at least 1024",
-            ));
-        }
-        if self.flow.window_bytes < 16 * 1024 {
-            return Err(ConfigError::new(
-                "flow.window_bytes",
-                "must be at least 16384",
-            ));
-        }
-        if self.flow.observer_flush > Duration::from_secs(1) {
+        nonzero("ws.ping_interval", self.ping_interval)?;
+        nonzero("ws.max_lifetime", self.max_lifetime)?;
+        nonzero("ws.stall_timeout", self.stall_timeout)?;
+        at_least("ws.max_message_bytes", self.max_message_bytes, 1024)?;
+        at_least("ws.max_outbound_bytes", self.max_outbound_bytes, 16 * 1024)
+    }
+}
+
+impl FlowSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        at_least("flow.window_bytes", self.window_bytes, 16 * 1024)?;
+        if self.observer_flush > Duration::from_secs(1) {
             return Err(ConfigError::new(
                 "flow.observer_flush",
                 "must be at most 1s",
             ));
         }
-        if self.session.replay_bytes < 64 * 1024 {
-            return Err(ConfigError::new(
-                "session.replay_bytes",
-                "must be at least 65536",
-            ));
-        }
-        if self.ws.stall_timeout.is_zero() {
-            return Err(ConfigError::new("ws.stall_timeout", "must be positive"));
-        }
-        if self.ws.max_outbound_bytes < 16 * 1024 {
-            return Err(ConfigError::new(
-                "ws.max_outbound_bytes",
-                "must be at least 16384",
-            ));
-        }
-        if self.kube.mode == KubeModeSetting::Exec && self.kube.command.is_empty() {
+        Ok(())
+    }
+}
+
+impl KubeSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.mode == KubeModeSetting::Exec && self.command.is_empty() {
             return Err(ConfigError::new(
                 "kube.command",
                 "exec mode needs a command",
             ));
         }
         Ok(())
-    }
-
-    /// Effective browser origins: the allowlist, plus localhost of the API's bound port in dev.
-    pub fn effective_origins(&self, api_port: Option<u16>) -> Vec<String> {
-        let mut v = self.server.allowed_origins.clone();
-        if self.is_dev() {
-            if let Some(port) = api_port {
-                for host in ["127.0.0.1", "localhost"] {
-                    for scheme in ["http", "https"] {
-                        v.push(format!("{scheme}://{host}:{port}"));
-                    }
-                }
-            }
-        }
-        v
-    }
-
-    /// Whether a peer address is a trusted proxy.
-    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        self.server.trusted_proxies.iter().any(|n| n.contains(&ip))
     }
 }
 
@@ -775,6 +800,41 @@ mod tests {
         assert_eq!(parse_net("10.0.0.0/8"), Ok("10.0.0.0/8".parse().unwrap()));
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("example.com").is_err());
+    }
+
+    #[test]
+    fn listeners_are_socket_addresses_named_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("attachd.toml");
+        std::fs::write(&file, "[server]\nlisten = \"localhost:8080\"\n").unwrap();
+        assert_eq!(load(Some(&file), false).unwrap_err().key, "server.listen");
+        std::fs::write(&file, "[server]\nadmin_listen = \"127.0.0.1:0\"\n").unwrap();
+        let s = load(Some(&file), true).unwrap();
+        assert_eq!(s.server.admin_listen.port(), 0);
+        assert_eq!(
+            s.server.listen, DEV_LISTEN,
+            "dev binds loopback unless listen is set"
+        );
+    }
+
+    #[test]
+    fn each_section_names_its_own_key() {
+        let mut s = Settings {
+            env: Env::Dev,
+            ..Settings::default()
+        };
+        s.validate().unwrap();
+        s.ws.heartbeat_timeout = s.ws.ping_interval / 2;
+        assert_eq!(s.validate().unwrap_err().key, "ws.heartbeat_timeout");
+        let mut s = Settings {
+            env: Env::Dev,
+            ..Settings::default()
+        };
+        s.flow.window_bytes = 1;
+        assert_eq!(s.validate().unwrap_err().key, "flow.window_bytes");
+        s.flow.window_bytes = 1 << 20;
+        s.attach.lease_ttl = Duration::ZERO;
+        assert_eq!(s.validate().unwrap_err().key, "attach.lease_ttl");
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
             }
             // Listeners first: a busy port is the one error, before anything else is opened.
             let listeners =
-                match Listeners::bind(&settings.server.listen, &settings.server.admin_listen) {
+                match Listeners::bind(settings.server.listen, settings.server.admin_listen) {
                     Ok(l) => l,
                     Err(e) => {
                         eprintln!("attachd: {e}");

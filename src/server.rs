@@ -183,7 +183,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     })
     .map_err(|e| StartError::Audit(e.to_string()))?;
     // Dev origins name the port actually bound (`:0` included).
-    let origins = settings.effective_origins(listeners.api_addrs().first().map(|a| a.port()));
+    let origins = settings.effective_origins(listeners.api_addr().port());
     let shared = shared_stores(&settings).await?;
     if let Some(redis) = &shared.redis {
         attachd_actors::audit::remote::anchor_in_redis(&audit, redis.clone()).await;
@@ -244,17 +244,8 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
             .configure(|c| http::configure(c, max_body, echo))
             .configure(|c| http::web::configure(c, &root))
     };
-    let bound: Vec<String> = listeners
-        .api_addrs()
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    let admin_bound: Vec<String> = listeners
-        .admin_addrs()
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    let mut builder = actix_server::Server::build()
+    let (bound, admin_bound) = (listeners.api_addr(), listeners.admin_addr());
+    let builder = actix_server::Server::build()
         .shutdown_timeout(settings.server.drain_timeout.as_secs().max(1))
         .disable_signals();
     let handshake_timeout = settings.server.handshake_timeout;
@@ -273,41 +264,35 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
             }
         }};
     }
-    for lst in listeners.api {
-        builder = match tls.clone() {
-            Some(cfg) => builder.listen("attachd", lst, http_service!(rustls_0_23, cfg)),
-            None => builder.listen("attachd", lst, http_service!(tcp)),
-        }?;
-    }
+    let builder = match tls {
+        Some(cfg) => builder.listen("attachd", listeners.api, http_service!(rustls_0_23, cfg)),
+        None => builder.listen("attachd", listeners.api, http_service!(tcp)),
+    }?;
     let server = builder.run();
 
-    let mut admin = HttpServer::new(|| {
+    let admin = HttpServer::new(|| {
         App::new()
             .route("/metrics", web::get().to(http::ops::metrics))
             .route("/healthz", web::get().to(http::ops::healthz))
     })
     .workers(1)
     .disable_signals();
-    for lst in listeners.admin {
-        admin = admin.listen(lst)?;
-    }
-    let admin = admin.run();
+    let admin = admin.listen(listeners.admin)?.run();
 
     let scheme = if has_tls { "https" } else { "http" };
     // One line names the bound addresses (the real ports when `:0` was configured).
     tracing::info!(
-        listen = %bound.join(" "),
-        admin = %admin_bound.join(" "),
+        listen = %bound,
+        admin = %admin_bound,
         env = ?settings.env,
         "attachd listening"
     );
     if let Some(t) = &dev_token {
-        let addr = bound.first().cloned().unwrap_or_default();
+        let addr = bound;
         println!("attachd dev mode: http API and web client on {scheme}://{addr}/");
         println!("  open {scheme}://{addr}/ in a browser and paste the token below (shown once):");
         println!("  dev API token: {t}");
-        let admin_addr = admin_bound.first().cloned().unwrap_or_default();
-        println!("  metrics on http://{admin_addr}/metrics");
+        println!("  metrics on http://{admin_bound}/metrics");
     }
 
     let handle = server.handle();

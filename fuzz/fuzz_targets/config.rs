@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     if settings.validate().is_err() {
         return;
     }
-    let _ = settings.effective_origins();
+    let _ = settings.effective_origins(settings.server.listen.port());
     if settings.env == Env::Prod {
         let s = &settings.server;
         assert!(
