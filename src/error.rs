@@ -76,6 +76,22 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<crate::tickets::TicketError> for ApiError {
+    fn from(e: crate::tickets::TicketError) -> Self {
+        use crate::tickets::TicketError;
+        match e {
+            TicketError::Invalid => ApiError::Unauthorized,
+            TicketError::Replayed => ApiError::TicketReplayed,
+            TicketError::Unavailable => ApiError::RedisUnavailable,
+            // Outstanding tickets expire within `attach.ticket_ttl`; expired ones are swept
+            // every second.
+            TicketError::Full => ApiError::RateLimited {
+                retry_after_secs: 1,
+            },
+        }
+    }
+}
+
 impl ApiError {
     /// The SPEC `error` code.
     pub fn code(&self) -> &'static str {

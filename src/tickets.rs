@@ -2,7 +2,7 @@
 //! Only a digest of each ticket is stored; redemption consumes it, a second one is a replay.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use attachd_actors::protocol::Role;
@@ -41,6 +41,9 @@ pub enum TicketError {
     /// The store cannot be reached.
     #[error("ticket store unavailable")]
     Unavailable,
+    /// This process holds `MAX_LOCAL_TICKETS` outstanding tickets; room frees as they expire.
+    #[error("too many outstanding tickets")]
+    Full,
 }
 
 /// Prefix of every ticket secret.
@@ -102,6 +105,16 @@ impl LocalTickets {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Tickets held (outstanding, or redeemed and not yet forgotten).
+    pub fn len(&self) -> usize {
+        self.map.lock().map_or(0, |t| t.entries.len())
+    }
+
+    /// Whether no ticket is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl TicketStore for LocalTickets {
@@ -123,7 +136,7 @@ impl TicketStore for LocalTickets {
                 }
                 let m = &mut t.entries;
                 if m.len() >= MAX_LOCAL_TICKETS {
-                    Err(TicketError::Unavailable)
+                    Err(TicketError::Full)
                 } else {
                     // Remember a redeemed ticket as long as it could otherwise still be valid.
                     m.insert(
@@ -170,7 +183,8 @@ impl TicketStore for LocalTickets {
 /// `redis.on_error` fallback to this process's store.
 pub struct RedisTickets {
     redis: attachd_actors::redis::RedisShared,
-    local: LocalTickets,
+    /// Used only while Redis is down (and the policy allows it).
+    local: Arc<LocalTickets>,
 }
 
 impl RedisTickets {
@@ -178,7 +192,7 @@ impl RedisTickets {
     pub fn new(redis: attachd_actors::redis::RedisShared) -> Self {
         RedisTickets {
             redis,
-            local: LocalTickets::new(),
+            local: Arc::new(LocalTickets::new()),
         }
     }
 
@@ -204,7 +218,8 @@ impl TicketStore for RedisTickets {
             Err(_) => return Box::pin(ready(Err(TicketError::Unavailable))),
         };
         let redis = self.redis.clone();
-        let fallback = self.local.issue(claims, ttl);
+        // Issued locally only if Redis fails: the fallback table is for outages.
+        let local = self.local.clone();
         let may_degrade = self.redis.policy() != attachd_actors::redis::OnError::Deny;
         let health = self.redis.health();
         Box::pin(async move {
@@ -224,7 +239,7 @@ impl TicketStore for RedisTickets {
                 Ok(()) => Ok(s),
                 Err(_) if may_degrade => {
                     health.degraded();
-                    fallback.await
+                    local.issue(claims, ttl).await
                 }
                 Err(_) => Err(TicketError::Unavailable),
             }
@@ -327,5 +342,81 @@ mod tests {
         let s = LocalTickets::new();
         let t = s.issue(claims(0), Duration::from_secs(30)).await.unwrap();
         assert_eq!(s.redeem(&t).await, Err(TicketError::Invalid));
+    }
+
+    /// A full table says so (429 `rate_limited`), not 503 `redis_unavailable`: there may be
+    /// no Redis at all.
+    #[tokio::test]
+    async fn a_full_local_table_is_full_not_redis_unavailable() {
+        let s = LocalTickets::new();
+        for _ in 0..MAX_LOCAL_TICKETS {
+            s.issue(claims(30_000), Duration::from_secs(30))
+                .await
+                .unwrap();
+        }
+        let e = s
+            .issue(claims(30_000), Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert_eq!(e, TicketError::Full);
+        let api = crate::error::ApiError::from(e);
+        assert_eq!(api.code(), "rate_limited");
+        assert_eq!(api.status(), actix_web::http::StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    /// A real redis-server on a free loopback port, stopped on drop.
+    struct RedisServer(std::process::Child, u16);
+
+    impl RedisServer {
+        fn start() -> Self {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is needed for this test: apt-get install redis-server");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            RedisServer(child, port)
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// With Redis up, tickets live in Redis only: the fallback table is for outages (it filled
+    /// with every ticket, so above ~3,300 tickets/s it was full before Redis ever went down).
+    #[tokio::test]
+    async fn redis_tickets_leave_the_fallback_table_empty_while_redis_is_up() {
+        let server = RedisServer::start();
+        let redis = attachd_actors::redis::RedisShared::new(
+            &format!("redis://127.0.0.1:{}/", server.1),
+            "test:",
+            attachd_actors::redis::OnError::Local,
+        )
+        .unwrap();
+        let store = RedisTickets::new(redis);
+        let t = store
+            .issue(claims(30_000), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(
+            store.local.is_empty(),
+            "a ticket issued in Redis filled the local table"
+        );
+        assert_eq!(store.redeem(&t).await.unwrap().subject, "a");
+        assert_eq!(store.redeem(&t).await, Err(TicketError::Replayed));
+        assert!(store.local.is_empty());
     }
 }

@@ -316,11 +316,7 @@ pub async fn issue_ticket(
         expires_at_ms,
         resume_from: req.resume_from,
     };
-    let secret = st
-        .tickets
-        .issue(claims, ttl)
-        .await
-        .map_err(|_| ApiError::RedisUnavailable)?;
+    let secret = st.tickets.issue(claims, ttl).await?;
     // Queued, not awaited: the ticket grants nothing until its connect record is durable.
     st.audit.record_detached(
         AuditEvent::new("attach.ticket.issued", "ok")

@@ -19,7 +19,7 @@ use crate::client_ip;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::api::valid_session_id;
 use crate::state::AppState;
-use crate::tickets::{TicketClaims, TicketError};
+use crate::tickets::TicketClaims;
 use crate::ws::socket::WsSocket;
 use crate::ws::upgrade::{self, Accept, Upgraded};
 
@@ -285,9 +285,7 @@ pub async fn attach(
     };
     let claims = match st.tickets.redeem(&secret).await {
         Ok(c) => c,
-        Err(TicketError::Invalid) => return Err(att.refuse(ApiError::Unauthorized)),
-        Err(TicketError::Replayed) => return Err(att.refuse(ApiError::TicketReplayed)),
-        Err(TicketError::Unavailable) => return Err(att.refuse(ApiError::RedisUnavailable)),
+        Err(e) => return Err(att.refuse(e.into())),
     };
     att.claims = Some(claims.clone());
     if claims.session_id != session_id {
