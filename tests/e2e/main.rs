@@ -15,3 +15,4 @@ mod listen;
 mod redis;
 mod snapshot;
 mod support;
+mod terminal;
