@@ -1,5 +1,8 @@
 //! Layered configuration: built-in defaults < `--config` file < `ATTACHD__SECTION__KEY`
 //! environment. Validation refuses unsafe prod settings and names the offending key.
+//!
+//! Over 500 lines on purpose: each section's struct, its defaults and its `validate()` sit in
+//! this one file, so a key is declared, defaulted and checked in one place (SPEC §1's table).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
