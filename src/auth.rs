@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::config::{AuthSettings, ConfigError};
 use crate::error::ApiError;
+use crate::scope::Scope;
 use crate::secret::sha256_hex;
 
 /// An authenticated caller.
@@ -18,22 +19,22 @@ pub struct Principal {
     pub subject: String,
     /// Whose sessions it may see.
     pub tenant: String,
-    /// Granted scopes; `*` only for the dev bootstrap token.
-    pub scopes: Vec<String>,
+    /// Granted scopes (every one only for the dev bootstrap token).
+    pub scopes: Vec<Scope>,
 }
 
 impl Principal {
     /// Whether the principal holds `scope`.
-    pub fn has(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope || s == "*")
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
     }
 
     /// `Ok` when the principal holds `scope`, else 403.
-    pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.has(scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(scope))
+            Err(ApiError::Forbidden(scope.as_str()))
         }
     }
 }
@@ -72,7 +73,8 @@ impl Authenticator {
                 Principal {
                     subject: t.subject.clone(),
                     tenant: t.tenant.clone(),
-                    scopes: t.scopes.clone(),
+                    // Validated: every name is a scope (`Settings::validate`).
+                    scopes: t.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
                 },
             );
         }
@@ -153,7 +155,8 @@ impl Authenticator {
         Ok(Principal {
             subject: c.sub,
             tenant: c.tenant,
-            scopes,
+            // A name that is no scope grants nothing.
+            scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
         })
     }
 }
@@ -192,8 +195,8 @@ mod tests {
         let a = Authenticator::new(&cfg, None).unwrap();
         let p = a.verify("s3cret").unwrap();
         assert_eq!(p.subject, "alice");
-        assert!(p.require("sessions:read").is_ok());
-        assert!(p.require("sessions:write").is_err());
+        assert!(p.require(Scope::SessionsRead).is_ok());
+        assert!(p.require(Scope::SessionsWrite).is_err());
         assert!(a.verify("nope").is_err());
     }
 }

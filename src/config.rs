@@ -12,6 +12,8 @@ use bytesize::ByteSize;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::scope::Scope;
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {key}: {message}")]
@@ -540,16 +542,6 @@ fn from_config_error(e: config::ConfigError) -> ConfigError {
     ConfigError::new(&key, text)
 }
 
-/// The scopes a principal can hold.
-pub const SCOPES: &[&str] = &[
-    "sessions:read",
-    "sessions:write",
-    "attach:observe",
-    "attach:drive",
-    "attach:moderate",
-    "audit:read",
-];
-
 /// Checks an origin is exact: `scheme://host[:port]`, nothing more.
 pub fn is_exact_origin(o: &str) -> bool {
     let Some((scheme, rest)) = o.split_once("://") else {
@@ -685,10 +677,10 @@ impl AuthSettings {
                         "the wildcard scope exists only for the dev bootstrap token",
                     ));
                 }
-                if !SCOPES.contains(&s.as_str()) {
+                if Scope::parse(s).is_none() {
                     return Err(ConfigError::new(
                         &format!("{key}.scopes"),
-                        format!("unknown scope {s:?}; known scopes: {}", SCOPES.join(", ")),
+                        format!("unknown scope {s:?}; known scopes: {}", Scope::names()),
                     ));
                 }
             }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod listen;
 pub mod redis_state;
+pub mod scope;
 pub mod secret;
 pub mod server;
 pub mod sessions;

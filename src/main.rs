@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use attachd::config::{self, SCOPES};
+use attachd::config;
 use attachd::listen::Listeners;
+use attachd::scope::Scope;
 use attachd::secret::{new_secret, sha256_hex};
 
 #[derive(Parser)]
@@ -117,10 +118,10 @@ fn main() -> ExitCode {
                 },
         } => {
             for s in &scopes {
-                if !SCOPES.contains(&s.as_str()) {
+                if Scope::parse(s).is_none() {
                     eprintln!(
                         "attachd: unknown scope {s:?}; known scopes: {}",
-                        SCOPES.join(", ")
+                        Scope::names()
                     );
                     return ExitCode::from(2);
                 }

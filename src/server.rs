@@ -22,6 +22,7 @@ use crate::catalog::{Catalog, KubeCatalog};
 use crate::config::Settings;
 use crate::http;
 use crate::listen::{BindError, Listeners};
+use crate::scope::Scope;
 use crate::secret::new_secret;
 use crate::state::AppState;
 use crate::telemetry;
@@ -171,7 +172,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
                 Principal {
                     subject: "dev".into(),
                     tenant: "dev".into(),
-                    scopes: vec!["*".into()],
+                    scopes: Scope::ALL.to_vec(),
                 },
             )
         }),

@@ -16,6 +16,7 @@ use crate::backend::local;
 use crate::config::BackendKind;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, JsonObject};
+use crate::scope::Scope;
 use crate::sessions::{lifecycle_event, new_session_id, now_rfc3339, SessionView};
 use crate::state::AppState;
 use crate::tickets::{now_ms, TicketClaims};
@@ -175,7 +176,7 @@ pub async fn visible(
     responses((status = 200, body = SessionList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
-    p.require("sessions:read")?;
+    p.require(Scope::SessionsRead)?;
     Ok(HttpResponse::Ok().json(SessionList {
         sessions: st.catalog.list(&p.tenant).await?,
     }))
@@ -192,7 +193,7 @@ pub async fn create_session(
     Auth(p): Auth,
     JsonObject(body): JsonObject<CreateSession>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("sessions:write")?;
+    p.require(Scope::SessionsWrite)?;
     if st.is_draining() {
         return Err(ApiError::ShuttingDown);
     }
@@ -237,7 +238,7 @@ pub async fn get_session(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (view, hub) = visible(&st, &p, &id).await?;
-    p.require("sessions:read")?;
+    p.require(Scope::SessionsRead)?;
     let snap: HubSnapshot = match hub {
         Some(h) => h.send(Snapshot).await.map_err(|_| ApiError::NotFound)?,
         None => HubSnapshot {
@@ -265,7 +266,7 @@ pub async fn delete_session(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (view, hub) = visible(&st, &p, &id).await?;
-    p.require("sessions:write")?;
+    p.require(Scope::SessionsWrite)?;
     st.catalog.sessions.remove(&view.id);
     // A pod is not deleted (the Role cannot); its participants here are closed with 4005.
     if let Some(hub) = hub {
@@ -291,8 +292,8 @@ pub async fn issue_ticket(
 ) -> Result<HttpResponse, ApiError> {
     let (view, hub) = visible(&st, &p, &id).await?;
     p.require(match req.role {
-        Role::Driver => "attach:drive",
-        Role::Observer => "attach:observe",
+        Role::Driver => Scope::AttachDrive,
+        Role::Observer => Scope::AttachObserve,
     })?;
     st.audit_gate()?;
     if let (Some(from), Some(hub)) = (req.resume_from, &hub) {
@@ -371,7 +372,7 @@ pub async fn revoke_control(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, hub) = visible(&st, &p, &id).await?;
-    p.require("attach:moderate")?;
+    p.require(Scope::AttachModerate)?;
     let revoked_here = match hub {
         Some(hub) => hub
             .send(Revoke {
@@ -465,7 +466,7 @@ pub async fn audit_query(
     Auth(p): Auth,
     q: web::Query<AuditParams>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("audit:read")?;
+    p.require(Scope::AuditRead)?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit as usize > MAX_QUERY_LIMIT {
         return Err(ApiError::BadRequest(format!(
@@ -505,7 +506,7 @@ pub struct VerifyResponse {
     responses((status = 200, body = VerifyResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn audit_verify(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
-    p.require("audit:read")?;
+    p.require(Scope::AuditRead)?;
     let path = st.settings.audit.path.clone();
     let report = web::block(move || attachd_actors::audit::verify_path(&path))
         .await

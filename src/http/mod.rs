@@ -185,3 +185,24 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
             .default_service(aw::to(not_found)),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+    use crate::scope::Scope;
+
+    #[test]
+    fn every_scope_in_the_route_table_is_a_scope() {
+        for (method, path, access) in ROUTES {
+            if matches!(*access, "none" | "ticket") {
+                continue;
+            }
+            for name in access.split('|') {
+                assert!(
+                    Scope::parse(name).is_some(),
+                    "{method} {path} names {name:?}, which is not a Scope"
+                );
+            }
+        }
+    }
+}
