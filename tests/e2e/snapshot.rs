@@ -171,3 +171,42 @@ fn snapshot_taken_inside_a_character_or_a_sequence_reproduces_the_screen() {
     // Precomposed accents: combining marks are the other test's subject.
     assert_snapshots_reproduce("unicode", &["--precomposed"], (90, 20), &cuts);
 }
+
+/// On an 80x24 terminal: `stream`, and the snapshot after it, render alike (history too).
+fn assert_snapshot_renders_as(stream: &[u8], what: &str) {
+    let mut term = TermState::new(80, 24, HISTORY);
+    term.feed(stream);
+    let snap = term.snapshot();
+    let side = |parts| Side {
+        cols: 80,
+        rows: 24,
+        parts,
+    };
+    let (whole, joined): (&[&[u8]], &[&[u8]]) = (&[stream], &[&snap]);
+    judge::assert_equal(
+        &judge::compare_with_history(&side(whole), &side(joined), HISTORY),
+        what,
+    );
+}
+
+#[test]
+fn snapshot_after_clear_has_no_history() {
+    // What `clear` prints for TERM=xterm-256color: home, erase the screen, erase the scrollback.
+    let mut stream = Vec::new();
+    for n in 0..40 {
+        stream.extend_from_slice(format!("secret line {n}\r\n").as_bytes());
+    }
+    stream.extend_from_slice(b"\x1b[H\x1b[2J\x1b[3J$ ");
+    assert_snapshot_renders_as(&stream, "after clear");
+}
+
+#[test]
+fn snapshot_keeps_the_wrapped_line_cut_by_the_top_of_the_screen() {
+    // One short line, then lines two rows long: the line just above the screen continues
+    // on the screen's first row (a soft wrap across the history boundary).
+    let mut stream = b"first\r\n".to_vec();
+    for n in 0..20 {
+        stream.extend_from_slice(format!("line {n:02} {}\r\n", "x".repeat(150)).as_bytes());
+    }
+    assert_snapshot_renders_as(&stream, "wrapped line at the top of the screen");
+}
