@@ -16,6 +16,9 @@ use unicode_width::UnicodeWidthChar;
 use modes::ModeTracker;
 use utf8::Utf8Stream;
 
+/// ED 3, erase the saved lines (the scrollback).
+const ERASE_SCROLLBACK: &[u8] = b"\x1b[3J";
+
 /// Default `session.history_lines`.
 pub const DEFAULT_HISTORY_LINES: usize = 1000;
 
@@ -60,7 +63,19 @@ impl TermState {
     }
 
     /// Processes output bytes (any bytes: invalid UTF-8 becomes U+FFFD, as terminals show it).
-    pub fn feed(&mut self, bytes: &[u8]) {
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        // `avt` ignores ED 3 (erase the scrollback, what `clear` sends after ED 2); xterm and
+        // xterm.js drop their history there, and so must a snapshot (what was cleared stays so).
+        while let Some(i) = memchr::memmem::find(bytes, ERASE_SCROLLBACK) {
+            let (head, rest) = bytes.split_at(i + ERASE_SCROLLBACK.len());
+            self.feed_part(head);
+            self.clear_history();
+            bytes = rest;
+        }
+        self.feed_part(bytes);
+    }
+
+    fn feed_part(&mut self, bytes: &[u8]) {
         self.modes.feed(bytes);
         let vt = &mut self.vt;
         self.utf8.decode(bytes, |text| {
@@ -73,6 +88,18 @@ impl TermState {
                 vt.feed(kept.as_str());
             }
         });
+    }
+
+    /// Drops the history: a fresh emulator rebuilt from this one's dump, which leaves it out.
+    fn clear_history(&mut self) {
+        let dump = self.vt.dump();
+        self.vt = avt::Terminal::with_scrollback(
+            usize::from(self.cols),
+            usize::from(self.rows),
+            Some(self.history_lines),
+        )
+        .expect("size is at least 1x1");
+        self.vt.feed(dump.as_str());
     }
 
     /// Changes the size (each at least 1); the primary screen reflows as in xterm.
@@ -123,6 +150,7 @@ impl TermState {
             return;
         }
         let mut pen = avt::Pen::default();
+        let mut last_wrapped = false;
         for line in self.vt.primary_screen().all_lines().take(n) {
             for cells in line.chunks(|a, b| a.pen() != b.pen()) {
                 let p = *cells[0].pen();
@@ -135,10 +163,16 @@ impl TermState {
                     out.extend_from_slice(c.char().encode_utf8(&mut buf).as_bytes());
                 }
             }
-            if !line.is_wrapped() {
+            last_wrapped = line.is_wrapped();
+            if !last_wrapped {
                 trim_trailing_blanks(out, pen.is_default());
                 out.extend_from_slice(b"\r\n");
             }
+        }
+        if last_wrapped {
+            // The last history line continues on the screen's first row: end it here, so the
+            // scroll below moves all of it into the scrollback.
+            out.extend_from_slice(b"\r\n");
         }
         // Scroll the history off the screen, leaving it blank for the screen's dump.
         out.extend_from_slice(b"\x1b[0m");
