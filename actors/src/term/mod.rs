@@ -6,13 +6,13 @@
 //! keep (input modes, title) is tracked beside it by [`modes`]; history lines are written first
 //! so that they land in the client's scrollback.
 
+mod cluster;
 pub mod modes;
 mod sgr;
 pub mod utf8;
 pub mod worker;
 
-use unicode_width::UnicodeWidthChar;
-
+use cluster::Clusters;
 use modes::ModeTracker;
 use utf8::Utf8Stream;
 
@@ -27,6 +27,7 @@ pub struct TermState {
     vt: avt::Terminal,
     modes: ModeTracker,
     utf8: Utf8Stream,
+    clusters: Clusters,
     cols: u16,
     rows: u16,
     history_lines: usize,
@@ -56,6 +57,7 @@ impl TermState {
             vt,
             modes: ModeTracker::default(),
             utf8: Utf8Stream::default(),
+            clusters: Clusters::default(),
             cols,
             rows,
             history_lines,
@@ -76,22 +78,21 @@ impl TermState {
     }
 
     fn feed_part(&mut self, bytes: &[u8]) {
-        self.modes.feed(bytes);
-        let vt = &mut self.vt;
+        let (vt, modes, clusters) = (&mut self.vt, &mut self.modes, &mut self.clusters);
         self.utf8.decode(bytes, |text| {
-            if text.is_ascii() || !text.chars().any(zero_width) {
-                vt.feed(text);
-            } else {
-                // A zero-width character would take a cell of its own in the emulator, shifting
-                // every later column against real terminals; keep the geometry exact instead.
-                let kept: String = text.chars().filter(|&c| !zero_width(c)).collect();
-                vt.feed(kept.as_str());
-            }
+            clusters.feed(text, modes, &mut |t| vt.feed(t));
         });
+    }
+
+    /// Gives the emulator the character held back for a possible combining mark.
+    fn release_held(&mut self) {
+        let vt = &mut self.vt;
+        self.clusters.release(&mut |t| vt.feed(t));
     }
 
     /// Drops the history: a fresh emulator rebuilt from this one's dump, which leaves it out.
     fn clear_history(&mut self) {
+        self.release_held();
         let dump = self.vt.dump();
         self.vt = avt::Terminal::with_scrollback(
             usize::from(self.cols),
@@ -106,6 +107,7 @@ impl TermState {
     pub fn resize(&mut self, cols: u16, rows: u16) {
         let (cols, rows) = (cols.max(1), rows.max(1));
         if (cols, rows) != (self.cols, self.rows) {
+            self.release_held();
             self.cols = cols;
             self.rows = rows;
             self.vt.resize(usize::from(cols), usize::from(rows));
@@ -128,7 +130,9 @@ impl TermState {
         let mut out = Vec::with_capacity(4096);
         self.modes.state().write_to(&mut out);
         self.write_history(&mut out);
-        out.extend_from_slice(self.vt.dump().as_bytes());
+        out.extend_from_slice(self.clusters.restore(&self.vt.dump()).as_bytes());
+        // The last character, held back in case a combining mark follows it.
+        out.extend_from_slice(self.clusters.held().as_bytes());
         // An incomplete character at the end of the output so far: the live bytes complete it.
         out.extend_from_slice(self.utf8.pending());
         out
@@ -136,7 +140,12 @@ impl TermState {
 
     /// The visible rows as text (tests and diagnostics).
     pub fn screen_text(&self) -> Vec<String> {
-        self.vt.screen().visible_lines().map(|l| l.text()).collect()
+        // Without the character held back for a possible combining mark.
+        self.vt
+            .screen()
+            .visible_lines()
+            .map(|l| self.clusters.restore(&l.text()))
+            .collect()
     }
 
     /// Lines of history above the primary screen.
@@ -158,10 +167,8 @@ impl TermState {
                     sgr::write(&p, out);
                     pen = p;
                 }
-                let mut buf = [0u8; 4];
-                for c in &cells {
-                    out.extend_from_slice(c.char().encode_utf8(&mut buf).as_bytes());
-                }
+                let text: String = cells.iter().map(|c| c.char()).collect();
+                out.extend_from_slice(self.clusters.restore(&text).as_bytes());
             }
             last_wrapped = line.is_wrapped();
             if !last_wrapped {
@@ -179,11 +186,6 @@ impl TermState {
         out.resize(out.len() + usize::from(self.rows) - 1, b'\n');
         out.extend_from_slice(b"\r\x1b[H");
     }
-}
-
-/// Zero-width characters that `avt` would give a cell (combining marks, joiners, selectors).
-fn zero_width(c: char) -> bool {
-    c >= '\u{300}' && c.width() == Some(0)
 }
 
 /// Drops trailing spaces written with the default pen (a line's unused cells).

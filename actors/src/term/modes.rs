@@ -88,7 +88,27 @@ impl std::fmt::Debug for ModeTracker {
 impl ModeTracker {
     /// Processes output bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.parser.advance(&mut Perform(&mut self.state), bytes);
+        let mut printed = false;
+        self.parser.advance(
+            &mut Perform {
+                state: &mut self.state,
+                printed: &mut printed,
+            },
+            bytes,
+        );
+    }
+
+    /// Processes output bytes; whether a character was printed (not swallowed by a sequence).
+    pub fn feed_printed(&mut self, bytes: &[u8]) -> bool {
+        let mut printed = false;
+        self.parser.advance(
+            &mut Perform {
+                state: &mut self.state,
+                printed: &mut printed,
+            },
+            bytes,
+        );
+        printed
     }
 
     /// The state so far.
@@ -97,9 +117,16 @@ impl ModeTracker {
     }
 }
 
-struct Perform<'a>(&'a mut ModeState);
+struct Perform<'a> {
+    state: &'a mut ModeState,
+    printed: &'a mut bool,
+}
 
 impl vte::Perform for Perform<'_> {
+    fn print(&mut self, _c: char) {
+        *self.printed = true;
+    }
+
     fn csi_dispatch(
         &mut self,
         params: &vte::Params,
@@ -115,14 +142,14 @@ impl vte::Perform for Perform<'_> {
                 let on = action == 'h';
                 for p in params.iter() {
                     if let Some(&m) = p.first() {
-                        self.0.dec_mode(m, on);
+                        self.state.dec_mode(m, on);
                     }
                 }
             }
             // DECSTR (soft reset) turns keypad and mouse modes back to their defaults.
             ([b'!'], 'p') => {
-                let title = self.0.title.take();
-                *self.0 = ModeState {
+                let title = self.state.title.take();
+                *self.state = ModeState {
                     title,
                     ..ModeState::default()
                 };
@@ -136,10 +163,10 @@ impl vte::Perform for Perform<'_> {
             return;
         }
         match byte {
-            b'=' => self.0.app_keypad = true,
-            b'>' => self.0.app_keypad = false,
+            b'=' => self.state.app_keypad = true,
+            b'>' => self.state.app_keypad = false,
             // RIS: full reset.
-            b'c' => *self.0 = ModeState::default(),
+            b'c' => *self.state = ModeState::default(),
             _ => {}
         }
     }
@@ -164,7 +191,7 @@ impl vte::Perform for Perform<'_> {
                 }
                 title.truncate(cut);
             }
-            self.0.title = Some(title);
+            self.state.title = Some(title);
         }
     }
 }
