@@ -133,6 +133,12 @@ fn snapshot_reproduces_wide_characters() {
 }
 
 #[test]
+fn snapshot_keeps_combining_characters() {
+    // `e` + U+0301 is one cell showing `é`, in the stream and in the snapshot alike.
+    assert_snapshots_reproduce("unicode", &[], (90, 20), &[Cut::Phase1]);
+}
+
+#[test]
 fn snapshot_taken_anywhere_in_a_flood_reproduces_the_screen() {
     let cuts = [
         Cut::Phase1,
