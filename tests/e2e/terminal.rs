@@ -359,6 +359,11 @@ async fn late_joiner_sees_wide_characters() {
     late_joiner_after_phase1("unicode", &["--precomposed"], Some((90, 20))).await;
 }
 
+#[tokio::test]
+async fn late_joiner_sees_combining_characters() {
+    late_joiner_after_phase1("unicode", &[], Some((90, 20))).await;
+}
+
 /// Reads `d` on its own task until the program's last marker; `progress` follows it.
 fn read_in_background(mut d: Rec, secs: u64) -> tokio::task::JoinHandle<Rec> {
     tokio::spawn(async move {
