@@ -3,10 +3,46 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::*;
+
+/// Sends `msg(i)` for i = 0, 1, … as fast as the server reads, until it closes the connection
+/// (at most 30 s); returns the close code and how many `rate_limited` errors arrived.
+async fn send_until_closed(
+    ws: Ws,
+    msg: impl Fn(usize) -> Message + Send + 'static,
+) -> (Option<u16>, usize) {
+    let (mut tx, mut rx) = ws.split();
+    let writer = tokio::spawn(async move {
+        let until = Instant::now() + Duration::from_secs(20);
+        let mut i = 0;
+        while Instant::now() < until {
+            match tokio::time::timeout(Duration::from_secs(1), tx.send(msg(i))).await {
+                Ok(Ok(())) => i += 1,
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    });
+    let mut limited = 0;
+    let code = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match rx.next().await {
+                Some(Ok(Message::Text(t))) if t.contains("\"rate_limited\"") => limited += 1,
+                Some(Ok(Message::Close(f))) => return f.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("no close within 30 s");
+    writer.abort();
+    (code, limited)
+}
 
 async fn disconnect_record(srv: &Server, code: u16) -> serde_json::Value {
     srv.wait_audit(&format!("disconnect {code}"), |r| {
@@ -165,36 +201,8 @@ async fn stdin_that_keeps_the_budget_exhausted_is_closed_with_1008() {
     let sid = srv.api(&ALICE).create_session().await;
     let mut ws = attach_as(&srv, &ALICE, &sid, "driver").await;
     expect_json(&mut ws, "hello", 5).await;
-    let (mut tx, mut rx) = ws.split();
     // A client that never stops sending: the server reads it at the budget's pace, then cuts it.
-    let writer = tokio::spawn(async move {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            let send = futures_util::SinkExt::send(
-                &mut tx,
-                tokio_tungstenite::tungstenite::Message::binary(b"#".to_vec()),
-            );
-            match tokio::time::timeout(Duration::from_secs(1), send).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break,
-                Err(_) => {}
-            }
-        }
-    });
-    let code = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match rx.next().await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => {
-                    return f.map(|f| u16::from(f.code));
-                }
-                Some(Ok(_)) => {}
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .expect("no close within 30 s");
-    writer.abort();
+    let (code, _) = send_until_closed(ws, |_| Message::binary(b"#".to_vec())).await;
     assert_eq!(code, Some(1008));
 }
 
@@ -312,51 +320,13 @@ async fn control_toggling_is_bounded_and_a_sustained_toggler_is_closed_with_1008
     let sid = srv.api(&ALICE).create_session().await;
     let mut d = attach_as(&srv, &ALICE, &sid, "driver").await;
     expect_json(&mut d, "hello", 5).await;
-    let (mut tx, mut rx) = d.split();
     // Release/acquire pairs without pause, for as long as the server keeps reading.
-    let writer = tokio::spawn(async move {
-        let until = Instant::now() + Duration::from_secs(20);
-        let msgs = [
-            json!({"type": "control", "action": "release"}),
-            json!({"type": "control", "action": "acquire"}),
-        ];
-        let mut i = 0;
-        while Instant::now() < until {
-            let m = tokio_tungstenite::tungstenite::Message::text(msgs[i % 2].to_string());
-            i += 1;
-            match tokio::time::timeout(
-                Duration::from_secs(1),
-                futures_util::SinkExt::send(&mut tx, m),
-            )
-            .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break,
-                Err(_) => {}
-            }
-        }
-    });
     let started = Instant::now();
-    let mut limited = 0;
-    let code = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match rx.next().await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
-                    if t.contains("\"rate_limited\"") {
-                        limited += 1;
-                    }
-                }
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => {
-                    return f.map(|f| u16::from(f.code));
-                }
-                Some(Ok(_)) => {}
-                _ => return None,
-            }
-        }
+    let (code, limited) = send_until_closed(d, |i| {
+        let action = if i % 2 == 0 { "release" } else { "acquire" };
+        Message::text(json!({"type": "control", "action": action}).to_string())
     })
-    .await
-    .expect("no close within 30 s");
-    writer.abort();
+    .await;
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(code, Some(1008));
     assert_eq!(limited, 1, "rate_limited once per burst");

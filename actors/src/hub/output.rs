@@ -76,11 +76,15 @@ impl SessionHub {
 
     /// Flushes observers now when enough is pending, or arms the flush tick.
     fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
-        if end_pending(self) >= FLUSH_BYTES || self.cfg.flow.observer_flush.is_zero() {
+        let lag = self.max_lag();
+        if lag == 0 {
+            return;
+        }
+        if lag >= FLUSH_BYTES || self.cfg.flow.observer_flush.is_zero() {
             self.flush();
             return;
         }
-        if !self.flush_armed && self.has_lagging() {
+        if !self.flush_armed {
             self.flush_armed = true;
             ctx.run_later(self.cfg.flow.observer_flush, |hub, _| {
                 hub.flush_armed = false;
@@ -89,11 +93,15 @@ impl SessionHub {
         }
     }
 
-    fn has_lagging(&self) -> bool {
+    /// The most output any live participant has not been sent yet (one pass).
+    fn max_lag(&self) -> u64 {
         let end = self.offset();
         self.participants
             .values()
-            .any(|p| p.phase == Phase::Live && p.sent < end)
+            .filter(|p| p.phase == Phase::Live)
+            .map(|p| end.saturating_sub(p.sent))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Pushes to every live participant the output it has not been sent; resyncs those whose
@@ -200,7 +208,7 @@ impl SessionHub {
                 if let Some(e) = failed {
                     self.drop_failed(vec![(conn.to_owned(), e)]);
                 }
-                self.after_live(conn);
+                self.repace();
             }
             None => {
                 let reason = if resume_from.is_some() {
@@ -255,7 +263,7 @@ impl SessionHub {
                     p.sent = end;
                     p.phase = Phase::Live;
                 }
-                self.after_live(&id);
+                self.repace();
             }
             return;
         };
@@ -310,7 +318,7 @@ impl SessionHub {
                 }
                 Err(e) => failed.push((id.clone(), e)),
             }
-            self.after_live(&id);
+            self.repace();
         }
         self.drop_failed(failed);
     }
@@ -373,10 +381,6 @@ impl SessionHub {
         self.paced = holder;
     }
 
-    fn after_live(&mut self, _conn: &str) {
-        self.repace();
-    }
-
     /// An acknowledgement from a participant: the holder's unacknowledged window shrinks.
     pub(super) fn on_ack(&mut self, conn: &str, offset: u64) {
         let window = self.cfg.flow.window_bytes as u64;
@@ -426,16 +430,6 @@ impl SessionHub {
         self.term.resize(cols, rows);
         self.broadcast(&ServerFrame::Size { cols, rows });
     }
-}
-
-fn end_pending(hub: &SessionHub) -> u64 {
-    let end = hub.offset();
-    hub.participants
-        .values()
-        .filter(|p| p.phase == super::participant::Phase::Live)
-        .map(|p| end - p.sent.min(end))
-        .max()
-        .unwrap_or(0)
 }
 
 fn concat(chunks: Vec<Bytes>) -> Bytes {

@@ -88,14 +88,7 @@ impl std::fmt::Debug for ModeTracker {
 impl ModeTracker {
     /// Processes output bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let mut printed = false;
-        self.parser.advance(
-            &mut Perform {
-                state: &mut self.state,
-                printed: &mut printed,
-            },
-            bytes,
-        );
+        self.feed_printed(bytes);
     }
 
     /// Processes output bytes; whether a character was printed (not swallowed by a sequence).
