@@ -17,6 +17,9 @@ use crate::secret::sha256_hex;
 pub struct Principal {
     /// Who.
     pub subject: String,
+    /// A display name for people (JWT `name` or `preferred_username`, or a static token's
+    /// `name`), bounded and free of control characters.
+    pub name: Option<String>,
     /// Whose sessions it may see.
     pub tenant: String,
     /// Granted scopes (every one only for the dev bootstrap token).
@@ -47,6 +50,25 @@ struct Claims {
     scope: Option<String>,
     #[serde(default)]
     scopes: Option<Vec<String>>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+}
+
+/// Longest display name kept, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// A display name fit to show: trimmed, control characters removed, at most
+/// `MAX_NAME_CHARS`; `None` when nothing is left.
+pub fn display_name(raw: Option<&str>) -> Option<String> {
+    let cleaned: String = raw?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let trimmed = cleaned.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
 struct JwtVerifier {
@@ -72,6 +94,7 @@ impl Authenticator {
                 t.sha256.to_ascii_lowercase(),
                 Principal {
                     subject: t.subject.clone(),
+                    name: display_name(t.name.as_deref()),
                     tenant: t.tenant.clone(),
                     // Validated: every name is a scope (`Settings::validate`).
                     scopes: t.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
@@ -152,8 +175,11 @@ impl Authenticator {
         if c.sub.is_empty() || c.tenant.is_empty() || scopes.iter().any(|s| s == "*") {
             return Err(ApiError::Unauthorized);
         }
+        let name =
+            display_name(c.name.as_deref()).or(display_name(c.preferred_username.as_deref()));
         Ok(Principal {
             subject: c.sub,
+            name,
             tenant: c.tenant,
             // A name that is no scope grants nothing.
             scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
@@ -186,6 +212,7 @@ mod tests {
         let cfg = AuthSettings {
             static_tokens: vec![StaticToken {
                 subject: "alice".into(),
+                name: Some("Alice\u{7}  ".into()),
                 tenant: "acme".into(),
                 scopes: vec!["sessions:read".into()],
                 sha256: sha256_hex("s3cret"),
@@ -195,6 +222,11 @@ mod tests {
         let a = Authenticator::new(&cfg, None).unwrap();
         let p = a.verify("s3cret").unwrap();
         assert_eq!(p.subject, "alice");
+        assert_eq!(
+            p.name.as_deref(),
+            Some("Alice"),
+            "control characters are removed"
+        );
         assert!(p.require(Scope::SessionsRead).is_ok());
         assert!(p.require(Scope::SessionsWrite).is_err());
         assert!(a.verify("nope").is_err());

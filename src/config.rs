@@ -201,6 +201,9 @@ impl Default for RedisSettings {
 pub struct StaticToken {
     /// Principal subject.
     pub subject: String,
+    /// Display name shown to other participants (optional).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Principal tenant.
     pub tenant: String,
     /// Granted scopes.

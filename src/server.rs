@@ -171,6 +171,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
                 t,
                 Principal {
                     subject: "dev".into(),
+                    name: None,
                     tenant: "dev".into(),
                     scopes: Scope::ALL.to_vec(),
                 },

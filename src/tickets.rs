@@ -20,6 +20,9 @@ pub struct TicketClaims {
     pub role: Role,
     /// Subject it was issued to.
     pub subject: String,
+    /// That subject's display name, when its token has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Tenant of that subject.
     pub tenant: String,
     /// Expiry, unix milliseconds.
@@ -318,6 +321,7 @@ mod tests {
             session_id: "s".into(),
             role: Role::Driver,
             subject: "a".into(),
+            name: None,
             tenant: "t".into(),
             expires_at_ms: now_ms() + ttl_ms,
             resume_from: None,

@@ -71,6 +71,8 @@ pub struct ConnIdentity {
     pub session_id: String,
     /// Authenticated subject.
     pub subject: String,
+    /// Display name from the token (`name` or `preferred_username`), if any.
+    pub name: Option<String>,
     /// Its tenant.
     pub tenant: String,
     /// Ticket role.
@@ -491,6 +493,7 @@ impl Actor for Connection {
         let join = Join {
             connection_id: self.id.connection_id.clone(),
             subject: self.id.subject.clone(),
+            name: self.id.name.clone(),
             role: self.id.role,
             out: self.out.clone(),
             stats: self.stats.clone(),
@@ -645,6 +648,7 @@ mod tests {
                 connection_id: "c1".into(),
                 session_id: "s1".into(),
                 subject: "alice".into(),
+                name: None,
                 tenant: "t".into(),
                 role: Role::Driver,
                 remote_ip: "127.0.0.1".into(),

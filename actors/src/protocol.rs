@@ -141,6 +141,9 @@ pub struct HolderView {
     pub connection_id: String,
     /// Its authenticated subject.
     pub subject: String,
+    /// Its display name (the token's `name` or `preferred_username`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `hello.control`.
@@ -150,6 +153,31 @@ pub struct HelloControl {
     pub holder: Option<String>,
     /// Whether the receiving connection holds control.
     pub you: bool,
+    /// The holder's subject, if anyone holds control.
+    pub subject: Option<String>,
+    /// The holder's display name, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl HelloControl {
+    /// `hello.control` for a receiver, given the current holder.
+    pub fn new(holder: Option<HolderView>, you: bool) -> Self {
+        match holder {
+            Some(h) => HelloControl {
+                holder: Some(h.connection_id),
+                you,
+                subject: Some(h.subject),
+                name: h.name,
+            },
+            None => HelloControl {
+                holder: None,
+                you,
+                subject: None,
+                name: None,
+            },
+        }
+    }
 }
 
 /// `hello.limits`.
@@ -173,6 +201,11 @@ pub enum ServerFrame {
         connection_id: String,
         /// The role granted by the ticket.
         role: Role,
+        /// The receiving connection's subject.
+        subject: String,
+        /// The receiving connection's display name, when its token has one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// Who holds control.
         control: HelloControl,
         /// RFC 3339 time at which the session idles out.

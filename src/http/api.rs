@@ -313,6 +313,7 @@ pub async fn issue_ticket(
         session_id: view.id.clone(),
         role: req.role,
         subject: p.subject.clone(),
+        name: p.name.clone(),
         tenant: p.tenant.clone(),
         expires_at_ms,
         resume_from: req.resume_from,

@@ -358,6 +358,7 @@ pub async fn attach(
         connection_id,
         session_id,
         subject: claims.subject,
+        name: claims.name,
         tenant: claims.tenant,
         role: claims.role,
         remote_ip: ip,

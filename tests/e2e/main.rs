@@ -8,6 +8,7 @@ mod conformance;
 mod core;
 mod flow;
 mod handshake;
+mod identity;
 mod judge;
 mod kube;
 mod limits;

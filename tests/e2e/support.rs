@@ -34,6 +34,8 @@ pub struct Tok {
     pub subject: &'static str,
     pub tenant: &'static str,
     pub scopes: &'static [&'static str],
+    /// Display name configured for the token, if any.
+    pub name: Option<&'static str>,
 }
 
 pub const ALICE: Tok = Tok {
@@ -41,12 +43,14 @@ pub const ALICE: Tok = Tok {
     subject: "alice",
     tenant: "acme",
     scopes: ALL_SCOPES,
+    name: None,
 };
 pub const BOB: Tok = Tok {
     secret: "tok-bob-0123456789",
     subject: "bob",
     tenant: "acme",
     scopes: ALL_SCOPES,
+    name: Some("Bob Builder"),
 };
 /// Read-only observer of acme.
 pub const OLIVE: Tok = Tok {
@@ -54,6 +58,7 @@ pub const OLIVE: Tok = Tok {
     subject: "olive",
     tenant: "acme",
     scopes: &["sessions:read", "attach:observe"],
+    name: None,
 };
 /// Another tenant with every scope.
 pub const MALLORY: Tok = Tok {
@@ -61,6 +66,7 @@ pub const MALLORY: Tok = Tok {
     subject: "mallory",
     tenant: "evil",
     scopes: ALL_SCOPES,
+    name: None,
 };
 /// A moderator of acme.
 pub const MOD: Tok = Tok {
@@ -68,6 +74,7 @@ pub const MOD: Tok = Tok {
     subject: "moderator",
     tenant: "acme",
     scopes: &["sessions:read", "attach:moderate"],
+    name: None,
 };
 
 pub fn sha256_hex(s: &str) -> String {
@@ -107,8 +114,12 @@ pub fn tokens_toml() -> String {
     let mut s = String::new();
     for t in [&ALICE, &BOB, &OLIVE, &MALLORY, &MOD] {
         let scopes: Vec<String> = t.scopes.iter().map(|s| format!("\"{s}\"")).collect();
+        let name = t
+            .name
+            .map(|n| format!("name = \"{n}\"\n"))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "[[auth.static_tokens]]\nsubject = \"{}\"\ntenant = \"{}\"\nscopes = [{}]\nsha256 = \"{}\"\n\n",
+            "[[auth.static_tokens]]\nsubject = \"{}\"\n{name}tenant = \"{}\"\nscopes = [{}]\nsha256 = \"{}\"\n\n",
             t.subject,
             t.tenant,
             scopes.join(", "),

@@ -97,7 +97,8 @@ describe('attachd web client', { timeout: 180_000 }, () => {
     assert.equal(await obs.getAttribute('#terminal', 'data-input'), 'disabled');
     assert.equal(await obs.isDisabled('#acquire'), true);
     assert.equal(await obs.isDisabled('#release'), true);
-    await waitForText(obs, '#holder', /^someone/);
+    await waitForText(obs, '#holder', /^alice$/);
+    await waitForText(obs, '#whoami', /^you are alice$/);
     // Scrollback replay brings the earlier output.
     await waitForTerminal(obs, firstOutput.output);
     await waitForText(driverPage, '#participants', /^1 driver, 1 observer$/);
@@ -114,6 +115,7 @@ describe('attachd web client', { timeout: 180_000 }, () => {
     assert.equal(rec.binaryFramesSent(obs).length, before, 'observer sent no binary (stdin) frames');
     assert.equal(before, 0);
     assert.ok(!(await terminalText(driverPage)).includes('observer-typed'), 'observer input did not reach the shell');
+    await waitForText(obs, '#notice', /^You are observing: typing is off\.$/);
     await ctx.close();
     await waitForText(driverPage, '#participants', /^1 driver, 0 observers$/);
   });
@@ -123,7 +125,7 @@ describe('attachd web client', { timeout: 180_000 }, () => {
     const second = await ctx.newPage();
     await signIn(second, server.origin, server.token.secret);
     await attach(second, sessionId, 'driver');
-    await waitForText(second, '#holder', /^someone/);
+    await waitForText(second, '#holder', /^alice$/);
     assert.equal(await second.getAttribute('#terminal', 'data-input'), 'disabled');
     assert.equal(await second.isDisabled('#acquire'), true, 'cannot acquire while someone holds control');
     await waitForText(driverPage, '#participants', /^2 drivers, 0 observers$/);
@@ -136,7 +138,7 @@ describe('attachd web client', { timeout: 180_000 }, () => {
     await waitFor(() => second.isEnabled('#acquire'), { message: '#acquire enabled on the second driver' });
     await second.click('#acquire');
     await waitForText(second, '#holder', /^you$/);
-    await waitForText(driverPage, '#holder', /^someone \(alice\)$/);
+    await waitForText(driverPage, '#holder', /^alice$/);
     assert.equal(await second.getAttribute('#terminal', 'data-input'), 'enabled');
 
     const ctl = uniqueEcho('ctl');

@@ -174,6 +174,11 @@ export class AttachController {
     if (this.#acking) this.#socket?.send(JSON.stringify({ type: 'ack', offset }));
   }
 
+  /** A key was pressed while this page may not type: the state's notice says why. */
+  typedWhileOff(): void {
+    this.#dispatch({ type: 'typed-blocked' });
+  }
+
   acquire(): boolean {
     return this.#control('acquire', canAcquire(this.#state));
   }

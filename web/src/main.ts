@@ -17,6 +17,7 @@ import {
   participantsText,
   retryText,
   roleText,
+  whoamiText,
 } from './status';
 import { TerminalView } from './terminal-view';
 
@@ -105,6 +106,14 @@ const controller = new AttachController(
 term.onData((data) => {
   controller.sendInput(data);
 });
+// Keystrokes that go nowhere (observing, or someone else holds control) say so.
+ui.terminal.addEventListener(
+  'keydown',
+  (ev) => {
+    if (!canSendInput(controller.state) && !ev.ctrlKey && !ev.metaKey && !ev.altKey) controller.typedWhileOff();
+  },
+  { capture: true },
+);
 term.onResize(({ cols, rows }) => {
   controller.sendResize(cols, rows);
 });
@@ -114,6 +123,7 @@ function render(state: AttachState, now = Date.now()): void {
   ui.connState.dataset.state = state.phase;
   ui.role.textContent = roleText(state);
   ui.holder.textContent = holderText(state);
+  ui.whoami.textContent = whoamiText(state, api !== null);
   ui.participants.textContent = participantsText(state);
   ui.idle.textContent = idleText(state, now);
   ui.idle.dataset.level = idleLevel(state, now);
@@ -255,7 +265,7 @@ async function signIn(): Promise<void> {
   api = candidate;
   ui.signinPanel.hidden = true;
   ui.signout.hidden = false;
-  ui.whoami.textContent = 'signed in';
+  ui.whoami.textContent = whoamiText(controller.state, true);
   showSessions();
 }
 

@@ -38,8 +38,15 @@ export type Phase = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'clos
 
 export interface Holder {
   readonly connectionId: string;
-  /** Unknown until a `control` frame names it (hello carries only the connection id). */
+  /** The holder's subject (servers before names carried only the connection id in hello). */
   readonly subject: string | null;
+  /** The holder's display name (the token's `name` or `preferred_username`), when it has one. */
+  readonly name?: string | null;
+}
+
+/** What to call a participant: its display name, else its subject. */
+export function displayName(who: { readonly subject: string | null; readonly name?: string | null } | null): string | null {
+  return who?.name ?? who?.subject ?? null;
 }
 
 export interface Participants {
@@ -59,6 +66,9 @@ export interface AttachState {
   /** Role confirmed by the server's hello. */
   readonly role: Role | null;
   readonly connectionId: string | null;
+  /** This connection's own subject and display name (hello). */
+  readonly subject: string | null;
+  readonly name: string | null;
   readonly holder: Holder | null;
   /** This connection holds control. */
   readonly you: boolean;
@@ -110,7 +120,9 @@ export type AttachEvent =
     }
   | { readonly type: 'retry-scheduled'; readonly attempt: number; readonly at: number }
   | { readonly type: 'give-up' }
-  | { readonly type: 'detach' };
+  | { readonly type: 'detach' }
+  /** A key was pressed while this page may not type: say why. */
+  | { readonly type: 'typed-blocked' };
 
 export const initialState: AttachState = {
   phase: 'idle',
@@ -118,6 +130,8 @@ export const initialState: AttachState = {
   requestedRole: null,
   role: null,
   connectionId: null,
+  subject: null,
+  name: null,
   holder: null,
   you: false,
   participants: null,
@@ -246,14 +260,19 @@ export function parseFrame(data: string): (Json & { type: string }) | null {
   return v as Json & { type: string };
 }
 
-/** Holder as sent in hello (a connection id) or in control frames ({connection_id, subject}). */
+/** Holder as sent in control frames ({connection_id, subject, name?}). */
 function parseHolder(v: unknown): Holder | null {
-  if (typeof v === 'string' && v !== '') return { connectionId: v, subject: null };
   if (isObject(v)) {
     const id = str(v.connection_id);
-    if (id) return { connectionId: id, subject: str(v.subject) };
+    if (id) return { connectionId: id, subject: str(v.subject), name: str(v.name) };
   }
   return null;
+}
+
+/** Holder as sent in hello: `control.holder` is a connection id, `subject` and `name` beside it. */
+function parseHelloHolder(control: Json): Holder | null {
+  const id = str(control.holder);
+  return id ? { connectionId: id, subject: str(control.subject), name: str(control.name) } : null;
 }
 
 const controlReasons: Record<string, string> = {
@@ -266,10 +285,22 @@ const controlReasons: Record<string, string> = {
 
 function controlNotice(holder: Holder | null, you: boolean, lost: boolean, reason: string | null): string {
   const why = reason ? controlReasons[reason] ?? reason : null;
+  const who = displayName(holder) ?? 'someone';
+  if (lost && holder) return `You lost control to ${who}.`;
   if (lost) return `You no longer hold control${why ? ` (${why})` : ''}.`;
-  if (holder) return you ? 'You hold control.' : `${holder.subject ?? 'Someone'} holds control.`;
+  if (holder) return you ? 'You hold control.' : `${who} holds control.`;
   return `Nobody holds control${why ? ` (${why})` : ''}.`;
 }
+
+/** Why this page's keystrokes go nowhere (shown when someone types without control); null when they do. */
+export function typingOffText(state: AttachState): string | null {
+  if (state.phase !== 'connected' || canSendInput(state)) return null;
+  if (state.role === 'observer') return OBSERVING;
+  const who = displayName(state.holder);
+  return who ? `${who} holds control: request control to type.` : 'Nobody holds control: take control to type.';
+}
+
+export const OBSERVING = 'You are observing: typing is off.';
 
 function onText(state: AttachState, data: string): AttachState {
   const f = parseFrame(data);
@@ -279,14 +310,19 @@ function onText(state: AttachState, data: string): AttachState {
       const control = isObject(f.control) ? f.control : {};
       const connectionId = str(f.connection_id);
       const you = control.you === true;
-      let holder = parseHolder(control.holder);
-      if (!holder && you && connectionId) holder = { connectionId, subject: null };
+      const subject = str(f.subject);
+      const name = str(f.name);
+      let holder = parseHelloHolder(control);
+      if (!holder && you && connectionId) holder = { connectionId, subject, name };
       const limits = isObject(f.limits) ? f.limits : {};
+      const role = asRole(f.role) ?? state.requestedRole;
       return {
         ...state,
         phase: 'connected',
-        role: asRole(f.role) ?? state.requestedRole,
+        role,
         connectionId,
+        subject,
+        name,
         holder,
         you,
         idleDeadline: parseDeadline(f.idle_deadline),
@@ -303,7 +339,7 @@ function onText(state: AttachState, data: string): AttachState {
         shuttingDown: false,
         reconnect: false,
         lastError: null,
-        notice: null,
+        notice: role === 'observer' ? OBSERVING : null,
       };
     }
     case 'control': {
@@ -396,6 +432,10 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
     case 'retry-scheduled':
       if (state.phase === 'idle') return state;
       return { ...state, phase: 'reconnecting', attempt: event.attempt, nextRetryAt: event.at, reconnect: false };
+    case 'typed-blocked': {
+      const why = typingOffText(state);
+      return why === null || why === state.notice ? state : { ...state, notice: why };
+    }
     case 'give-up':
       if (state.phase === 'idle') return state;
       return {

@@ -2,7 +2,7 @@
 // Pure functions, so the wording shown to people is unit tested.
 
 import { formatDuration } from './format';
-import { type AttachState, rateLimited } from './protocol';
+import { type AttachState, displayName, rateLimited } from './protocol';
 
 export { formatDuration } from './format';
 
@@ -41,8 +41,15 @@ export function roleText(state: AttachState): string {
 export function holderText(state: AttachState): string {
   if (state.phase !== 'connected') return '—';
   if (state.you) return 'you';
-  if (state.holder) return state.holder.subject ? `someone (${state.holder.subject})` : 'someone';
+  if (state.holder) return displayName(state.holder) ?? 'someone';
   return 'nobody';
+}
+
+/** The header's identity line: "you are alice" once a hello named this connection. */
+export function whoamiText(state: AttachState, signedIn: boolean): string {
+  if (!signedIn) return '';
+  const me = state.phase === 'connected' ? displayName(state) : null;
+  return me ? `you are ${me}` : 'signed in';
 }
 
 export function participantsText(state: AttachState): string {

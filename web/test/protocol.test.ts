@@ -17,6 +17,7 @@ import {
   rateLimited,
   reduce,
   sessionGone,
+  typingOffText,
 } from '../src/protocol';
 import { formatBytes } from '../src/format';
 import { parseSize } from '../src/snapshot';
@@ -46,7 +47,7 @@ describe('hello', () => {
     expect(s.role).toBe('driver');
     expect(s.connectionId).toBe('c1');
     expect(s.you).toBe(true);
-    expect(s.holder).toEqual({ connectionId: 'c1', subject: null });
+    expect(s.holder).toEqual({ connectionId: 'c1', subject: null, name: null });
     expect(s.idleDeadline).toBe(Date.UTC(2030, 0, 1));
     expect(s.maxMessageBytes).toBe(1048576);
     expect(canSendInput(s)).toBe(true);
@@ -57,15 +58,29 @@ describe('hello', () => {
   it('another holder: someone else has control', () => {
     const s = run([hello({ control: { holder: 'c9', you: false } })], attached());
     expect(s.you).toBe(false);
-    expect(s.holder).toEqual({ connectionId: 'c9', subject: null });
+    expect(s.holder).toEqual({ connectionId: 'c9', subject: null, name: null });
     expect(canSendInput(s)).toBe(false);
     expect(canAcquire(s)).toBe(false); // taken: acquiring would only be denied
     const freed = reduce(s, msg({ type: 'control', holder: null, reason: 'released' }));
     expect(canAcquire(freed)).toBe(true);
   });
 
+  it('names this connection and the holder', () => {
+    const s = run(
+      [hello({ subject: 'alice', name: 'Alice', control: { holder: 'c9', you: false, subject: 'bob' } })],
+      attached(),
+    );
+    expect(s.subject).toBe('alice');
+    expect(s.name).toBe('Alice');
+    expect(s.holder).toEqual({ connectionId: 'c9', subject: 'bob', name: null });
+    expect(typingOffText(s)).toBe('bob holds control: request control to type.');
+    expect(reduce(s, { type: 'typed-blocked' }).notice).toBe('bob holds control: request control to type.');
+  });
+
   it('observers can never send input or acquire', () => {
     const s = run([hello({ role: 'observer', control: { holder: null, you: false } })], attached('observer'));
+    expect(s.notice).toBe('You are observing: typing is off.');
+    expect(reduce({ ...s, notice: null }, { type: 'typed-blocked' }).notice).toBe('You are observing: typing is off.');
     expect(s.role).toBe('observer');
     expect(s.holder).toBeNull();
     expect(canSendInput(s)).toBe(false);
@@ -104,8 +119,20 @@ describe('control frames', () => {
   it('acquired by another connection: someone (subject)', () => {
     const s = reduce(base, msg({ type: 'control', holder: { connection_id: 'c7', subject: 'bob' }, reason: 'acquired' }));
     expect(s.you).toBe(false);
-    expect(s.holder).toEqual({ connectionId: 'c7', subject: 'bob' });
+    expect(s.holder).toEqual({ connectionId: 'c7', subject: 'bob', name: null });
     expect(s.notice).toBe('bob holds control.');
+  });
+
+  it('a display name wins over the subject', () => {
+    const s = reduce(base, msg({ type: 'control', holder: { connection_id: 'c7', subject: 'u-42', name: 'Bob' }, reason: 'acquired' }));
+    expect(s.notice).toBe('Bob holds control.');
+  });
+
+  it('losing control to another connection names it', () => {
+    const mine = reduce(base, msg({ type: 'control', holder: { connection_id: 'c1', subject: 'alice' }, reason: 'acquired' }));
+    const s = reduce(mine, msg({ type: 'control', holder: { connection_id: 'c7', subject: 'bob' }, reason: 'granted' }));
+    expect(s.you).toBe(false);
+    expect(s.notice).toBe('You lost control to bob.');
   });
 
   it('released / expired: nobody, and a lost holder is told why', () => {

@@ -14,6 +14,7 @@ import {
   participantsText,
   retryText,
   roleText,
+  whoamiText,
 } from '../src/status';
 
 const msg = (v: unknown): AttachEvent => ({ type: 'message', data: JSON.stringify(v) });
@@ -33,12 +34,22 @@ describe('status texts', () => {
     expect(connStateText(reduce(scheduled, { type: 'give-up' }), 0)).toBe('failed');
   });
 
-  it('holder: you / someone (subject) / someone / nobody', () => {
+  it('holder: you / subject / someone / nobody', () => {
     expect(holderText(connected({ holder: 'me', you: true }))).toBe('you');
     expect(holderText(connected({ holder: 'other', you: false }))).toBe('someone');
     const named = reduce(connected({ holder: null, you: false }), msg({ type: 'control', holder: { connection_id: 'x', subject: 'bob' }, reason: 'acquired' }));
-    expect(holderText(named)).toBe('someone (bob)');
+    expect(holderText(named)).toBe('bob');
+    const greeted = connected({ holder: 'other', you: false, subject: 'bob', name: 'Bob B.' });
+    expect(holderText(greeted)).toBe('Bob B.');
     expect(holderText(connected({ holder: null, you: false }))).toBe('nobody');
+  });
+
+  it('whoami: "you are <name>" once a hello named this connection', () => {
+    expect(whoamiText(initialState, false)).toBe('');
+    expect(whoamiText(initialState, true)).toBe('signed in');
+    const s = reduce(initialState, { type: 'attach', sessionId: 's', role: 'driver' });
+    const named = reduce(s, msg({ type: 'hello', connection_id: 'me', role: 'driver', subject: 'alice', control: { holder: null, you: false } }));
+    expect(whoamiText(named, true)).toBe('you are alice');
   });
 
   it('participants and role', () => {

@@ -17,6 +17,10 @@ impl SessionHub {
             Some(h) => Some(HolderView {
                 connection_id: h.connection_id.clone(),
                 subject: h.subject.clone(),
+                name: self
+                    .participants
+                    .get(&h.connection_id)
+                    .and_then(|p| p.name.clone()),
             }),
             None => self.remote_holder.clone(),
         }

@@ -25,6 +25,7 @@ impl Handler<Join> for SessionHub {
             conn.clone(),
             Participant {
                 subject: msg.subject.clone(),
+                name: msg.name,
                 role: msg.role,
                 greeted: false,
                 out: msg.out,
@@ -239,6 +240,7 @@ impl Handler<Snapshot> for SessionHub {
             .map(|(id, p)| ParticipantView {
                 connection_id: id.clone(),
                 subject: p.subject.clone(),
+                name: p.name.clone(),
                 role: p.role,
             })
             .collect();

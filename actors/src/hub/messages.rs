@@ -19,6 +19,8 @@ pub struct Join {
     pub connection_id: String,
     /// Authenticated subject.
     pub subject: String,
+    /// Display name from the token, if any.
+    pub name: Option<String>,
     /// Ticket role.
     pub role: Role,
     /// The connection's outbound queue.
@@ -134,6 +136,9 @@ pub struct ParticipantView {
     pub connection_id: String,
     /// Subject.
     pub subject: String,
+    /// Display name, when the token has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Role.
     pub role: Role,
 }

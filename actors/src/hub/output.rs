@@ -330,15 +330,15 @@ impl SessionHub {
         };
         p.greeted = true;
         let (role, limits) = (p.role, p.limits);
+        let (subject, name) = (p.subject.clone(), p.name.clone());
         let you = self.seat.holder_conn() == Some(conn);
         let hello = ServerFrame::Hello {
             session_id: self.session_id.clone(),
             connection_id: conn.to_owned(),
             role,
-            control: HelloControl {
-                holder: self.holder_view().map(|h| h.connection_id),
-                you,
-            },
+            subject,
+            name,
+            control: HelloControl::new(self.holder_view(), you),
             idle_deadline: rfc3339(self.idle_deadline()),
             limits,
             output_offset,

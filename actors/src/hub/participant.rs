@@ -43,6 +43,8 @@ pub(super) enum Phase {
 
 pub(super) struct Participant {
     pub(super) subject: String,
+    /// Display name from the token, if any.
+    pub(super) name: Option<String>,
     pub(super) role: Role,
     /// Set once `hello` is queued; until then broadcasts skip it (what it missed is in the
     /// snapshot or the resume that follows its `hello`).

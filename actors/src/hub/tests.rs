@@ -54,6 +54,7 @@ async fn join(hub: &Addr<SessionHub>, conn: &str, role: Role) -> (OutboundTx, Ou
     hub.send(Join {
         connection_id: conn.into(),
         subject: format!("subject-{conn}"),
+        name: None,
         role,
         out: out.clone(),
         stats: Arc::new(ParticipantStats::default()),
