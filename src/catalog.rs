@@ -8,6 +8,7 @@ use attachd_actors::audit::Audit;
 use attachd_actors::backend::BackendIo;
 use attachd_actors::hub::{HubConfig, SessionHub};
 use attachd_actors::lease::LeaseStore;
+use attachd_actors::recording::Recorder;
 use attachd_actors::redis::bus::ControlBus;
 
 use crate::backend::kube::{self as kb, KubeError, PodSession};
@@ -98,6 +99,7 @@ impl Catalog {
         leases: Arc<dyn LeaseStore>,
         audit: Audit,
         bus: Option<ControlBus>,
+        recorder: Option<Recorder>,
     ) -> Self {
         let hub = HubConfig {
             history_lines: s.session.history_lines,
@@ -113,6 +115,7 @@ impl Catalog {
             control_grace: s.attach.control_grace,
             lease_ttl: s.attach.lease_ttl,
             bus,
+            recorder,
         };
         Catalog {
             sessions: SessionRegistry::new(),

@@ -70,6 +70,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Flow control (SPEC §8).
     pub flow: FlowSettings,
+    /// Session recording (SPEC §9).
+    pub recording: RecordingSettings,
 }
 
 /// `flow.*`.
@@ -487,6 +489,72 @@ impl AuditSettings {
     }
 }
 
+/// `recording.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RecordingModeSetting {
+    /// Nothing is recorded.
+    #[serde(rename = "off")]
+    Off,
+    /// Output, sizes and markers.
+    #[serde(rename = "output")]
+    Output,
+    /// Output and input.
+    #[serde(rename = "output+input")]
+    OutputInput,
+}
+
+/// `recording.*`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingSettings {
+    /// `off`, `output` (the default) or `output+input`.
+    pub mode: RecordingModeSetting,
+    /// Where recordings live: `<dir>/<tenant>/<session>/<file>.cast`.
+    pub dir: PathBuf,
+    /// A file that reaches this size is closed and the next one begun.
+    pub max_file_bytes: ByteSize,
+    /// Recordings older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Failure policy (`deny` or `log`); default `deny` in prod and `log` in dev.
+    pub on_failure: Option<AuditOnFailure>,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            mode: RecordingModeSetting::Output,
+            dir: PathBuf::from("./data/recordings/"),
+            max_file_bytes: ByteSize::mib(64),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            on_failure: None,
+        }
+    }
+}
+
+impl RecordingSettings {
+    /// The effective failure policy.
+    pub fn policy(&self, env: Env) -> AuditOnFailure {
+        self.on_failure.unwrap_or(match env {
+            Env::Prod => AuditOnFailure::Deny,
+            Env::Dev => AuditOnFailure::Log,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("recording.dir", "must not be empty"));
+        }
+        if self.max_file_bytes.as_u64() < 1024 {
+            return Err(ConfigError::new(
+                "recording.max_file_bytes",
+                "must be at least 1 KiB",
+            ));
+        }
+        nonzero("recording.retention", self.retention)
+    }
+}
+
 const LIST_KEYS: &[&str] = &[
     "server.allowed_origins",
     "server.trusted_proxies",
@@ -574,6 +642,7 @@ impl Settings {
         self.ws.validate()?;
         self.flow.validate()?;
         self.kube.validate()?;
+        self.recording.validate()?;
         nonzero("attach.ticket_ttl", self.attach.ticket_ttl)?;
         nonzero("attach.lease_ttl", self.attach.lease_ttl)?;
         nonzero("limits.ip_window", self.limits.ip_window)
@@ -833,6 +902,33 @@ mod tests {
         s.flow.window_bytes = 1 << 20;
         s.attach.lease_ttl = Duration::ZERO;
         assert_eq!(s.validate().unwrap_err().key, "attach.lease_ttl");
+        s.attach.lease_ttl = Duration::from_secs(1);
+        s.recording.max_file_bytes = ByteSize::b(10);
+        assert_eq!(s.validate().unwrap_err().key, "recording.max_file_bytes");
+        s.recording.max_file_bytes = ByteSize::mib(1);
+        s.recording.retention = Duration::ZERO;
+        assert_eq!(s.validate().unwrap_err().key, "recording.retention");
+    }
+
+    #[test]
+    fn recording_mode_and_policy_parse_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("attachd.toml");
+        std::fs::write(
+            &file,
+            "[recording]\nmode = \"output+input\"\nmax_file_bytes = \"2 MiB\"\nretention = \"7d\"\n",
+        )
+        .unwrap();
+        let s = load(Some(&file), true).unwrap();
+        assert_eq!(s.recording.mode, RecordingModeSetting::OutputInput);
+        assert_eq!(s.recording.max_file_bytes, ByteSize::mib(2));
+        assert_eq!(s.recording.policy(Env::Dev), AuditOnFailure::Log);
+        assert_eq!(
+            Settings::default().recording.policy(Env::Prod),
+            AuditOnFailure::Deny
+        );
+        std::fs::write(&file, "[recording]\nmode = \"all\"\n").unwrap();
+        assert!(load(Some(&file), true).is_err());
     }
 
     #[test]

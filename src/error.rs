@@ -53,6 +53,9 @@ pub enum ApiError {
     /// The audit log cannot be written and the policy is `deny`.
     #[error("audit log unavailable")]
     AuditUnavailable,
+    /// The session's recording cannot be written and `recording.on_failure` is `deny`.
+    #[error("session recording unavailable")]
+    RecordingUnavailable,
     /// Redis is down and the policy is `deny`.
     #[error("shared state unavailable")]
     RedisUnavailable,
@@ -110,6 +113,7 @@ impl ApiError {
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::SessionFull => "session_full",
             ApiError::AuditUnavailable => "audit_unavailable",
+            ApiError::RecordingUnavailable => "recording_unavailable",
             ApiError::RedisUnavailable => "redis_unavailable",
             ApiError::UnsupportedProtocol => "unsupported_protocol",
             ApiError::UpgradeRequired => "upgrade_required",
@@ -140,7 +144,7 @@ impl ApiError {
 
     /// The refusals of the attach handshake (SPEC §4, plus malformed upgrades and draining),
     /// for exporting their metrics at zero.
-    pub fn handshake_refusals() -> [ApiError; 15] {
+    pub fn handshake_refusals() -> [ApiError; 16] {
         [
             ApiError::TokenInUrl,
             ApiError::OriginNotAllowed,
@@ -153,6 +157,7 @@ impl ApiError {
             ApiError::TooManyConnections,
             ApiError::SessionFull,
             ApiError::AuditUnavailable,
+            ApiError::RecordingUnavailable,
             ApiError::RedisUnavailable,
             ApiError::UnsupportedProtocol,
             ApiError::UpgradeRequired,
@@ -179,9 +184,10 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::AuditUnavailable | ApiError::RedisUnavailable | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::AuditUnavailable
+            | ApiError::RecordingUnavailable
+            | ApiError::RedisUnavailable
+            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BackendUnavailable(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -244,6 +250,7 @@ mod tests {
             (ApiError::SessionFull, 429, "session_full"),
             (ApiError::AuditUnavailable, 503, "audit_unavailable"),
             (ApiError::RedisUnavailable, 503, "redis_unavailable"),
+            (ApiError::RecordingUnavailable, 503, "recording_unavailable"),
             (ApiError::UnsupportedProtocol, 400, "unsupported_protocol"),
             (ApiError::CommandNotAllowed, 400, "command_not_allowed"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),

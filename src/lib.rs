@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod listen;
+pub mod recording;
 pub mod redis_state;
 pub mod scope;
 pub mod secret;

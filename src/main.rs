@@ -1,4 +1,4 @@
-//! The `attachd` command: `serve`, `token new` and `audit verify`.
+//! The `attachd` command: `serve`, `token new`, `audit verify` and `record text`.
 //! Everything else lives in the library so tests and tools can reach it.
 
 use std::path::PathBuf;
@@ -39,6 +39,20 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Session recordings.
+    Record {
+        #[command(subcommand)]
+        cmd: RecordCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordCmd {
+    /// Print a recording's final screen and the text typed in it (for grep).
+    Text {
+        /// An asciicast v2 file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,6 +82,13 @@ enum AuditCmd {
         /// Audit files, or the current file to verify with its rotations.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Recordings to check against their chunk records (default: `recording.dir` of the
+        /// configuration in use, else `recordings/` beside the audit file).
+        #[arg(long, value_name = "DIR")]
+        recordings: Option<PathBuf>,
+        /// The configuration whose `recording.dir` holds the recordings.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -164,37 +185,116 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Audit {
-            cmd: AuditCmd::Verify { paths },
+            cmd:
+                AuditCmd::Verify {
+                    paths,
+                    recordings,
+                    config: file,
+                },
         } => {
-            // The head file beside the current (last) file shows a cut tail.
-            let head = attachd_actors::audit::head_path(&paths[paths.len() - 1]);
-            let files = if paths.len() == 1 {
-                attachd_actors::audit::chain_files(&paths[0]).unwrap_or(paths)
-            } else {
-                paths
+            let dir = match recordings_dir(recordings, file.as_deref(), &paths[paths.len() - 1]) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("attachd: {e}");
+                    return ExitCode::from(2);
+                }
             };
-            let report = attachd_actors::audit::verify_anchored(&files, &head);
-            println!(
-                "{}",
-                serde_json::json!({
-                    "ok": report.ok,
-                    "records": report.records,
-                    "first_bad_seq": report.first_bad_seq,
-                    "message": report.message,
-                })
-            );
-            if report.ok {
+            verify_audit(paths, &dir)
+        }
+        Cmd::Record {
+            cmd: RecordCmd::Text { file },
+        } => match attachd::recording::text(&file) {
+            Ok(text) => {
+                print!("{text}");
                 ExitCode::SUCCESS
-            } else {
-                eprintln!(
-                    "attachd: audit chain broken at seq {}: {}",
-                    report
-                        .first_bad_seq
-                        .map_or_else(|| "?".to_string(), |s| s.to_string()),
-                    report.message
-                );
+            }
+            Err(e) => {
+                eprintln!("attachd: {}: {e}", file.display());
                 ExitCode::from(1)
             }
+        },
+    }
+}
+
+/// Where `audit verify` looks for recordings: `--recordings`, else `recording.dir` of the
+/// configuration in use (`--config` or `ATTACHD__RECORDING__DIR`), else beside the audit file.
+fn recordings_dir(
+    given: Option<PathBuf>,
+    file: Option<&std::path::Path>,
+    audit: &std::path::Path,
+) -> Result<PathBuf, config::ConfigError> {
+    if let Some(d) = given {
+        return Ok(d);
+    }
+    if file.is_some() || std::env::var_os("ATTACHD__RECORDING__DIR").is_some() {
+        return Ok(config::load(file, false)?.recording.dir);
+    }
+    Ok(attachd::recording::beside(audit))
+}
+
+/// `attachd audit verify`: the chain, then the recordings against their chunk records.
+fn verify_audit(paths: Vec<PathBuf>, dir: &std::path::Path) -> ExitCode {
+    use attachd_actors::recording::verify::{verify_dir, ChunkIndex};
+    // The head file beside the current (last) file shows a cut tail.
+    let head = attachd_actors::audit::head_path(&paths[paths.len() - 1]);
+    let files = if paths.len() == 1 {
+        attachd_actors::audit::chain_files(&paths[0]).unwrap_or(paths)
+    } else {
+        paths
+    };
+    let report = attachd_actors::audit::verify_anchored(&files, &head);
+    let rec = ChunkIndex::load(&files).map(|idx| verify_dir(&idx, dir));
+    let rec_json = match &rec {
+        Ok(r) => serde_json::json!({
+            "ok": r.ok,
+            "dir": dir.display().to_string(),
+            "files": r.files,
+            "chunks": r.chunks,
+            "first_bad": r.first_bad,
+        }),
+        Err(e) => {
+            serde_json::json!({"ok": false, "dir": dir.display().to_string(), "error": e.to_string()})
         }
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "ok": report.ok,
+            "records": report.records,
+            "first_bad_seq": report.first_bad_seq,
+            "message": report.message,
+            "recordings": rec_json,
+        })
+    );
+    let mut ok = true;
+    if !report.ok {
+        ok = false;
+        eprintln!(
+            "attachd: audit chain broken at seq {}: {}",
+            report
+                .first_bad_seq
+                .map_or_else(|| "?".to_string(), |s| s.to_string()),
+            report.message
+        );
+    }
+    match rec {
+        Ok(r) => {
+            if let Some(b) = r.first_bad {
+                ok = false;
+                eprintln!(
+                    "attachd: recording {}/{} fails at chunk {}: {}",
+                    b.session_id, b.file, b.chunk, b.reason
+                );
+            }
+        }
+        Err(e) => {
+            ok = false;
+            eprintln!("attachd: cannot read the chunk records: {e}");
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

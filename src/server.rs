@@ -38,6 +38,9 @@ pub enum StartError {
     /// The audit log could not be opened or its chain does not verify.
     #[error("audit log: {0}")]
     Audit(String),
+    /// The recorder could not start.
+    #[error("recording: {0}")]
+    Recording(String),
     /// A listener could not be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -207,7 +210,16 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         )?),
     };
     let bus = shared.bus.as_ref().map(|(b, _)| b.clone());
-    let catalog = Catalog::new(&settings, kube, shared.leases.clone(), audit.clone(), bus);
+    let recorder = crate::recording::start(&settings.recording, audit.clone())
+        .map_err(StartError::Recording)?;
+    let catalog = Catalog::new(
+        &settings,
+        kube,
+        shared.leases.clone(),
+        audit.clone(),
+        bus,
+        recorder.clone(),
+    );
     let settings = Arc::new(settings);
     if let Some((bus, url)) = &shared.bus {
         let registry = catalog.sessions.clone();
@@ -226,6 +238,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         redis: shared.health,
         catalog,
         audit: audit.clone(),
+        recorder,
         origins,
         draining: Default::default(),
     });
@@ -380,6 +393,10 @@ async fn drain(state: web::Data<AppState>, timeout: Duration) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some(r) = &state.recorder {
+        // The last chunk of every recording is sealed and chained before the audit flush.
+        r.seal_all(Duration::from_millis(400)).await;
     }
     if let Err(e) = state.audit.flush().await {
         tracing::error!(error = %e, "audit flush failed during drain");

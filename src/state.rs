@@ -28,6 +28,8 @@ pub struct AppState {
     pub leases: Arc<dyn LeaseStore>,
     /// The audit writer.
     pub audit: Audit,
+    /// The recorder (`None` when `recording.mode = "off"`).
+    pub recorder: Option<attachd_actors::recording::Recorder>,
     /// Sessions: this process's hubs, pods, and how hubs start.
     pub catalog: Catalog,
     /// Effective browser origins.
@@ -44,6 +46,19 @@ impl AppState {
         let policy = self.settings.audit.policy(self.settings.env);
         if policy == AuditOnFailure::Deny && !self.audit.health().is_ok() {
             return Err(ApiError::AuditUnavailable);
+        }
+        Ok(())
+    }
+
+    /// Refuses attaches to a session whose recording is failing when the policy is `deny`
+    /// (SPEC §9).
+    pub fn recording_gate(&self, session_id: &str) -> Result<(), ApiError> {
+        let Some(r) = &self.recorder else {
+            return Ok(());
+        };
+        let deny = self.settings.recording.policy(self.settings.env) == AuditOnFailure::Deny;
+        if deny && !(r.health().is_ok() && r.session_ok(session_id)) {
+            return Err(ApiError::RecordingUnavailable);
         }
         Ok(())
     }

@@ -628,6 +628,7 @@ mod tests {
                 control_grace: Duration::from_secs(60),
                 lease_ttl: Duration::from_secs(15),
                 bus: None,
+                recorder: None,
             },
             io,
             Arc::new(LocalLeases::new()),

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod pace;
 pub mod protocol;
+pub mod recording;
 pub mod redis;
 pub mod ring;
 pub mod stdin_rate;

@@ -327,6 +327,7 @@ def check_config(overlay: str, cfg: dict | None, role_ns: str) -> None:
     check(kube.get("mode", "attach") in ("attach", "exec"), where, "kube.mode must be attach or exec")
     check(str(cfg.get("audit", {}).get("path", "")).startswith("/data/"), where, "audit.path must be on the /data volume")
     check(cfg.get("audit", {}).get("on_failure", "deny") == "deny", where, "audit.on_failure must stay deny")
+    check(str(cfg.get("recording", {}).get("dir", "")).startswith("/data/"), where, "recording.dir must be on the /data volume")
     url = cfg.get("redis", {}).get("url", "")
     check("@" not in url, where, "redis.url must not carry credentials (they come from the Secret)")
     auth = cfg.get("auth", {})

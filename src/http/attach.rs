@@ -193,7 +193,7 @@ impl Attempted<'_> {
             description = "`rate_limited` (with Retry-After), `too_many_connections` or `session_full`"),
         (status = 502, body = ErrorBody, description = "`backend_unavailable`"),
         (status = 503, body = ErrorBody,
-            description = "`audit_unavailable`, `redis_unavailable` or `shutting_down`"),
+            description = "`audit_unavailable`, `recording_unavailable`, `redis_unavailable` or `shutting_down`"),
     ),
     security(("bearer" = [])))]
 pub async fn attach(
@@ -318,6 +318,9 @@ pub async fn attach(
     }
     let slots = SlotGuard::new(Arc::clone(&st.limiter), key);
     if let Err(e) = st.audit_gate() {
+        return Err(att.refuse(e));
+    }
+    if let Err(e) = st.recording_gate(&session_id) {
         return Err(att.refuse(e));
     }
 

@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod echo;
 pub mod extract;
 pub mod ops;
+pub mod recordings;
 pub mod web;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -39,6 +40,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/audit", "audit:read"),
     ("GET", "/api/v1/audit/verify", "audit:read"),
     ("GET", "/api/v1/sessions/{id}/attach", "ticket"),
+    ("GET", "/api/v1/sessions/{id}/recordings", "audit:read"),
+    (
+        "GET",
+        "/api/v1/sessions/{id}/recordings/{file}",
+        "audit:read",
+    ),
 ];
 
 fn json_error(e: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -171,6 +178,14 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
                     .service(resource(
                         "/control",
                         vec![(Method::DELETE, aw::to(api::revoke_control))],
+                    ))
+                    .service(resource(
+                        "/recordings",
+                        vec![(Method::GET, aw::to(recordings::list_recordings))],
+                    ))
+                    .service(resource(
+                        "/recordings/{file}",
+                        vec![(Method::GET, aw::to(recordings::get_recording))],
                     ))
                     .default_service(aw::to(not_found)),
             )

@@ -15,7 +15,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 503 with the failing checks when the audit sink or required Redis fails.
+/// `GET /readyz`: 503 with the failing checks when the audit sink, required Redis or (under
+/// `recording.on_failure = "deny"`) a recording fails.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
@@ -41,6 +42,18 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
             }
         }
     };
+    let recording = match &st.recorder {
+        None => json!("off"),
+        Some(r) if r.health().is_ok() => json!("ok"),
+        Some(_) => {
+            if st.settings.recording.policy(st.settings.env) == AuditOnFailure::Deny {
+                ready = false;
+                json!("failing")
+            } else {
+                json!("degraded")
+            }
+        }
+    };
     if st.is_draining() {
         ready = false;
     }
@@ -50,6 +63,7 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
             "audit": audit,
             "audit_policy": if policy == AuditOnFailure::Deny { "deny" } else { "log" },
             "redis": redis,
+            "recording": recording,
             "draining": st.is_draining(),
         }
     });
@@ -91,6 +105,8 @@ pub async fn metrics() -> HttpResponse {
         crate::http::api::audit_query,
         crate::http::api::audit_verify,
         crate::http::attach::attach,
+        crate::http::recordings::list_recordings,
+        crate::http::recordings::get_recording,
     ),
     components(schemas(
         crate::error::ErrorBody,
@@ -102,6 +118,7 @@ pub async fn metrics() -> HttpResponse {
         crate::http::api::TicketResponse,
         crate::http::api::Delivery,
         crate::http::api::VerifyResponse,
+        crate::http::recordings::RecordingView,
     )),
     modifiers(&Security)
 )]

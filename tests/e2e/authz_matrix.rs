@@ -53,6 +53,8 @@ fn row(method: &str, path: &str) -> Row {
         ("GET", "/api/v1/audit") => r("audit:read", Collection, 200),
         ("GET", "/api/v1/audit/verify") => r("audit:read", Collection, 200),
         ("GET", "/api/v1/sessions/{id}/attach") => r("ticket", Ticket, 101),
+        ("GET", "/api/v1/sessions/{id}/recordings") => r("audit:read", Session, 200),
+        ("GET", "/api/v1/sessions/{id}/recordings/{file}") => r("audit:read", Session, 200),
         (m, p) => panic!(
             "route {m} {p} is in attachd::http::ROUTES but has no row in tests/e2e/authz_matrix.rs: \
              add its expectations to `row()`"
@@ -290,6 +292,11 @@ fn check_correct(method: &str, path: &str, r: &Resp, sid: &str) -> Option<String
             .is_some_and(|t| t.starts_with("atk_")),
         ("GET", "/api/v1/audit") => !r.body["events"].is_array(),
         ("GET", "/api/v1/audit/verify") => r.body["ok"] != true,
+        ("GET", "/api/v1/sessions/{id}/recordings") => !r.body[0]["file"].is_string(),
+        ("GET", "/api/v1/sessions/{id}/recordings/{file}") => {
+            r.headers.get("content-type").and_then(|v| v.to_str().ok())
+                != Some("application/x-asciicast")
+        }
         ("GET", "/openapi.json") => !r.body["openapi"].is_string(),
         _ => false,
     };
@@ -386,7 +393,18 @@ async fn authorization_matrix_over_every_route_and_credential() {
                         }
                         _ => acme_sids[0].clone(),
                     };
-                    let concrete = path.replace("{id}", &sid);
+                    let mut concrete = path.replace("{id}", &sid);
+                    if concrete.contains("{file}") {
+                        // The session's first recording (made when it started), as its owner sees it.
+                        let list = alice
+                            .call("GET", &format!("/api/v1/sessions/{sid}/recordings"), None)
+                            .await;
+                        let file = list.body[0]["file"]
+                            .as_str()
+                            .unwrap_or("20260101T000000.000Z-00000000.cast")
+                            .to_owned();
+                        concrete = concrete.replace("{file}", &file);
+                    }
                     let body = body_for(method, path, alt);
                     let resp = call(&srv, method, &concrete, auth.as_deref(), body.as_ref()).await;
                     let shown = auth

@@ -13,6 +13,7 @@ mod judge;
 mod kube;
 mod limits;
 mod listen;
+mod recording;
 mod redis;
 mod snapshot;
 mod support;

@@ -195,6 +195,11 @@ impl Server {
         self.dir.path().join("audit.log")
     }
 
+    /// `recording.dir`: `recordings/` beside the audit log, where `audit verify` looks.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.dir.path().join("recordings")
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("attachd.log")
     }
@@ -208,10 +213,11 @@ impl Server {
     /// Starts attachd and waits until it is healthy; `Err` carries why not, with its logs.
     fn try_spawn(&mut self, dev: bool) -> Result<(), String> {
         let toml = format!(
-            "[server]\nlisten = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ntls_terminated_upstream = true\nallowed_origins = [\"https://app.example.com\"]\n\n[audit]\npath = \"{}\"\n\n{}\n{}",
+            "[server]\nlisten = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ntls_terminated_upstream = true\nallowed_origins = [\"https://app.example.com\"]\n\n[audit]\npath = \"{}\"\n\n[recording]\ndir = \"{}\"\n\n{}\n{}",
             self.port,
             self.admin_port,
             self.audit_path().display(),
+            self.recordings_dir().display(),
             tokens_toml(),
             self.extra_toml
         );

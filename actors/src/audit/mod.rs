@@ -52,8 +52,8 @@ pub(crate) use health::init_metrics;
 pub use health::{records_lost_total, write_errors_total, AuditHealth, HealthSnapshot};
 pub use record::{AuditEvent, FieldValue};
 pub use verify::{
-    chain_files, read_events, verify_anchored, verify_files, verify_path, AuditQuery, VerifyReport,
-    MAX_QUERY_LIMIT,
+    chain_files, for_each_record, read_events, verify_anchored, verify_files, verify_path,
+    AuditQuery, VerifyReport, MAX_QUERY_LIMIT,
 };
 pub use writer::{Audit, AuditConfig, DETACHED_OVERFLOW, MAILBOX_CAPACITY, MAX_BATCH};
 

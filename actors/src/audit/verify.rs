@@ -535,6 +535,39 @@ fn matches(q: &AuditQuery, obj: &Map<String, Value>) -> bool {
         && field_in(&q.subjects, "subject")
 }
 
+/// Calls `f` with every record of `types` in the files of a chain (oldest first), in chain
+/// order. Lines that are not JSON objects are skipped; integrity is [`verify_files`]'s job.
+pub fn for_each_record(
+    paths: &[PathBuf],
+    types: &[&str],
+    mut f: impl FnMut(&Map<String, Value>),
+) -> Result<(), AuditError> {
+    for path in paths {
+        let file = File::open(path).map_err(|e| AuditError::io(path, e))?;
+        let mut reader = LineReader::new(file);
+        while let Some(line) = reader.next_line().map_err(|e| AuditError::io(path, e))? {
+            let Line::Complete(bytes) = line else { break };
+            // Cheap pre-filter: most records are of other types.
+            if !types
+                .iter()
+                .any(|t| memchr::memmem::find(&bytes, t.as_bytes()).is_some())
+            {
+                continue;
+            }
+            if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) {
+                if obj
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| types.contains(&t))
+                {
+                    f(&obj);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The newest records of the log at `path` that match `q`, oldest first (at most `q.limit`,
 /// itself at most [`MAX_QUERY_LIMIT`]). Unparsable lines and a partial last line are skipped;
 /// integrity is [`verify_path`]'s job.

@@ -50,6 +50,9 @@ impl SessionHub {
                 .subject(subject)
                 .connection_id(conn),
         );
+        if let Some(r) = &self.rec {
+            r.marker(format!("control {} {subject}", reason_label(reason)));
+        }
         if self.seat.holder().is_some() {
             self.remote_holder = None;
         }

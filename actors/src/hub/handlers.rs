@@ -105,7 +105,12 @@ impl Handler<Stdin> for SessionHub {
             return;
         }
         self.last_activity = now;
-        if self.input.try_send(BackendInput::Stdin(msg.data)).is_err() {
+        let data = msg.data.clone();
+        if self.input.try_send(BackendInput::Stdin(msg.data)).is_ok() {
+            if let Some(r) = &self.rec {
+                r.input(&data);
+            }
+        } else {
             self.send_error(
                 &msg.connection_id,
                 ErrorCode::RateLimited,

@@ -28,6 +28,7 @@ use crate::metrics;
 use crate::outbound::{OutFrame, PushError};
 use crate::pace::{Gated, PaceGate};
 use crate::protocol::{close, ControlReason, HolderView, Role, ServerFrame, TermSize};
+use crate::recording::RecordTap;
 use crate::ring::OutputRing;
 use crate::term::worker::TermHandle;
 use crate::term::TermState;
@@ -68,6 +69,8 @@ pub struct HubConfig {
     pub lease_ttl: Duration,
     /// Publishes seat changes to other replicas (with Redis).
     pub bus: Option<crate::redis::bus::ControlBus>,
+    /// Records the session (SPEC §9); `None` when `recording.mode = "off"`.
+    pub recorder: Option<crate::recording::Recorder>,
 }
 
 /// Flow-control settings of a hub.
@@ -120,6 +123,8 @@ pub struct SessionHub {
     /// Set while `remove_participants` works through `leaving`.
     removing: bool,
     on_end: Option<OnEnd>,
+    /// The session's recording (output, input, sizes and markers), fed off the output path.
+    rec: Option<RecordTap>,
 }
 
 /// Runs once when a hub stops, with its session id (unregisters the session).
@@ -147,6 +152,10 @@ impl SessionHub {
             gate.clone(),
         );
         let deadline = SystemTime::now() + cfg.idle_timeout;
+        let rec = cfg
+            .recorder
+            .as_ref()
+            .map(|r| r.open(&session_id, &tenant, size.cols, size.rows));
         let times = SeatTimes {
             control_grace: cfg.control_grace,
             driver_idle_timeout: cfg.driver_idle_timeout,
@@ -176,6 +185,7 @@ impl SessionHub {
             leaving: Vec::new(),
             removing: false,
             on_end: Some(on_end),
+            rec,
         }
     }
 
@@ -362,6 +372,9 @@ impl SessionHub {
     ) {
         if !self.participants.contains_key(&conn) {
             return;
+        }
+        if let (Some(r), Some(p)) = (&self.rec, self.participants.get(&conn)) {
+            r.marker(format!("join {} {subject}", p.role.as_str()));
         }
         self.greet_output(&conn, resume_from, ctx);
         if self.seat.holder_conn() == Some(conn.as_str()) {

@@ -32,6 +32,9 @@ impl SessionHub {
         let end = self.offset() + len;
         let failed = self.push_to_holder(&bytes, end);
         self.ring.push(&bytes);
+        if let Some(r) = &self.rec {
+            r.output(&bytes);
+        }
         self.term.output(bytes);
         if let Some(f) = failed {
             self.drop_failed(vec![f]);
@@ -159,6 +162,9 @@ impl SessionHub {
             p.out.discard_output();
             p.phase = Phase::Resyncing;
             p.discarded_at_resync = p.out.discarded_bytes();
+            if let Some(r) = &self.rec {
+                r.marker(format!("resync {}", p.role.as_str()));
+            }
             tracing::debug!(session = %self.session_id, "observer resyncing");
         }
     }
@@ -428,6 +434,9 @@ impl SessionHub {
         }
         self.size = size;
         self.term.resize(cols, rows);
+        if let Some(r) = &self.rec {
+            r.resize(cols, rows);
+        }
         self.broadcast(&ServerFrame::Size { cols, rows });
     }
 }

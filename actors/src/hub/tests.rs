@@ -25,6 +25,7 @@ fn config() -> HubConfig {
         control_grace: Duration::from_secs(30),
         lease_ttl: Duration::from_secs(15),
         bus: None,
+        recorder: None,
     }
 }
 

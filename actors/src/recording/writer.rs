@@ -1,0 +1,245 @@
+//! One session's recording writer, a task on the recorder thread: it takes the tap's events,
+//! encodes them as asciicast, seals chunks (by size or age), chains each into the audit log as
+//! `recording.chunk`, rotates files by size and marks every gap it was told about.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::file::{CastFile, Chunk};
+use super::health::{SessionHealth, WRITE_ERRORS, WRITTEN_BYTES};
+use super::{Active, RecorderConfig};
+use crate::audit::{Audit, AuditEvent};
+use crate::term::utf8::Utf8Stream;
+
+/// The audit record type of a sealed chunk.
+pub const CHUNK_RECORD: &str = "recording.chunk";
+
+/// How often pending bytes are checked for age, and a failed file is retried.
+const TICK: Duration = Duration::from_millis(250);
+/// How long after a failure a new file is tried.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the tap sends.
+pub(crate) enum RecMsg {
+    Output(Bytes, Instant),
+    Input(Bytes, Instant),
+    Resize(u16, u16, Instant),
+    Marker(String, Instant),
+    /// Seal what is pending now, then answer (drain).
+    Seal(oneshot::Sender<()>),
+}
+
+impl RecMsg {
+    /// Bytes this message counts against the tap's queue bound.
+    pub(crate) fn weight(&self) -> usize {
+        match self {
+            RecMsg::Output(b, _) | RecMsg::Input(b, _) => b.len(),
+            RecMsg::Marker(s, _) => s.len(),
+            RecMsg::Resize(..) | RecMsg::Seal(_) => 16,
+        }
+    }
+}
+
+/// The writer of one session's recording.
+pub(crate) struct SessionWriter {
+    pub(crate) session_id: String,
+    pub(crate) tenant: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) cfg: Arc<RecorderConfig>,
+    pub(crate) size: (u16, u16),
+    pub(crate) file: Option<CastFile>,
+    pub(crate) health: Arc<SessionHealth>,
+    pub(crate) audit: Audit,
+    pub(crate) active: Active,
+    pub(crate) retry_at: Option<Instant>,
+    pub(crate) last_start: SystemTime,
+    pub(crate) out_utf8: Utf8Stream,
+    pub(crate) in_utf8: Utf8Stream,
+}
+
+impl SessionWriter {
+    /// Opens a new file (the first, after a rotation, or after a failure).
+    pub(crate) fn open(&mut self) -> bool {
+        if self.file.is_some() {
+            return true;
+        }
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        // Names sort by start: a file begun in the same millisecond as the last one is dated
+        // a millisecond later.
+        let now = SystemTime::now().max(self.last_start + Duration::from_millis(1));
+        match CastFile::create(&self.dir, &self.session_id, self.size, now) {
+            Ok(f) => {
+                self.last_start = now;
+                self.active.add(f.path().to_path_buf());
+                self.file = Some(f);
+                self.retry_at = None;
+                true
+            }
+            Err(e) => {
+                self.failed("cannot create a recording file", &e);
+                false
+            }
+        }
+    }
+
+    fn failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        WRITE_ERRORS.inc();
+        self.retry_at = Some(Instant::now() + RETRY);
+        if self.health.set_failing() {
+            tracing::error!(session = %self.session_id, dir = %self.dir.display(), error = %e, "{what}; the recording is failing");
+        }
+    }
+
+    fn close_file(&mut self) {
+        if let Some(f) = self.file.take() {
+            self.active.remove(f.path());
+        }
+    }
+
+    /// Applies one event; returns whether a chunk is due.
+    fn apply(&mut self, msg: RecMsg) -> bool {
+        let weight = msg.weight();
+        self.health.queued.fetch_sub(weight, Ordering::AcqRel);
+        if !self.open() {
+            if !matches!(msg, RecMsg::Resize(..)) {
+                self.health.dropped(weight as u64);
+            }
+            if let RecMsg::Resize(c, r, _) = msg {
+                self.size = (c, r);
+            }
+            return false;
+        }
+        let dropped = self.health.take_dropped();
+        let Some(f) = self.file.as_mut() else {
+            return false;
+        };
+        if dropped > 0 {
+            self.out_utf8 = Utf8Stream::default();
+            f.push(
+                Instant::now(),
+                "m",
+                &format!("gap: {dropped} bytes not recorded"),
+            );
+        }
+        match msg {
+            RecMsg::Output(b, at) => {
+                let mut text = String::new();
+                self.out_utf8.decode(&b, |s| text.push_str(s));
+                if !text.is_empty() {
+                    f.push(at, "o", &text);
+                }
+            }
+            RecMsg::Input(b, at) => {
+                let mut text = String::new();
+                self.in_utf8.decode(&b, |s| text.push_str(s));
+                if !text.is_empty() {
+                    f.push(at, "i", &text);
+                }
+            }
+            RecMsg::Resize(c, r, at) => {
+                self.size = (c, r);
+                f.push(at, "r", &super::cast::resize_data(c, r));
+            }
+            RecMsg::Marker(m, at) => f.push(at, "m", &m),
+            RecMsg::Seal(reply) => {
+                let _ = reply.send(());
+                return true;
+            }
+        }
+        f.size() >= self.cfg.max_file_bytes || f.due(self.cfg.chunk_bytes, self.cfg.chunk_interval)
+    }
+
+    /// Seals the pending bytes (and rotates a full file).
+    async fn seal(&mut self) {
+        let Some(f) = self.file.as_mut() else {
+            return;
+        };
+        let pending = f.pending() as u64;
+        match f.seal() {
+            Ok(None) => {}
+            Ok(Some(chunk)) => {
+                WRITTEN_BYTES.inc_by(chunk.bytes);
+                let full = f.size() >= self.cfg.max_file_bytes;
+                if full {
+                    self.close_file();
+                }
+                self.chain(chunk).await;
+            }
+            Err(e) => {
+                self.close_file();
+                self.health.dropped(pending);
+                self.failed("cannot write a recording chunk", &e);
+            }
+        }
+    }
+
+    /// Appends a sealed chunk's record to the audit chain.
+    async fn chain(&mut self, c: Chunk) {
+        let ev = AuditEvent::new(CHUNK_RECORD, "ok")
+            .session_id(&self.session_id)
+            .tenant(&self.tenant)
+            .field_str("file", &c.file)
+            .field_u64("index", c.index)
+            .field_u64("offset", c.offset)
+            .field_u64("bytes", c.bytes)
+            .field_str("sha256", &c.sha256)
+            .field_str("prev_sha256", &c.prev_sha256);
+        match self.audit.record(ev).await {
+            Ok(_) => {
+                if !self.health.has_dropped() && self.retry_at.is_none() {
+                    self.health.set_ok();
+                }
+            }
+            // The audit log's own failure policy covers this (its gate, metric and readiness);
+            // the file keeps the chunk, which verification reports as not covered.
+            Err(e) => {
+                tracing::error!(session = %self.session_id, error = %e, "a recording chunk could not be chained into the audit log")
+            }
+        }
+    }
+
+    /// The writer's loop: until the tap is dropped (the session ended), then a last seal.
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<RecMsg>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => {
+                        if self.apply(m) {
+                            self.seal().await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let due = self
+                        .file
+                        .as_ref()
+                        .is_some_and(|f| f.due(self.cfg.chunk_bytes, self.cfg.chunk_interval));
+                    if due {
+                        self.seal().await;
+                    } else if self.file.is_none() && self.health.has_dropped() {
+                        // Retry a failed file without waiting for more output.
+                        if self.open() {
+                            let n = self.health.take_dropped();
+                            if let Some(f) = self.file.as_mut() {
+                                f.push(Instant::now(), "m", &format!("gap: {n} bytes not recorded"));
+                            }
+                            self.seal().await;
+                        }
+                    }
+                }
+            }
+        }
+        self.seal().await;
+        self.close_file();
+    }
+}
