@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::judge::{self, Side};
 use crate::support::*;
@@ -84,7 +86,15 @@ impl Driver {
                 Seen::Json(_) => {}
             }
             if String::from_utf8_lossy(&self.screen[from..]).contains(needle) {
-                return;
+                break;
+            }
+        }
+        // The prompt after it may come in a later frame: read until the shell is quiet.
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_millis(700), self.ws.next()).await
+        {
+            if let Message::Binary(b) = m {
+                self.screen.extend_from_slice(&b);
             }
         }
     }
