@@ -231,6 +231,89 @@ impl ResponseError for ApiError {
 mod tests {
     use super::*;
 
+    /// One of each variant; the match below fails to compile when a variant is added.
+    fn every_error() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::Unauthorized,
+            ApiError::TicketReplayed,
+            ApiError::Forbidden("x"),
+            ApiError::NotFound,
+            ApiError::BadRequest(String::new()),
+            ApiError::CommandNotAllowed,
+            ApiError::PayloadTooLarge,
+            ApiError::RequestTimeout,
+            ApiError::TokenInUrl,
+            ApiError::OriginNotAllowed,
+            ApiError::RateLimited {
+                retry_after_secs: 0,
+            },
+            ApiError::TooManyConnections,
+            ApiError::SessionFull,
+            ApiError::AuditUnavailable,
+            ApiError::RecordingUnavailable,
+            ApiError::RedisUnavailable,
+            ApiError::UnsupportedProtocol,
+            ApiError::UpgradeRequired,
+            ApiError::MethodNotAllowed,
+            ApiError::BackendUnavailable(String::new()),
+            ApiError::ShuttingDown,
+            ApiError::Internal(String::new()),
+        ];
+        for e in &all {
+            match e {
+                ApiError::Unauthorized
+                | ApiError::TicketReplayed
+                | ApiError::Forbidden(_)
+                | ApiError::NotFound
+                | ApiError::BadRequest(_)
+                | ApiError::CommandNotAllowed
+                | ApiError::PayloadTooLarge
+                | ApiError::RequestTimeout
+                | ApiError::TokenInUrl
+                | ApiError::OriginNotAllowed
+                | ApiError::RateLimited { .. }
+                | ApiError::TooManyConnections
+                | ApiError::SessionFull
+                | ApiError::AuditUnavailable
+                | ApiError::RecordingUnavailable
+                | ApiError::RedisUnavailable
+                | ApiError::UnsupportedProtocol
+                | ApiError::UpgradeRequired
+                | ApiError::MethodNotAllowed
+                | ApiError::BackendUnavailable(_)
+                | ApiError::ShuttingDown
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_web_client_knows_every_error_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/web/src/api.ts");
+        let ts = std::fs::read_to_string(path).expect("web/src/api.ts");
+        let start = ts
+            .find("export const API_ERROR = {")
+            .expect("web/src/api.ts has no API_ERROR");
+        let body = &ts[start
+            ..ts[start..]
+                .find("} as const;")
+                .expect("API_ERROR is closed")
+                + start];
+        let web: std::collections::BTreeSet<String> = body
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().trim_end_matches(',').trim_matches('\'').to_owned())
+            .collect();
+        let rust: std::collections::BTreeSet<String> =
+            every_error().iter().map(|e| e.code().to_owned()).collect();
+        assert_eq!(
+            web, rust,
+            "web/src/api.ts API_ERROR differs from ApiError::code"
+        );
+    }
+
     #[test]
     fn codes_and_statuses_follow_the_spec() {
         let cases: &[(ApiError, u16, &str)] = &[

@@ -7,6 +7,35 @@ import { parseRetryAfter } from './retry-after';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+/**
+ * `error` codes of HTTP refusals (SPEC §2–§4, §9). The server maps them in one place
+ * (`src/error.rs`), whose test checks this list against it name for name.
+ */
+export const API_ERROR = {
+  UNAUTHORIZED: 'unauthorized',
+  TICKET_REPLAYED: 'ticket_replayed',
+  FORBIDDEN: 'forbidden',
+  NOT_FOUND: 'not_found',
+  INVALID_REQUEST: 'invalid_request',
+  COMMAND_NOT_ALLOWED: 'command_not_allowed',
+  PAYLOAD_TOO_LARGE: 'payload_too_large',
+  REQUEST_TIMEOUT: 'request_timeout',
+  TOKEN_IN_URL: 'token_in_url',
+  ORIGIN_NOT_ALLOWED: 'origin_not_allowed',
+  RATE_LIMITED: 'rate_limited',
+  TOO_MANY_CONNECTIONS: 'too_many_connections',
+  SESSION_FULL: 'session_full',
+  AUDIT_UNAVAILABLE: 'audit_unavailable',
+  RECORDING_UNAVAILABLE: 'recording_unavailable',
+  REDIS_UNAVAILABLE: 'redis_unavailable',
+  UNSUPPORTED_PROTOCOL: 'unsupported_protocol',
+  UPGRADE_REQUIRED: 'upgrade_required',
+  METHOD_NOT_ALLOWED: 'method_not_allowed',
+  BACKEND_UNAVAILABLE: 'backend_unavailable',
+  SHUTTING_DOWN: 'shutting_down',
+  INTERNAL: 'internal',
+} as const;
+
 /** An HTTP error answer: status plus the `{"error", "message"}` body of SPEC §2. */
 export class ApiError extends Error {
   constructor(
@@ -55,6 +84,27 @@ export function parseSessionList(body: unknown): SessionSummary[] {
         ? body.items
         : [];
   return list.map(normalizeSession).filter((s): s is SessionSummary => s !== null);
+}
+
+/** One recording file of a session (SPEC §9). */
+export interface RecordingSummary {
+  readonly file: string;
+  readonly startedAt: string | null;
+  readonly bytes: number;
+  readonly verified: boolean;
+}
+
+export function parseRecordingList(body: unknown): RecordingSummary[] {
+  if (!Array.isArray(body)) return [];
+  return body
+    .filter(isObject)
+    .filter((r) => typeof r.file === 'string')
+    .map((r) => ({
+      file: r.file as string,
+      startedAt: typeof r.started_at === 'string' ? r.started_at : null,
+      bytes: typeof r.bytes === 'number' ? r.bytes : 0,
+      verified: r.verified === true,
+    }));
 }
 
 export function sessionPath(id: string): string {
@@ -120,6 +170,17 @@ export class ApiClient {
     const s = normalizeSession(body) ?? (isObject(body) ? normalizeSession(body.session) : null);
     if (!s) throw new ApiError(res.status, 'bad_response', 'The server did not return a session id.');
     return s;
+  }
+
+  async listRecordings(sessionId: string): Promise<RecordingSummary[]> {
+    const res = await this.#request('GET', `${sessionPath(sessionId)}/recordings`);
+    return parseRecordingList(await res.json());
+  }
+
+  /** One recording's asciicast text, fetched with the token in the header (never in a URL). */
+  async fetchRecording(sessionId: string, file: string): Promise<Blob> {
+    const res = await this.#request('GET', `${sessionPath(sessionId)}/recordings/${encodeURIComponent(file)}`);
+    return res.blob();
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   roleText,
   whoamiText,
 } from './status';
+import { RecordingsUi } from './recordings-ui';
 import { TerminalView } from './terminal-view';
 
 function byId<T extends HTMLElement>(id: string): T {
@@ -56,6 +57,27 @@ const ui = {
   notice: byId('notice'),
   terminal: byId('terminal'),
 };
+
+const recordings = new RecordingsUi(
+  {
+    panel: byId('recordings-panel'),
+    session: byId('recordings-session'),
+    back: byId<HTMLButtonElement>('recordings-back'),
+    list: byId<HTMLUListElement>('recordings'),
+    empty: byId('recordings-empty'),
+    error: byId('recordings-error'),
+    player: byId('player'),
+    play: byId<HTMLButtonElement>('player-play'),
+    seek: byId<HTMLInputElement>('player-seek'),
+    time: byId('player-time'),
+    speed: byId<HTMLSelectElement>('player-speed'),
+    skipIdle: byId<HTMLInputElement>('player-skip-idle'),
+    download: byId<HTMLButtonElement>('player-download'),
+    terminal: byId('player-terminal'),
+  },
+  () => api,
+  (err) => errorText(err),
+);
 
 /** The only reference to the token (inside ApiClient's private field). */
 let api: ApiClient | null = null;
@@ -207,6 +229,15 @@ function sessionItem(s: SessionSummary): HTMLLIElement {
     b.addEventListener('click', () => attach(s.id, role));
     li.append(b);
   }
+  const rec = document.createElement('button');
+  rec.type = 'button';
+  rec.dataset.testid = 'recordings';
+  rec.textContent = 'Recordings';
+  rec.addEventListener('click', () => {
+    ui.sessionsPanel.hidden = true;
+    void recordings.show(s.id);
+  });
+  li.append(rec);
   return li;
 }
 
@@ -224,12 +255,14 @@ async function loadSessions(): Promise<void> {
 }
 
 function showSessions(): void {
+  recordings.stop();
   ui.attachPanel.hidden = true;
   ui.sessionsPanel.hidden = false;
   void loadSessions();
 }
 
 ui.refresh.addEventListener('click', () => void loadSessions());
+byId<HTMLButtonElement>('recordings-back').addEventListener('click', () => showSessions());
 ui.newSession.addEventListener('click', async () => {
   if (!api) return;
   ui.newSession.disabled = true;
@@ -271,6 +304,7 @@ async function signIn(): Promise<void> {
 
 function signOut(message = ''): void {
   controller.stop();
+  recordings.stop();
   api = null;
   ui.sessions.replaceChildren();
   ui.attachPanel.hidden = true;

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { ApiClient, ApiError, attachPath, parseSessionList, wsURL } from '../src/api';
+import { ApiClient, ApiError, attachPath, parseRecordingList, parseSessionList, wsURL } from '../src/api';
 
 type Call = { url: string; init: RequestInit | undefined };
 
@@ -66,5 +66,35 @@ describe('helpers', () => {
       'ws://127.0.0.1:8080/api/v1/sessions/abc/attach',
     );
     expect(wsURL('/x', { protocol: 'https:', host: 'app.example.com' })).toBe('wss://app.example.com/x');
+  });
+});
+
+describe('recordings', () => {
+  it('parses the recordings list and keeps only well-formed entries', () => {
+    expect(
+      parseRecordingList([
+        { file: 'a.cast', started_at: '2026-01-01T00:00:00.000Z', bytes: 10, verified: true },
+        { file: 'b.cast', bytes: 'x' },
+        { nofile: true },
+        'junk',
+      ]),
+    ).toEqual([
+      { file: 'a.cast', startedAt: '2026-01-01T00:00:00.000Z', bytes: 10, verified: true },
+      { file: 'b.cast', startedAt: null, bytes: 0, verified: false },
+    ]);
+    expect(parseRecordingList({ recordings: [] })).toEqual([]);
+  });
+
+  it('fetches a recording with the token in the header, never in the URL', async () => {
+    const calls: Call[] = [];
+    const api = new ApiClient('secret-token', async (url, init) => {
+      calls.push({ url, init });
+      return new Response('{"version":2}', { status: 200 });
+    });
+    const blob = await api.fetchRecording('s-1', '20260101T000000.000Z-0a1b2c3d.cast');
+    expect(await blob.text()).toBe('{"version":2}');
+    expect(calls[0]!.url).toBe('/api/v1/sessions/s-1/recordings/20260101T000000.000Z-0a1b2c3d.cast');
+    expect(calls[0]!.url).not.toContain('secret-token');
+    expect((calls[0]!.init!.headers as Record<string, string>).Authorization).toBe('Bearer secret-token');
   });
 });
