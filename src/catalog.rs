@@ -114,6 +114,7 @@ impl Catalog {
             driver_idle_timeout: s.attach.driver_idle_timeout,
             control_grace: s.attach.control_grace,
             lease_ttl: s.attach.lease_ttl,
+            control_request_ttl: s.attach.control_request_ttl,
             bus,
             recorder,
         };

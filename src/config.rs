@@ -254,6 +254,9 @@ pub struct AttachSettings {
     /// A control lease not renewed for this long is lost (a partitioned holder stops writing).
     #[serde(with = "humantime_serde")]
     pub lease_ttl: Duration,
+    /// How long a driver's request for control waits for the holder's answer.
+    #[serde(with = "humantime_serde")]
+    pub control_request_ttl: Duration,
 }
 
 impl Default for AttachSettings {
@@ -263,6 +266,7 @@ impl Default for AttachSettings {
             control_grace: Duration::from_secs(10),
             driver_idle_timeout: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(15),
+            control_request_ttl: Duration::from_secs(30),
         }
     }
 }

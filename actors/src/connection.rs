@@ -13,9 +13,7 @@ use crate::hub::{Ack, ControlRequest, Join, Leave, ParticipantStats, Resize, Ses
 use crate::limits::SlotGuard;
 use crate::metrics;
 use crate::outbound::{OutFrame, OutboundTx};
-use crate::protocol::{
-    close, ClientMessage, ControlAction, ErrorCode, HelloLimits, Role, ServerFrame,
-};
+use crate::protocol::{close, ClientMessage, ErrorCode, HelloLimits, Role, ServerFrame};
 use crate::stdin_rate::{ReadPause, StdinBucket, Verdict};
 
 /// A decoded client frame, as the socket reader hands it over.
@@ -422,7 +420,7 @@ impl Connection {
                 }),
                 Err(SendError::Full(_))
             ),
-            ClientMessage::Control { action } => {
+            ClientMessage::Control { action, to } => {
                 // Every control change is audited and announced to everyone: a budget bounds
                 // them like stdin (delayed beyond it, 1008 if the budget stays exhausted).
                 if !self.charge(ctx, Budget::Control, 0) {
@@ -431,7 +429,8 @@ impl Connection {
                 matches!(
                     self.hub.try_send(ControlRequest {
                         connection_id: conn,
-                        acquire: action == ControlAction::Acquire,
+                        action,
+                        to,
                     }),
                     Err(SendError::Full(_))
                 )
@@ -627,6 +626,7 @@ mod tests {
                 driver_idle_timeout: Duration::from_secs(60),
                 control_grace: Duration::from_secs(60),
                 lease_ttl: Duration::from_secs(15),
+                control_request_ttl: Duration::from_secs(30),
                 bus: None,
                 recorder: None,
             },

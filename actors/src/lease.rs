@@ -47,6 +47,17 @@ pub trait LeaseStore: Send + Sync + 'static {
         epoch: u64,
         ttl: Duration,
     ) -> BoxFuture<'static, Result<bool, LeaseError>>;
+    /// Hands the seat held at `epoch` to `to` with a new epoch (a holder's grant), in one step;
+    /// `None` if `epoch` is no longer current.
+    fn transfer(
+        &self,
+        session: &str,
+        epoch: u64,
+        to: &Holder,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Option<Lease>, LeaseError>>;
+    /// Who holds the seat now, if anyone (a replica that has not heard of it yet asks).
+    fn holder(&self, session: &str) -> BoxFuture<'static, Result<Option<Holder>, LeaseError>>;
     /// Gives the seat up if still held at `epoch`.
     fn release(&self, session: &str, epoch: u64) -> BoxFuture<'static, Result<bool, LeaseError>>;
     /// Takes the seat from whoever holds it (a moderator's revoke); `true` if someone did. The
@@ -131,6 +142,38 @@ impl LeaseStore for LocalLeases {
         Box::pin(ready(Ok(ok)))
     }
 
+    fn transfer(
+        &self,
+        session: &str,
+        epoch: u64,
+        to: &Holder,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Option<Lease>, LeaseError>> {
+        let now = Instant::now();
+        let result = self.with(|m| match m.get_mut(session) {
+            Some(e) if e.lease.epoch == epoch && e.expires > now => {
+                e.lease = Lease {
+                    holder: to.clone(),
+                    epoch: self.epoch.fetch_add(1, Ordering::AcqRel) + 1,
+                };
+                e.expires = now + ttl;
+                Some(e.lease.clone())
+            }
+            _ => None,
+        });
+        Box::pin(ready(Ok(result)))
+    }
+
+    fn holder(&self, session: &str) -> BoxFuture<'static, Result<Option<Holder>, LeaseError>> {
+        let now = Instant::now();
+        let holder = self.with(|m| {
+            m.get(session)
+                .filter(|e| e.expires > now)
+                .map(|e| e.lease.holder.clone())
+        });
+        Box::pin(ready(Ok(holder)))
+    }
+
     fn release(&self, session: &str, epoch: u64) -> BoxFuture<'static, Result<bool, LeaseError>> {
         let ok = self.with(|m| match m.get(session) {
             Some(e) if e.lease.epoch == epoch => {
@@ -182,8 +225,24 @@ mod tests {
         assert!(a2.epoch > a.epoch);
         assert!(!s.renew("s1", a.epoch, ttl).await.unwrap());
         assert!(!s.release("s1", a.epoch).await.unwrap());
-        assert!(s.revoke("s1").await.unwrap());
+        // A grant hands the seat over with a newer epoch; the granting epoch is fenced out.
+        assert!(s
+            .transfer("s1", a.epoch, &h("c2", "bob"), ttl)
+            .await
+            .unwrap()
+            .is_none());
+        let b = s
+            .transfer("s1", a2.epoch, &h("c2", "bob"), ttl)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(b.epoch > a2.epoch);
+        assert_eq!(s.holder("s1").await.unwrap(), Some(h("c2", "bob")));
+        assert_eq!(b.holder, h("c2", "bob"));
         assert!(!s.renew("s1", a2.epoch, ttl).await.unwrap());
+        assert!(s.renew("s1", b.epoch, ttl).await.unwrap());
+        assert!(s.revoke("s1").await.unwrap());
+        assert!(!s.renew("s1", b.epoch, ttl).await.unwrap());
         assert!(!s.revoke("s1").await.unwrap());
         assert!(s
             .acquire("s1", &h("c2", "bob"), ttl)

@@ -120,6 +120,8 @@ pub enum ControlReason {
     Revoked,
     /// The holder disconnected; the seat is kept for its subject during the grace period.
     Disconnected,
+    /// The holder granted a driver's request: the seat moved to that driver.
+    Granted,
 }
 
 impl ControlReason {
@@ -130,6 +132,56 @@ impl ControlReason {
             ControlReason::Released | ControlReason::Disconnected => "attach.control.released",
             ControlReason::Expired => "attach.control.expired",
             ControlReason::Revoked => "attach.control.revoked",
+            ControlReason::Granted => "attach.control.granted",
+        }
+    }
+
+    /// The wire, metric and note name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlReason::Acquired => "acquired",
+            ControlReason::Released => "released",
+            ControlReason::Expired => "expired",
+            ControlReason::Revoked => "revoked",
+            ControlReason::Disconnected => "disconnected",
+            ControlReason::Granted => "granted",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ControlReason::Acquired,
+            ControlReason::Released,
+            ControlReason::Expired,
+            ControlReason::Revoked,
+            ControlReason::Disconnected,
+            ControlReason::Granted,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// How a request for control ended (`control_request_ended.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestOutcome {
+    /// The holder said no.
+    Denied,
+    /// Nobody answered within 30 s.
+    Expired,
+    /// The requester left.
+    Withdrawn,
+}
+
+impl RequestOutcome {
+    /// The audit record type of this outcome.
+    pub fn audit_type(self) -> &'static str {
+        match self {
+            RequestOutcome::Denied => "attach.control.request.denied",
+            RequestOutcome::Expired => "attach.control.request.expired",
+            RequestOutcome::Withdrawn => "attach.control.request.withdrawn",
         }
     }
 }
@@ -246,6 +298,24 @@ pub enum ServerFrame {
         /// Why.
         reason: ControlReason,
     },
+    /// A driver asks for control: sent to the holder (who answers with `grant` or `deny`) and
+    /// to the requester (its request is queued).
+    #[serde(rename = "control_request")]
+    ControlRequest {
+        /// Who asks.
+        from: HolderView,
+        /// RFC 3339 time at which the request expires unanswered.
+        expires_at: String,
+    },
+    /// A request ended without moving control (a grant is a `control` frame, reason
+    /// `granted`): to the holder and the requester.
+    #[serde(rename = "control_request_ended")]
+    ControlRequestEnded {
+        /// Who asked.
+        from: HolderView,
+        /// How it ended.
+        outcome: RequestOutcome,
+    },
     /// Participant counts after a join or leave.
     Participants {
         /// Connected driver-role participants.
@@ -347,10 +417,13 @@ pub enum ClientMessage {
         /// Rows, 1..=1000.
         rows: u32,
     },
-    /// Acquire or release control (driver role only).
+    /// Acquire, release, request, grant or deny control (driver role only).
     Control {
         /// What to do.
         action: ControlAction,
+        /// The requester's connection id (`grant` and `deny` only).
+        #[serde(default)]
+        to: Option<String>,
     },
     /// Output up to `offset` has been rendered (SPEC §8 flow control).
     Ack {
@@ -367,7 +440,16 @@ pub enum ControlAction {
     Acquire,
     /// Give the seat up.
     Release,
+    /// Ask the holder for the seat (acquires it when free).
+    Request,
+    /// The holder hands the seat to the requester `to`.
+    Grant,
+    /// The holder refuses `to`'s request.
+    Deny,
 }
+
+/// Longest accepted connection id in `control.to`.
+pub const MAX_CONNECTION_ID: usize = 64;
 
 /// Largest accepted terminal dimension.
 pub const MAX_TERMINAL_DIM: u32 = 1000;
@@ -383,6 +465,19 @@ impl ClientMessage {
                 String::from("unknown message type or invalid fields")
             }
         })?;
+        if let ClientMessage::Control { action, to } = &msg {
+            let answer = matches!(action, ControlAction::Grant | ControlAction::Deny);
+            match to {
+                None if answer => return Err(String::from("grant and deny need `to`")),
+                Some(_) if !answer => {
+                    return Err(String::from("`to` belongs to grant and deny only"))
+                }
+                Some(t) if t.is_empty() || t.len() > MAX_CONNECTION_ID => {
+                    return Err(String::from("`to` is not a connection id"))
+                }
+                _ => {}
+            }
+        }
         if let ClientMessage::Resize { cols, rows } = msg {
             if !(1..=MAX_TERMINAL_DIM).contains(&cols) || !(1..=MAX_TERMINAL_DIM).contains(&rows) {
                 return Err(format!(
@@ -434,9 +529,20 @@ mod tests {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"control","action":"acquire"}"#),
             Ok(ClientMessage::Control {
-                action: ControlAction::Acquire
+                action: ControlAction::Acquire,
+                to: None
             })
         );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"control","action":"grant","to":"c-1"}"#),
+            Ok(ClientMessage::Control {
+                action: ControlAction::Grant,
+                to: Some("c-1".into())
+            })
+        );
+        assert!(ClientMessage::parse(r#"{"type":"control","action":"deny"}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"control","action":"request","to":"c"}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"control","action":"grant","to":""}"#).is_err());
         assert!(ClientMessage::parse(r#"{"type":"control","action":"steal"}"#).is_err());
         assert!(ClientMessage::parse(r#"{"type":"nope"}"#).is_err());
         assert_eq!(

@@ -175,7 +175,12 @@ impl Attempted<'_> {
         credential in the query string is 400 `token_in_url`; a present `Origin` must be in \
         `server.allowed_origins` (exactly one). `permessage-deflate` is never negotiated. \
         Every refusal is plain HTTP with a JSON `{error, message}` body, and every attempt is \
-        audited.",
+        audited. Frames beyond SPEC §5 (additive): `hello` carries `subject`, `name?` and \
+        `control.subject`, `control.name?`; `control.holder` carries `name?` and `reason` may be \
+        `granted`; client `{\"type\":\"control\",\"action\":\"request\"}` and, from the holder, \
+        `{\"type\":\"control\",\"action\":\"grant\"|\"deny\",\"to\":connection_id}`; server \
+        `control_request {from: {connection_id, subject, name?}, expires_at}` and \
+        `control_request_ended {from, outcome: denied|expired|withdrawn}`.",
     params(
         ("id" = String, Path, description = "session id"),
         ("Sec-WebSocket-Protocol" = Option<String>, Header,

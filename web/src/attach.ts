@@ -11,6 +11,7 @@ import {
   type AttachState,
   canAcquire,
   canRelease,
+  canRequest,
   canSendInput,
   initialState,
   parseFrame,
@@ -187,9 +188,20 @@ export class AttachController {
     return this.#control('release', canRelease(this.#state));
   }
 
-  #control(action: 'acquire' | 'release', allowed: boolean): boolean {
+  /** Ask the holder for control (the "Request control" button while someone holds it). */
+  request(): boolean {
+    return this.#control('request', canRequest(this.#state));
+  }
+
+  /** The holder's answer to a request: `grant` hands control to `to`, `deny` refuses. */
+  answer(to: string, grant: boolean): boolean {
+    const pending = this.#state.you && this.#state.requests.some((r) => r.connectionId === to);
+    return this.#control(grant ? 'grant' : 'deny', pending, to);
+  }
+
+  #control(action: 'acquire' | 'release' | 'request' | 'grant' | 'deny', allowed: boolean, to?: string): boolean {
     if (!allowed || !this.#socket) return false;
-    this.#socket.send(JSON.stringify({ type: 'control', action }));
+    this.#socket.send(JSON.stringify(to === undefined ? { type: 'control', action } : { type: 'control', action, to }));
     return true;
   }
 

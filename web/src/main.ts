@@ -7,7 +7,18 @@ import './style.css';
 import { ApiClient, ApiError, attachPath, type SessionSummary, wsURL } from './api';
 import { AttachController, openBrowserSocket } from './attach';
 import { installCspStyleShim } from './csp-compat';
-import { type AttachState, canAcquire, canRelease, canSendInput, rateLimited, type Role, sessionGone } from './protocol';
+import {
+  type AttachState,
+  canAcquire,
+  canRelease,
+  canRequest,
+  canSendInput,
+  displayName,
+  rateLimited,
+  type Requester,
+  type Role,
+  sessionGone,
+} from './protocol';
 import {
   connStateText,
   holderText,
@@ -55,6 +66,7 @@ const ui = {
   detach: byId<HTMLButtonElement>('detach'),
   closeReason: byId('close-reason'),
   notice: byId('notice'),
+  controlRequests: byId('control-requests'),
   terminal: byId('terminal'),
 };
 
@@ -152,7 +164,8 @@ function render(state: AttachState, now = Date.now()): void {
   ui.idleWarning.textContent = idleWarningText(state, now) ?? '';
   ui.closeReason.textContent = state.closeMessage ?? '';
   ui.notice.textContent = state.phase === 'connected' ? state.notice ?? '' : '';
-  ui.acquire.disabled = !canAcquire(state);
+  ui.acquire.disabled = !canAcquire(state) && !canRequest(state);
+  renderRequests(state.requests);
   ui.release.disabled = !canRelease(state);
   const ended = state.phase === 'failed' || state.phase === 'closed';
   const gone = sessionGone(state);
@@ -167,12 +180,43 @@ function render(state: AttachState, now = Date.now()): void {
   view.setMode(input ? 'fit' : 'session');
 }
 
+/** The holder's prompts: one per driver asking for control, with Grant and Deny. */
+let shownRequests: readonly Requester[] = [];
+function renderRequests(requests: readonly Requester[]): void {
+  if (requests === shownRequests) return;
+  shownRequests = requests;
+  ui.controlRequests.replaceChildren(
+    ...requests.map((r) => {
+      const row = document.createElement('div');
+      row.className = 'control-request';
+      row.dataset.testid = 'control-request';
+      row.dataset.from = r.connectionId;
+      const text = document.createElement('span');
+      text.textContent = `${displayName(r) ?? 'A driver'} asks for control.`;
+      const grant = document.createElement('button');
+      grant.type = 'button';
+      grant.className = 'grant';
+      grant.textContent = 'Give control';
+      grant.addEventListener('click', () => controller.answer(r.connectionId, true));
+      const deny = document.createElement('button');
+      deny.type = 'button';
+      deny.className = 'deny';
+      deny.textContent = 'Deny';
+      deny.addEventListener('click', () => controller.answer(r.connectionId, false));
+      row.append(text, grant, deny);
+      return row;
+    }),
+  );
+}
+
 // Countdowns (reconnect, idle deadline) tick once a second.
 window.setInterval(() => {
   if (controller.state.phase !== 'idle') render(controller.state);
 }, 1000);
 
-ui.acquire.addEventListener('click', () => controller.acquire());
+ui.acquire.addEventListener('click', () => {
+  if (!controller.acquire()) controller.request();
+});
 ui.release.addEventListener('click', () => controller.release());
 ui.retry.addEventListener('click', () => controller.retry());
 ui.startNew.addEventListener('click', async () => {

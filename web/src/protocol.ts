@@ -49,6 +49,13 @@ export function displayName(who: { readonly subject: string | null; readonly nam
   return who?.name ?? who?.subject ?? null;
 }
 
+/** A driver asking this page's connection (the holder) for control. */
+export interface Requester {
+  readonly connectionId: string;
+  readonly subject: string | null;
+  readonly name: string | null;
+}
+
 export interface Participants {
   readonly drivers: number;
   readonly observers: number;
@@ -72,6 +79,10 @@ export interface AttachState {
   readonly holder: Holder | null;
   /** This connection holds control. */
   readonly you: boolean;
+  /** Drivers waiting for this holder's answer (`control_request`), oldest first. */
+  readonly requests: readonly Requester[];
+  /** This connection asked the holder for control and waits for the answer. */
+  readonly asked: boolean;
   readonly participants: Participants | null;
   /** Unix ms at which the session is closed for idleness, if known. */
   readonly idleDeadline: number | null;
@@ -134,6 +145,8 @@ export const initialState: AttachState = {
   name: null,
   holder: null,
   you: false,
+  requests: [],
+  asked: false,
   participants: null,
   idleDeadline: null,
   maxMessageBytes: null,
@@ -281,7 +294,26 @@ const controlReasons: Record<string, string> = {
   expired: 'expired after driver inactivity',
   revoked: 'revoked by a moderator',
   disconnected: 'the driver disconnected',
+  granted: 'handed over on request',
 };
+
+function parseRequester(v: unknown): Requester | null {
+  if (!isObject(v)) return null;
+  const id = str(v.connection_id);
+  return id ? { connectionId: id, subject: str(v.subject), name: str(v.name) } : null;
+}
+
+function requestEndedNotice(outcome: string | null, holder: Holder | null): string {
+  const who = displayName(holder) ?? 'The holder';
+  switch (outcome) {
+    case 'denied':
+      return `${who} denied your request for control.`;
+    case 'expired':
+      return 'Your request for control expired unanswered.';
+    default:
+      return 'Your request for control ended.';
+  }
+}
 
 function controlNotice(holder: Holder | null, you: boolean, lost: boolean, reason: string | null): string {
   const why = reason ? controlReasons[reason] ?? reason : null;
@@ -325,6 +357,8 @@ function onText(state: AttachState, data: string): AttachState {
         name,
         holder,
         you,
+        requests: [],
+        asked: false,
         idleDeadline: parseDeadline(f.idle_deadline),
         maxMessageBytes: typeof limits.max_message_bytes === 'number' ? limits.max_message_bytes : null,
         size: parseSize(f.size),
@@ -346,7 +380,26 @@ function onText(state: AttachState, data: string): AttachState {
       const holder = parseHolder(f.holder);
       const you = holder !== null && holder.connectionId === state.connectionId;
       const notice = controlNotice(holder, you, state.you && !you, str(f.reason));
-      return { ...state, holder, you, notice };
+      // Requests were addressed to the old holder: they end with the change.
+      return { ...state, holder, you, notice, requests: [], asked: false };
+    }
+    case 'control_request': {
+      const from = parseRequester(f.from);
+      if (!from) return state;
+      if (from.connectionId === state.connectionId) {
+        const who = displayName(state.holder) ?? 'the holder';
+        return { ...state, asked: true, notice: `Asked ${who} for control; waiting for an answer.` };
+      }
+      if (state.requests.some((r) => r.connectionId === from.connectionId)) return state;
+      return { ...state, requests: [...state.requests, from], notice: `${displayName(from) ?? 'A driver'} asks for control.` };
+    }
+    case 'control_request_ended': {
+      const from = parseRequester(f.from);
+      if (!from) return state;
+      if (from.connectionId === state.connectionId) {
+        return { ...state, asked: false, notice: requestEndedNotice(str(f.outcome), state.holder) };
+      }
+      return { ...state, requests: state.requests.filter((r) => r.connectionId !== from.connectionId) };
     }
     case 'snapshot': {
       const snap = parseSnapshot(f);
@@ -407,6 +460,8 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
         phase: info.reconnect ? 'reconnecting' : 'closed',
         holder: null,
         you: false,
+        requests: [],
+        asked: false,
         participants: null,
         closeCode: event.code,
         closeMessage: message,
@@ -422,6 +477,8 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
         phase: fatal ? 'failed' : 'reconnecting',
         holder: null,
         you: false,
+        requests: [],
+        asked: false,
         closeCode: null,
         closeMessage: describeTicketFailure(event.status, event.message),
         refusedStatus: event.status,
@@ -456,6 +513,11 @@ export function canSendInput(state: AttachState): boolean {
 /** Control can be acquired only when it is free (otherwise the server answers control_denied). */
 export function canAcquire(state: AttachState): boolean {
   return state.phase === 'connected' && state.role === 'driver' && !state.you && state.holder === null;
+}
+
+/** Someone else holds control: a driver may ask for it (once at a time). */
+export function canRequest(state: AttachState): boolean {
+  return state.phase === 'connected' && state.role === 'driver' && !state.you && state.holder !== null && !state.asked;
 }
 
 export function canRelease(state: AttachState): boolean {

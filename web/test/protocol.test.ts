@@ -8,6 +8,7 @@ import {
   type AttachState,
   canAcquire,
   canRelease,
+  canRequest,
   canSendInput,
   CLOSE,
   describeClose,
@@ -143,6 +144,45 @@ describe('control frames', () => {
     expect(canSendInput(s)).toBe(false);
     expect(s.notice).toContain('no longer hold control');
     expect(s.notice).toContain('inactivity');
+  });
+});
+
+describe('requests for control', () => {
+  const holding = run([hello({ subject: 'alice' })], attached());
+  const watching = run([hello({ connection_id: 'c2', subject: 'bob', control: { holder: 'c1', you: false, subject: 'alice' } })], attached());
+  const from = { connection_id: 'c2', subject: 'bob', name: 'Bob' };
+
+  it('the holder gets a prompt per requester, once', () => {
+    const s = reduce(holding, msg({ type: 'control_request', from, expires_at: '2030-01-01T00:00:00Z' }));
+    expect(s.requests).toEqual([{ connectionId: 'c2', subject: 'bob', name: 'Bob' }]);
+    expect(s.notice).toBe('Bob asks for control.');
+    expect(reduce(s, msg({ type: 'control_request', from })).requests).toHaveLength(1);
+    const ended = reduce(s, msg({ type: 'control_request_ended', from, outcome: 'expired' }));
+    expect(ended.requests).toEqual([]);
+  });
+
+  it('a grant ends every prompt and names the new holder for the old one', () => {
+    const s = reduce(holding, msg({ type: 'control_request', from }));
+    const after = reduce(s, msg({ type: 'control', holder: from, reason: 'granted' }));
+    expect(after.requests).toEqual([]);
+    expect(after.you).toBe(false);
+    expect(after.notice).toBe('You lost control to Bob.');
+  });
+
+  it('the requester waits, then hears the answer', () => {
+    expect(canRequest(watching)).toBe(true);
+    expect(canAcquire(watching)).toBe(false);
+    const asked = reduce(watching, msg({ type: 'control_request', from }));
+    expect(asked.asked).toBe(true);
+    expect(asked.requests).toEqual([]);
+    expect(asked.notice).toBe('Asked alice for control; waiting for an answer.');
+    expect(canRequest(asked)).toBe(false);
+    const denied = reduce(asked, msg({ type: 'control_request_ended', from, outcome: 'denied' }));
+    expect(denied.asked).toBe(false);
+    expect(denied.notice).toBe('alice denied your request for control.');
+    const granted = reduce(asked, msg({ type: 'control', holder: from, reason: 'granted' }));
+    expect(granted.you).toBe(true);
+    expect(granted.asked).toBe(false);
   });
 });
 

@@ -10,6 +10,7 @@ use super::SessionHub;
 use crate::lease::{Holder, Lease};
 use crate::metrics;
 use crate::protocol::{ControlReason, HolderView, ServerFrame};
+use crate::redis::bus::NoteBody;
 
 impl SessionHub {
     pub(super) fn holder_view(&self) -> Option<HolderView> {
@@ -35,23 +36,33 @@ impl SessionHub {
 
     /// Announces a control change to everyone and audits it.
     pub(super) fn control_changed(&mut self, reason: ControlReason, subject: &str, conn: &str) {
-        self.announce_locally(reason, subject, conn);
+        self.announce_locally(reason, subject, conn, None);
         self.publish(reason);
     }
 
-    /// Audits a seat change and tells this replica's participants.
-    fn announce_locally(&mut self, reason: ControlReason, subject: &str, conn: &str) {
+    /// Audits a seat change and tells this replica's participants: the one place a seat change
+    /// made here is recorded. `by` names the granting holder of a `granted` change.
+    pub(super) fn announce_locally(
+        &mut self,
+        reason: ControlReason,
+        subject: &str,
+        conn: &str,
+        by: Option<&str>,
+    ) {
         metrics::CONTROL_CHANGES
-            .with_label_values(&[reason_label(reason)])
+            .with_label_values(&[reason.as_str()])
             .inc();
-        self.audit.record_detached(
-            self.event(reason.audit_type(), "ok")
-                .reason(reason_label(reason))
-                .subject(subject)
-                .connection_id(conn),
-        );
+        let mut event = self
+            .event(reason.audit_type(), "ok")
+            .reason(reason.as_str())
+            .subject(subject)
+            .connection_id(conn);
+        if let Some(by) = by {
+            event = event.field_str("granted_by", by);
+        }
+        self.audit.record_detached(event);
         if let Some(r) = &self.rec {
-            r.marker(format!("control {} {subject}", reason_label(reason)));
+            r.marker(format!("control {} {subject}", reason.as_str()));
         }
         if self.seat.holder().is_some() {
             self.remote_holder = None;
@@ -63,9 +74,18 @@ impl SessionHub {
 
     /// Tells other replicas (through the bus) who holds the seat now.
     fn publish(&self, reason: ControlReason) {
+        let holder = self.seat.holder().and(self.holder_view());
+        self.publish_note(NoteBody::Control {
+            holder,
+            reason: reason.as_str(),
+            epoch: None,
+        });
+    }
+
+    /// Publishes a note to other replicas, when there are any.
+    pub(super) fn publish_note(&self, body: NoteBody) {
         if let Some(bus) = &self.cfg.bus {
-            let holder = self.seat.holder().and(self.holder_view());
-            bus.publish(&self.session_id, holder, reason_label(reason));
+            bus.publish(&self.session_id, body);
         }
     }
 
@@ -79,7 +99,7 @@ impl SessionHub {
         reason: ControlReason,
         subject: &str,
     ) {
-        self.announce_locally(reason, subject, &lease.holder.connection_id);
+        self.announce_locally(reason, subject, &lease.holder.connection_id, None);
         let fut = self.leases.release(&self.session_id, lease.epoch);
         ctx.spawn(
             async move {
@@ -177,6 +197,12 @@ impl SessionHub {
                     hub.seat.seated(lease, Instant::now());
                     true
                 }
+                Ok(None) if hub.remote_holder.is_none() => {
+                    // Held elsewhere by a holder this replica has not heard of (it started
+                    // after the change): ask the store who, then carry on.
+                    hub.learn_holder(ctx, then);
+                    return;
+                }
                 Ok(_) => false,
                 Err(e) => {
                     tracing::warn!(error = %e, "control lease store failed");
@@ -186,14 +212,26 @@ impl SessionHub {
             then(hub, seated, ctx);
         }));
     }
-}
 
-fn reason_label(r: ControlReason) -> &'static str {
-    match r {
-        ControlReason::Acquired => "acquired",
-        ControlReason::Released => "released",
-        ControlReason::Expired => "expired",
-        ControlReason::Revoked => "revoked",
-        ControlReason::Disconnected => "disconnected",
+    /// Asks the store who holds the seat and remembers it as the holder elsewhere; then runs
+    /// `then(hub, false, ctx)`.
+    fn learn_holder(
+        &mut self,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, bool, &mut Context<Self>) + 'static,
+    ) {
+        let fut = self.leases.holder(&self.session_id);
+        ctx.wait(fut.into_actor(self).map(move |res, hub, ctx| {
+            if let Ok(Some(h)) = res {
+                if hub.seat.holder().is_none() && hub.remote_holder.is_none() {
+                    hub.remote_holder = Some(HolderView {
+                        connection_id: h.connection_id,
+                        subject: h.subject,
+                        name: None,
+                    });
+                }
+            }
+            then(hub, false, ctx);
+        }));
     }
 }

@@ -10,8 +10,11 @@ use super::messages::*;
 use super::participant::{Participant, Phase};
 use super::SessionHub;
 use crate::backend::BackendInput;
+use crate::lease::{Holder, Lease};
 use crate::outbound::OutFrame;
-use crate::protocol::{close, ControlReason, ErrorCode, Role, ServerFrame, SnapshotReason};
+use crate::protocol::{
+    close, ControlAction, ControlReason, ErrorCode, Role, ServerFrame, SnapshotReason,
+};
 
 impl Handler<Join> for SessionHub {
     type Result = Result<(), JoinError>;
@@ -74,7 +77,7 @@ impl SessionHub {
         }
     }
 
-    fn send_error(&mut self, conn: &str, code: ErrorCode, message: &str) {
+    pub(super) fn send_error(&mut self, conn: &str, code: ErrorCode, message: &str) {
         self.send_to(
             conn,
             OutFrame::text(ServerFrame::error(code, message).to_json()),
@@ -175,32 +178,49 @@ impl Handler<ControlRequest> for SessionHub {
             );
             return;
         }
-        if !msg.acquire {
-            self.release(ctx, &msg.connection_id, &subject);
+        let conn = msg.connection_id;
+        match msg.action {
+            ControlAction::Release => self.release(ctx, &conn, &subject),
+            ControlAction::Acquire => self.acquire(ctx, conn, subject),
+            ControlAction::Request => self.request_control(ctx, conn),
+            ControlAction::Grant | ControlAction::Deny => {
+                let to = msg.to.unwrap_or_default();
+                let grant = msg.action == ControlAction::Grant;
+                self.answer_request(ctx, &conn, &to, grant);
+            }
+        }
+    }
+}
+
+impl SessionHub {
+    /// The driver `conn` takes the seat if it is free; otherwise `control_denied`.
+    pub(super) fn acquire(&mut self, ctx: &mut Context<Self>, conn: String, subject: String) {
+        if self.seat.holder_conn() == Some(conn.as_str()) {
             return;
         }
-        if self.seat.holder_conn() == Some(msg.connection_id.as_str()) {
-            return;
-        }
-        let conn = msg.connection_id.clone();
-        let subj = subject.clone();
-        self.try_seat(ctx, msg.connection_id, subject, move |hub, seated, _| {
+        let (c, subj) = (conn.clone(), subject.clone());
+        self.try_seat(ctx, conn, subject, move |hub, seated, _| {
             if seated {
-                hub.control_changed(ControlReason::Acquired, &subj, &conn);
+                hub.control_changed(ControlReason::Acquired, &subj, &c);
             } else {
-                hub.audit.record_detached(
-                    hub.event("attach.control.denied", "refused")
-                        .reason("held")
-                        .subject(&subj)
-                        .connection_id(&conn),
-                );
-                hub.send_error(
-                    &conn,
-                    ErrorCode::ControlDenied,
-                    "control is held by another driver",
-                );
+                hub.acquire_denied(&subj, &c);
             }
         });
+    }
+
+    /// An acquire found the seat taken: audited and answered with `control_denied`.
+    pub(super) fn acquire_denied(&mut self, subject: &str, conn: &str) {
+        self.audit.record_detached(
+            self.event("attach.control.denied", "refused")
+                .reason("held")
+                .subject(subject)
+                .connection_id(conn),
+        );
+        self.send_error(
+            conn,
+            ErrorCode::ControlDenied,
+            "control is held by another driver",
+        );
     }
 }
 
@@ -264,20 +284,39 @@ impl Handler<RemoteControl> for SessionHub {
 
     fn handle(&mut self, msg: RemoteControl, _ctx: &mut Context<Self>) {
         let note = msg.0;
-        let reason = match note.reason.as_str() {
-            "acquired" => ControlReason::Acquired,
-            "released" => ControlReason::Released,
-            "expired" => ControlReason::Expired,
-            "revoked" => ControlReason::Revoked,
-            "disconnected" => ControlReason::Disconnected,
-            _ => return,
-        };
-        if note.holder.is_some() {
-            // Someone elsewhere holds the seat now: if we still thought we did, our lease is
-            // gone (the store only grants one), so stop forwarding stdin at once.
-            self.seat.taken_elsewhere();
+        if let Some(request) = note.request {
+            self.remote_request(request);
+            return;
         }
-        self.remote_holder = note.holder;
+        let Some(reason) = ControlReason::parse(&note.reason) else {
+            return;
+        };
+        // Requests were addressed to the old holder.
+        self.seat.clear_requests();
+        let granted_here = match (&note.holder, note.epoch) {
+            (Some(h), Some(epoch)) if self.participants.contains_key(&h.connection_id) => {
+                Some(Lease {
+                    holder: Holder {
+                        connection_id: h.connection_id.clone(),
+                        subject: h.subject.clone(),
+                    },
+                    epoch,
+                })
+            }
+            _ => None,
+        };
+        if let Some(lease) = granted_here {
+            // The holder elsewhere handed the seat to a driver connected here.
+            self.seat.seated(lease, Instant::now());
+            self.remote_holder = None;
+        } else {
+            if note.holder.is_some() {
+                // Someone elsewhere holds the seat now: if we still thought we did, our lease
+                // is gone (the store only grants one), so stop forwarding stdin at once.
+                self.seat.taken_elsewhere();
+            }
+            self.remote_holder = note.holder;
+        }
         let frame = self.control_frame(reason);
         self.broadcast(&frame);
         self.repace();

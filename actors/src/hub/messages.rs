@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::participant::ParticipantStats;
 use crate::outbound::OutboundTx;
-use crate::protocol::{HelloLimits, HolderView, Role, TermSize};
+use crate::protocol::{ControlAction, HelloLimits, HolderView, Role, TermSize};
 
 /// A connection joins; the hub queues `hello` and a snapshot (or the exact bytes a resume
 /// asks for) before any live output.
@@ -88,14 +88,16 @@ pub struct Resize {
     pub rows: u16,
 }
 
-/// acquire/release from a connection.
+/// A `control` message from a connection: acquire, release, request, grant or deny.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ControlRequest {
     /// The sender.
     pub connection_id: String,
-    /// true = acquire, false = release.
-    pub acquire: bool,
+    /// What it asks.
+    pub action: ControlAction,
+    /// The requester answered (`grant`, `deny`).
+    pub to: Option<String>,
 }
 
 /// A moderator revokes the current driver's control.

@@ -2,12 +2,14 @@
 //! output ring, the emulator's handle, the pace and the control seat, and fans output out
 //! without ever waiting on a participant.
 
+mod asking;
 mod coalesce;
 mod control;
 mod handlers;
 mod messages;
 mod output;
 mod participant;
+pub mod requests;
 pub mod seat;
 #[cfg(test)]
 mod tests;
@@ -67,6 +69,8 @@ pub struct HubConfig {
     /// Lifetime of a control lease without renewal; a holder that cannot renew for this long
     /// stops writing (fencing).
     pub lease_ttl: Duration,
+    /// `attach.control_request_ttl`: how long a request for control waits for an answer.
+    pub control_request_ttl: Duration,
     /// Publishes seat changes to other replicas (with Redis).
     pub bus: Option<crate::redis::bus::ControlBus>,
     /// Records the session (SPEC §9); `None` when `recording.mode = "off"`.
@@ -160,6 +164,7 @@ impl SessionHub {
             control_grace: cfg.control_grace,
             driver_idle_timeout: cfg.driver_idle_timeout,
             lease_ttl: cfg.lease_ttl,
+            request_ttl: cfg.control_request_ttl,
         };
         SessionHub {
             session_id,
@@ -301,6 +306,7 @@ impl SessionHub {
                 &lease.holder.connection_id,
             );
         }
+        self.withdraw_request(conn);
         true
     }
 
@@ -339,6 +345,7 @@ impl SessionHub {
     /// Seat bookkeeping, idle deadlines and lease renewal; runs every second.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         self.tick_seat(ctx);
+        self.expire_requests();
         self.cut_stalled();
         self.poll_resyncs(ctx);
         self.repace();

@@ -1,10 +1,12 @@
 //! The driver seat as one hub sees it (`Free`, `Held`, `Grace`) and its transitions, as pure
-//! code: each takes `now` and returns what the hub must do (announce, release, renew).
+//! code: each takes `now` and returns what the hub must do (announce, release, renew, hand over).
+//! Over 500 lines: the transition tests sit beside the transitions they pin down.
 
 use std::time::{Duration, Instant};
 
+use super::requests::{Pending, Refused, Requests};
 use crate::lease::{Holder, Lease};
-use crate::protocol::ControlReason;
+use crate::protocol::{ControlReason, HolderView};
 
 /// The seat's timers, from the hub's configuration.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +17,8 @@ pub struct SeatTimes {
     pub driver_idle_timeout: Duration,
     /// A lease unconfirmed this long may belong to another replica now (fencing).
     pub lease_ttl: Duration,
+    /// `attach.control_request_ttl`: how long a request for control waits for an answer.
+    pub request_ttl: Duration,
 }
 
 /// The driver seat.
@@ -68,12 +72,36 @@ pub enum Renewal {
     Failed,
 }
 
-/// The seat machine: the seat, its timers, and when the store last confirmed the lease.
+/// What a driver's `request` for control leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// Nobody holds the seat: acquire it instead.
+    Acquire,
+    /// It already holds the seat.
+    Holding,
+    /// Queued for the holder's answer until then.
+    Queued(Instant),
+    /// Not queued.
+    Refused(Refused),
+}
+
+/// Why an answer to a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerError {
+    /// Only the connected holder answers requests.
+    NotHolder,
+    /// No request from that connection is pending.
+    NoRequest,
+}
+
+/// The seat machine: the seat, its timers, when the store last confirmed the lease, and the
+/// requests addressed to its holder.
 #[derive(Debug)]
 pub struct SeatMachine {
     seat: Seat,
     times: SeatTimes,
     confirmed: Instant,
+    requests: Requests,
 }
 
 impl SeatMachine {
@@ -83,6 +111,7 @@ impl SeatMachine {
             seat: Seat::Free,
             times,
             confirmed: now,
+            requests: Requests::default(),
         }
     }
 
@@ -133,6 +162,7 @@ impl SeatMachine {
             last_stdin: now,
         };
         self.confirmed = now;
+        self.requests.clear();
     }
 
     /// stdin from `conn`: `true` (and the idle clock restarts) only if it holds the seat.
@@ -159,6 +189,7 @@ impl SeatMachine {
             lease: lease.clone(),
             until: now + self.times.control_grace,
         };
+        self.requests.clear();
         Some(lease)
     }
 
@@ -175,6 +206,7 @@ impl SeatMachine {
         let lease = self.lease().cloned();
         if lease.is_some() {
             self.seat = Seat::Free;
+            self.requests.clear();
         }
         lease
     }
@@ -196,6 +228,7 @@ impl SeatMachine {
             }
         };
         self.seat = Seat::Free;
+        self.requests.clear();
         Tick::Freed { lease, reason }
     }
 
@@ -229,6 +262,68 @@ impl SeatMachine {
         self.vacate().is_some()
     }
 
+    /// The driver `from` asks for control; `held_elsewhere` says another replica's driver holds
+    /// the seat. Queued only while someone holds it; a free seat is acquired instead.
+    pub fn request(&mut self, from: HolderView, held_elsewhere: bool, now: Instant) -> Ask {
+        if self.holder_conn() == Some(from.connection_id.as_str()) {
+            return Ask::Holding;
+        }
+        let held = match self.seat {
+            Seat::Held { .. } => true,
+            Seat::Free => held_elsewhere,
+            // Nobody is there to answer; its subject may reclaim, anyone else is denied.
+            Seat::Grace { .. } => false,
+        };
+        if !held {
+            return Ask::Acquire;
+        }
+        match self.requests.add(from, now, self.times.request_ttl) {
+            Ok(until) => Ask::Queued(until),
+            Err(why) => Ask::Refused(why),
+        }
+    }
+
+    /// A request queued on another replica; `false` if this one is at its cap.
+    pub fn remote_request(&mut self, from: HolderView, now: Instant) -> bool {
+        self.requests.add(from, now, self.times.request_ttl).is_ok()
+    }
+
+    /// The holder `conn` answers `to`'s request: the request, and the lease a grant hands over.
+    pub fn answer(&mut self, conn: &str, to: &str) -> Result<(Pending, Lease), AnswerError> {
+        let lease = match &self.seat {
+            Seat::Held { lease, .. } if lease.holder.connection_id == conn => lease.clone(),
+            _ => return Err(AnswerError::NotHolder),
+        };
+        let pending = self.requests.take(to).ok_or(AnswerError::NoRequest)?;
+        Ok((pending, lease))
+    }
+
+    /// A grant went through the store: the new lease seats its holder here when it is connected
+    /// here (`Some`), otherwise the seat is another replica's now.
+    pub fn handed_over(&mut self, here: Option<Lease>, now: Instant) {
+        match here {
+            Some(lease) => self.seated(lease, now),
+            None => {
+                self.vacate();
+            }
+        }
+    }
+
+    /// `conn` withdraws its request (it left, or an answer came from elsewhere).
+    pub fn withdraw(&mut self, conn: &str) -> Option<Pending> {
+        self.requests.take(conn)
+    }
+
+    /// Removes and returns the requests expired at `now`.
+    pub fn expire_requests(&mut self, now: Instant) -> Vec<Pending> {
+        self.requests.expire(now)
+    }
+
+    /// Control changed hands elsewhere: pending requests were addressed to the old holder.
+    pub fn clear_requests(&mut self) {
+        self.requests.clear();
+    }
+
     /// A release finished: other replicas are told only if no newer local holder took the seat
     /// meanwhile (that holder publishes its own note).
     pub fn publish_after_release(&self) -> bool {
@@ -243,6 +338,7 @@ mod tests {
     const GRACE: Duration = Duration::from_secs(30);
     const DRIVER_IDLE: Duration = Duration::from_secs(600);
     const TTL: Duration = Duration::from_secs(15);
+    const REQUEST_TTL: Duration = Duration::from_secs(30);
 
     fn lease(conn: &str, subject: &str, epoch: u64) -> Lease {
         Lease {
@@ -260,6 +356,7 @@ mod tests {
                 control_grace: GRACE,
                 driver_idle_timeout: DRIVER_IDLE,
                 lease_ttl: TTL,
+                request_ttl: REQUEST_TTL,
             },
             t0,
         )
@@ -461,6 +558,106 @@ mod tests {
         assert!(m.taken_elsewhere());
         assert!(!m.stdin("c1", t0));
         assert!(!m.taken_elsewhere(), "nothing held any more");
+    }
+
+    fn who(conn: &str, subject: &str) -> HolderView {
+        HolderView {
+            connection_id: conn.into(),
+            subject: subject.into(),
+            name: None,
+        }
+    }
+
+    #[test]
+    fn requests_a_free_seat_is_acquired_a_held_one_is_queued() {
+        let t0 = Instant::now();
+        let mut m = machine(t0);
+        assert_eq!(m.request(who("c2", "bob"), false, t0), Ask::Acquire);
+        assert_eq!(
+            m.request(who("c2", "bob"), true, t0),
+            Ask::Queued(t0 + REQUEST_TTL),
+            "held on another replica"
+        );
+        let mut m = held(t0);
+        assert_eq!(m.request(who("c1", "alice"), false, t0), Ask::Holding);
+        assert!(matches!(
+            m.request(who("c2", "bob"), false, t0),
+            Ask::Queued(_)
+        ));
+        assert_eq!(
+            m.request(who("c2", "bob"), false, t0),
+            Ask::Refused(Refused::AlreadyPending)
+        );
+        let mut m = in_grace(t0);
+        assert_eq!(
+            m.request(who("c2", "bob"), false, t0),
+            Ask::Acquire,
+            "nobody connected to answer"
+        );
+    }
+
+    #[test]
+    fn requests_only_the_holder_answers_a_pending_request() {
+        let t0 = Instant::now();
+        let mut m = held(t0);
+        m.request(who("c2", "bob"), false, t0);
+        assert_eq!(m.answer("c2", "c2"), Err(AnswerError::NotHolder));
+        assert_eq!(m.answer("c1", "c9"), Err(AnswerError::NoRequest));
+        let (p, granted) = m.answer("c1", "c2").unwrap();
+        assert_eq!(p.from, who("c2", "bob"));
+        assert_eq!(granted, lease("c1", "alice", 7));
+        assert_eq!(
+            m.answer("c1", "c2"),
+            Err(AnswerError::NoRequest),
+            "answered once"
+        );
+    }
+
+    #[test]
+    fn requests_a_grant_seats_the_requester_here_or_frees_the_seat_for_elsewhere() {
+        let t0 = Instant::now();
+        let mut m = held(t0);
+        m.request(who("c2", "bob"), false, t0);
+        m.request(who("c3", "carol"), false, t0);
+        m.answer("c1", "c2").unwrap();
+        m.handed_over(Some(lease("c2", "bob", 8)), t0);
+        assert_eq!(m.holder_conn(), Some("c2"));
+        assert!(!m.stdin("c1", t0), "the old holder stops writing at once");
+        assert!(m.stdin("c2", t0));
+        assert_eq!(
+            m.withdraw("c3"),
+            None,
+            "requests to the old holder are dropped"
+        );
+        let mut m = held(t0);
+        m.request(who("c2", "bob"), false, t0);
+        m.answer("c1", "c2").unwrap();
+        m.handed_over(None, t0);
+        assert_eq!(m.seat(), &Seat::Free);
+        assert!(!m.stdin("c1", t0));
+    }
+
+    #[test]
+    fn requests_expire_are_withdrawn_and_end_with_the_holder() {
+        let t0 = Instant::now();
+        let mut m = held(t0);
+        m.request(who("c2", "bob"), false, t0);
+        m.request(who("c3", "carol"), false, t0 + Duration::from_secs(5));
+        let gone = m.expire_requests(t0 + REQUEST_TTL);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].from.connection_id, "c2");
+        assert_eq!(m.withdraw("c3").map(|p| p.from), Some(who("c3", "carol")));
+        m.request(who("c2", "bob"), false, t0);
+        m.disconnected("c1", t0);
+        assert_eq!(
+            m.withdraw("c2"),
+            None,
+            "the holder left: its requests are gone"
+        );
+        let mut m = held(t0);
+        assert!(m.remote_request(who("c4", "dan"), t0));
+        m.clear_requests();
+        assert_eq!(m.answer("c1", "c4"), Err(AnswerError::NoRequest));
     }
 
     #[test]

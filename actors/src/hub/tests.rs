@@ -24,6 +24,7 @@ fn config() -> HubConfig {
         driver_idle_timeout: Duration::from_secs(600),
         control_grace: Duration::from_secs(30),
         lease_ttl: Duration::from_secs(15),
+        control_request_ttl: Duration::from_secs(30),
         bus: None,
         recorder: None,
     }

@@ -8,9 +8,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::RedisShared;
-use crate::protocol::HolderView;
+use crate::protocol::{HolderView, RequestOutcome};
 
-/// One control change as published.
+/// One control change (or request for control) as published.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ControlNote {
     /// The publishing process.
@@ -19,8 +19,40 @@ pub struct ControlNote {
     pub session_id: String,
     /// The new holder, if any.
     pub holder: Option<HolderView>,
-    /// `acquired`, `released`, `expired`, `revoked`, `disconnected`.
+    /// `acquired`, `released`, `expired`, `revoked`, `disconnected`, `granted`; `request` for a
+    /// note about a request (see `request`).
     pub reason: String,
+    /// The new holder's lease epoch after a grant: its replica seats it with this lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// A request for control was queued (`outcome` none) or ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestNote>,
+}
+
+/// A request for control, as other replicas learn of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestNote {
+    /// Who asks.
+    pub from: HolderView,
+    /// How it ended; `None` when it was just queued.
+    pub outcome: Option<RequestOutcome>,
+}
+
+/// What a published note says.
+#[derive(Debug, Clone)]
+pub enum NoteBody {
+    /// Who holds the seat now; `epoch` only after a grant.
+    Control {
+        /// The holder, if any.
+        holder: Option<HolderView>,
+        /// The reason's wire name.
+        reason: &'static str,
+        /// The new lease's epoch after a grant.
+        epoch: Option<u64>,
+    },
+    /// A request queued or ended.
+    Request(RequestNote),
 }
 
 /// Publishes this replica's control changes.
@@ -57,12 +89,22 @@ impl ControlBus {
 
     /// Publishes a change (best effort: a lost note only delays other replicas' view until the
     /// next change; the lease itself stays authoritative).
-    pub fn publish(&self, session_id: &str, holder: Option<HolderView>, reason: &str) {
+    pub fn publish(&self, session_id: &str, body: NoteBody) {
+        let (holder, reason, epoch, request) = match body {
+            NoteBody::Control {
+                holder,
+                reason,
+                epoch,
+            } => (holder, reason, epoch, None),
+            NoteBody::Request(r) => (None, "request", None, Some(r)),
+        };
         let note = ControlNote {
             replica: self.replica.to_string(),
             session_id: session_id.to_string(),
             holder,
             reason: reason.to_string(),
+            epoch,
+            request,
         };
         let Ok(payload) = serde_json::to_string(&note) else {
             return;

@@ -80,6 +80,61 @@ impl LeaseStore for RedisLeases {
         })
     }
 
+    fn transfer(
+        &self,
+        session: &str,
+        epoch: u64,
+        to: &Holder,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Option<Lease>, LeaseError>> {
+        let (k, e) = self.keys(session);
+        let redis = self.redis.clone();
+        let holder = to.clone();
+        Box::pin(async move {
+            let (conn, subj) = (holder.connection_id.clone(), holder.subject.clone());
+            let new_epoch = redis
+                .run(|mut c| async move {
+                    scripts::LEASE_TRANSFER
+                        .key(k)
+                        .key(e)
+                        .arg(epoch)
+                        .arg(conn)
+                        .arg(subj)
+                        .arg(ttl.as_millis() as u64)
+                        .invoke_async::<u64>(&mut c)
+                        .await
+                })
+                .await
+                .map_err(|e| LeaseError(e.to_string()))?;
+            Ok((new_epoch != 0).then_some(Lease {
+                holder,
+                epoch: new_epoch,
+            }))
+        })
+    }
+
+    fn holder(&self, session: &str) -> BoxFuture<'static, Result<Option<Holder>, LeaseError>> {
+        let (k, _) = self.keys(session);
+        let redis = self.redis.clone();
+        Box::pin(async move {
+            let (conn, subject) = redis
+                .run(|mut c| async move {
+                    redis::cmd("HMGET")
+                        .arg(k)
+                        .arg("conn")
+                        .arg("subject")
+                        .query_async::<(Option<String>, Option<String>)>(&mut c)
+                        .await
+                })
+                .await
+                .map_err(|e| LeaseError(e.to_string()))?;
+            Ok(conn.zip(subject).map(|(connection_id, subject)| Holder {
+                connection_id,
+                subject,
+            }))
+        })
+    }
+
     fn release(&self, session: &str, epoch: u64) -> BoxFuture<'static, Result<bool, LeaseError>> {
         let (k, _) = self.keys(session);
         let redis = self.redis.clone();

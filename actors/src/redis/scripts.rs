@@ -96,6 +96,22 @@ return 0
     )
 });
 
+/// Lease hand-over (a holder's grant). KEYS[1] lease hash, KEYS[2] epoch counter;
+/// ARGV epoch, conn, subject, ttl_ms. Held at `epoch` → the new holder at a new epoch; else 0.
+pub static LEASE_TRANSFER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
+  return 0
+end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'conn', ARGV[2], 'subject', ARGV[3], 'epoch', epoch)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return epoch
+"#,
+    )
+});
+
 /// Lease release. KEYS[1] lease hash; ARGV epoch. 1 if it was held at that epoch.
 pub static LEASE_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
