@@ -287,3 +287,86 @@ async fn a_late_joiner_on_another_replica_gets_that_replicas_snapshot() {
     send_bin(&mut da, b"echo after-$((7*6))\n").await;
     expect_output(&mut late, "after-42", 30).await;
 }
+
+/// Each replica records the pod sessions it carries, from its own stream: after both carried
+/// `alpha`, each replica's recordings API lists its own file, and both hold the output.
+#[tokio::test]
+async fn each_replica_that_carries_a_pod_records_it() {
+    let (_emu, _redis, a, b, mut da) = two_replicas_alice_drives_on_a().await;
+    let mut ob = attach_as(&b, &OLIVE, "alpha", "observer").await;
+    expect_json(&mut ob, "snapshot", 30).await;
+    send_bin(&mut da, b"echo recorded-$((6*7))\n").await;
+    expect_output(&mut ob, "recorded-42", 30).await;
+    for (name, srv) in [("A", &a), ("B", &b)] {
+        let api = srv.api(&ALICE);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let list = api
+                .call("GET", "/api/v1/sessions/alpha/recordings", None)
+                .await;
+            assert_eq!(list.status, 200, "replica {name}: {}", list.text);
+            let files = list.body.as_array().cloned().unwrap_or_default();
+            assert_eq!(
+                files.len(),
+                1,
+                "replica {name} records alpha once: {}",
+                list.text
+            );
+            let file = files[0]["file"].as_str().unwrap().to_owned();
+            let cast = api
+                .call(
+                    "GET",
+                    &format!("/api/v1/sessions/alpha/recordings/{file}"),
+                    None,
+                )
+                .await;
+            if cast.text.contains("recorded-42") && files[0]["verified"] == true {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replica {name}'s recording never held the output: {}",
+                cast.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A restarted replica begins a new recording of the pod it carries again; the chain and
+/// both files still verify.
+#[tokio::test]
+async fn a_restarted_replica_continues_a_pods_recording_in_a_new_file() {
+    let emu = KubeEmu::start(&[("alpha", "acme")]);
+    let redis = Redis::start();
+    let mut a = kube_replica(&emu, &redis);
+    for round in ["before", "after"] {
+        let mut d = attach_as(&a, &ALICE, "alpha", "driver").await;
+        expect_json(&mut d, "snapshot", 30).await;
+        send_bin(&mut d, format!("echo {round}-$((6*7))\n").as_bytes()).await;
+        expect_output(&mut d, &format!("{round}-42"), 30).await;
+        drop(d);
+        a.restart_graceful();
+    }
+    let dir = a.recordings_dir().join("acme").join("alpha");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "one file per start: {files:?}");
+    let second = std::fs::read_to_string(&files[1]).unwrap();
+    assert!(second.contains("after-42") && !second.contains("before-42"));
+    let out = std::process::Command::new(bin())
+        .args(["audit", "verify"])
+        .arg(a.audit_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["recordings"]["files"], 2, "{report}");
+}

@@ -240,6 +240,7 @@ impl Recorder {
             last_start: std::time::UNIX_EPOCH,
             out_utf8: Utf8Stream::default(),
             in_utf8: Utf8Stream::default(),
+            seal_waiters: Vec::new(),
         };
         w.open();
         if !inner.thread.spawn(w.run(rx)) {

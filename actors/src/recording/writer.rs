@@ -60,6 +60,8 @@ pub(crate) struct SessionWriter {
     pub(crate) last_start: SystemTime,
     pub(crate) out_utf8: Utf8Stream,
     pub(crate) in_utf8: Utf8Stream,
+    /// Drains waiting for the next seal.
+    pub(crate) seal_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl SessionWriter {
@@ -107,6 +109,14 @@ impl SessionWriter {
     fn apply(&mut self, msg: RecMsg) -> bool {
         let weight = msg.weight();
         self.health.queued.fetch_sub(weight, Ordering::AcqRel);
+        let msg = match msg {
+            RecMsg::Seal(reply) => {
+                // Answered once the chunk is sealed and chained (see `run`).
+                self.seal_waiters.push(reply);
+                return true;
+            }
+            other => other,
+        };
         if !self.open() {
             if !matches!(msg, RecMsg::Resize(..)) {
                 self.health.dropped(weight as u64);
@@ -148,10 +158,7 @@ impl SessionWriter {
                 f.push(at, "r", &super::cast::resize_data(c, r));
             }
             RecMsg::Marker(m, at) => f.push(at, "m", &m),
-            RecMsg::Seal(reply) => {
-                let _ = reply.send(());
-                return true;
-            }
+            RecMsg::Seal(_) => {}
         }
         f.size() >= self.cfg.max_file_bytes || f.due(self.cfg.chunk_bytes, self.cfg.chunk_interval)
     }
@@ -215,6 +222,9 @@ impl SessionWriter {
                     Some(m) => {
                         if self.apply(m) {
                             self.seal().await;
+                        }
+                        for w in self.seal_waiters.drain(..) {
+                            let _ = w.send(());
                         }
                     }
                     None => break,
