@@ -3,7 +3,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Every refusal of the HTTP API and the attach handshake.
 #[derive(Debug, thiserror::Error)]
@@ -194,8 +194,8 @@ impl ApiError {
     }
 }
 
-/// The JSON error body.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// The JSON error body (clients read it too).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code.
     pub error: String,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod backend;
 pub mod catalog;
+pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod error;

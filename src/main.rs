@@ -1,4 +1,5 @@
-//! The `attachd` command: `serve`, `token new`, `audit verify` and `record text`.
+//! The `attachd` command: `serve`, `token new`, `audit verify`, `record text`, and the client
+//! (`attach`, `sessions`).
 //! Everything else lives in the library so tests and tools can reach it.
 
 use std::path::PathBuf;
@@ -44,6 +45,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: RecordCmd,
     },
+    /// Attach this terminal to a session (like `kubectl exec -it`).
+    Attach(attachd::cli::AttachArgs),
+    /// List, create and delete sessions.
+    Sessions(attachd::cli::SessionsArgs),
 }
 
 #[derive(Subcommand)]
@@ -96,9 +101,24 @@ fn toml_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// The exit status of a client subcommand (255 when its runtime could not start).
+fn client_exit(status: std::io::Result<u8>) -> ExitCode {
+    match status {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("attachd: cannot start: {e}");
+            ExitCode::from(attachd::cli::EXIT_LOST)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Attach(args) => client_exit(attachd::cli::block_on(attachd::cli::attach::run(args))),
+        Cmd::Sessions(args) => {
+            client_exit(attachd::cli::block_on(attachd::cli::sessions::run(args)))
+        }
         Cmd::Serve { dev, config: file } => {
             let settings = match config::load(file.as_deref(), dev) {
                 Ok(s) => s,

@@ -150,6 +150,28 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
     })
 }
 
+/// Writes the dev token to `dev-token` beside the audit log (owner-only), for the command-line
+/// client's `--token-file`; each start replaces it.
+fn write_dev_token(settings: &Settings, token: &str) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = settings
+        .audit
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let path = dir.join("dev-token");
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(f, "{token}")?;
+    Ok(path)
+}
+
 /// Runs the gateway until SIGTERM/SIGINT and a completed drain.
 /// Serves on `listeners` (bound first, see `listen.rs`) until SIGTERM, then drains.
 pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartError> {
@@ -307,6 +329,13 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         println!("attachd dev mode: http API and web client on {scheme}://{addr}/");
         println!("  open {scheme}://{addr}/ in a browser and paste the token below (shown once):");
         println!("  dev API token: {t}");
+        match write_dev_token(&settings, t) {
+            Ok(path) => println!(
+                "  command line: attachd sessions list --token-file {}",
+                path.display()
+            ),
+            Err(e) => tracing::warn!(error = %e, "the dev token file could not be written"),
+        }
         println!("  metrics on http://{admin_bound}/metrics");
     }
 

@@ -10,10 +10,10 @@ use attachd_actors::audit::{Audit, AuditEvent};
 use attachd_actors::backend::BackendIo;
 use attachd_actors::hub::{HubConfig, SessionHub};
 use attachd_actors::lease::LeaseStore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A session as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Session id.
     pub id: String,

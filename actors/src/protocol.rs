@@ -107,7 +107,7 @@ impl Role {
 }
 
 /// Why control changed hands (SPEC §5 `control.reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ControlReason {
     /// A driver took the free seat.
@@ -125,6 +125,17 @@ pub enum ControlReason {
 }
 
 impl ControlReason {
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlReason::Acquired => "acquired",
+            ControlReason::Released => "released",
+            ControlReason::Expired => "expired",
+            ControlReason::Revoked => "revoked",
+            ControlReason::Disconnected => "disconnected",
+        }
+    }
+
     /// The audit record type of this change.
     pub fn audit_type(self) -> &'static str {
         match self {
@@ -199,7 +210,7 @@ pub struct HolderView {
 }
 
 /// `hello.control`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HelloControl {
     /// Connection id of the holder, if any.
     pub holder: Option<String>,
@@ -233,7 +244,7 @@ impl HelloControl {
 }
 
 /// `hello.limits`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct HelloLimits {
     /// Largest message the server accepts.
     pub max_message_bytes: usize,
@@ -241,8 +252,9 @@ pub struct HelloLimits {
     pub ping_interval_ms: u64,
 }
 
-/// Server → client JSON frames; `type` is serialized first.
-#[derive(Debug, Clone, Serialize)]
+/// Server → client JSON frames; `type` is serialized first. Clients parse them with
+/// [`ServerFrame::parse`]; unknown fields are ignored (additive versions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerFrame {
     /// Always the first frame of a connection.
@@ -351,6 +363,12 @@ impl ServerFrame {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }
 
+    /// Parses a server text frame (a client's view); `None` for anything else, such as a frame
+    /// type a newer server added.
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
     /// Builds an `error` frame.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         ServerFrame::Error {
@@ -361,7 +379,7 @@ impl ServerFrame {
 }
 
 /// A terminal size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TermSize {
     /// Columns.
     pub cols: u16,
@@ -370,7 +388,7 @@ pub struct TermSize {
 }
 
 /// `snapshot.reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotReason {
     /// A participant joined.
@@ -393,7 +411,7 @@ impl SnapshotReason {
 }
 
 /// Codes of the in-band `error` frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// stdin or resize from a connection without control.
@@ -407,7 +425,7 @@ pub enum ErrorCode {
 }
 
 /// Client → server JSON messages.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ClientMessage {
     /// New terminal size (holder only).
@@ -433,7 +451,7 @@ pub enum ClientMessage {
 }
 
 /// `control.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ControlAction {
     /// Take the free seat.
@@ -455,6 +473,12 @@ pub const MAX_CONNECTION_ID: usize = 64;
 pub const MAX_TERMINAL_DIM: u32 = 1000;
 
 impl ClientMessage {
+    /// Serializes the message to its JSON text (what a client sends).
+    pub fn to_json(&self) -> String {
+        // Serializing these plain enums cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+
     /// Parses and validates a client text message; the error text is safe to echo.
     pub fn parse(text: &str) -> Result<Self, String> {
         // The error text never repeats the caller's input.
@@ -514,6 +538,43 @@ mod tests {
         assert_eq!(
             snap.to_json(),
             r#"{"type":"snapshot","offset":7,"cols":80,"rows":24,"reason":"resume_gap","skipped_bytes":3}"#
+        );
+    }
+
+    #[test]
+    fn frames_round_trip_for_clients() {
+        let hello = r#"{"type":"hello","session_id":"s-1","connection_id":"c-1","role":"observer","control":{"holder":null,"you":false},"idle_deadline":"2026-01-01T00:00:00Z","limits":{"max_message_bytes":1024,"ping_interval_ms":15000},"output_offset":42,"size":{"cols":80,"rows":24},"resumed":true,"later":"ignored"}"#;
+        match ServerFrame::parse(hello) {
+            Some(ServerFrame::Hello {
+                output_offset,
+                size,
+                resumed,
+                role,
+                ..
+            }) => {
+                assert_eq!(output_offset, 42);
+                assert_eq!(size, TermSize { cols: 80, rows: 24 });
+                assert!(resumed);
+                assert_eq!(role, Role::Observer);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ServerFrame::parse(r#"{"type":"exit","code":7}"#),
+            Some(ServerFrame::Exit { code: 7 })
+        ));
+        assert!(ServerFrame::parse(r#"{"type":"from_the_future"}"#).is_none());
+        let ack = ClientMessage::Ack { offset: 9 };
+        assert_eq!(ack.to_json(), r#"{"type":"ack","offset":9}"#);
+        assert_eq!(ClientMessage::parse(&ack.to_json()), Ok(ack));
+        let resize = ClientMessage::Resize { cols: 80, rows: 24 };
+        assert_eq!(resize.to_json(), r#"{"type":"resize","cols":80,"rows":24}"#);
+        let acquire = ClientMessage::Control {
+            action: ControlAction::Acquire,
+        };
+        assert_eq!(
+            acquire.to_json(),
+            r#"{"type":"control","action":"acquire"}"#
         );
     }
 

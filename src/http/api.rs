@@ -27,17 +27,19 @@ type State = web::Data<AppState>;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// `POST /api/v1/sessions` body.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     /// argv; must equal `session.local.command` or one of `session.local.allowed_commands`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// Display name, 1–64 printable characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// `GET /api/v1/sessions` response.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SessionList {
     /// Sessions of the caller's tenant.
     pub sessions: Vec<SessionView>,
@@ -58,7 +60,7 @@ pub struct SessionDetail {
 }
 
 /// `POST .../attach-tickets` body.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketRequest {
     /// `driver` or `observer`.
@@ -68,7 +70,7 @@ pub struct TicketRequest {
     #[serde(default)]
     pub delivery: Delivery,
     /// Output offset the client has rendered; the attach then resumes from there (SPEC §8).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_from: Option<u64>,
 }
 
@@ -92,10 +94,10 @@ pub enum Delivery {
 }
 
 /// `POST .../attach-tickets` response.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TicketResponse {
     /// The secret (absent for cookie delivery).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
     /// RFC 3339 expiry.
     pub expires_at: String,

@@ -1019,6 +1019,13 @@ impl CutProxy {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Drops every forwarded connection; new ones are still forwarded.
+    pub fn drop_connections(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
     /// Drops every forwarded connection and refuses new ones.
     pub fn cut(&self) {
         self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
