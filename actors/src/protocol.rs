@@ -543,7 +543,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip_for_clients() {
-        let hello = r#"{"type":"hello","session_id":"s-1","connection_id":"c-1","role":"observer","control":{"holder":null,"you":false},"idle_deadline":"2026-01-01T00:00:00Z","limits":{"max_message_bytes":1024,"ping_interval_ms":15000},"output_offset":42,"size":{"cols":80,"rows":24},"resumed":true,"later":"ignored"}"#;
+        let hello = r#"{"type":"hello","session_id":"s-1","connection_id":"c-1","role":"observer","subject":"olive","control":{"holder":null,"you":false,"subject":null},"idle_deadline":"2026-01-01T00:00:00Z","limits":{"max_message_bytes":1024,"ping_interval_ms":15000},"output_offset":42,"size":{"cols":80,"rows":24},"resumed":true,"later":"ignored"}"#;
         match ServerFrame::parse(hello) {
             Some(ServerFrame::Hello {
                 output_offset,

@@ -224,7 +224,10 @@ impl Client {
                     )),
                     Role::Driver if c.you => send.extend(self.push_local_size(now)),
                     Role::Driver => {
-                        notice("another driver holds control: your input is not sent until it is released");
+                        let who = who(control.name.as_deref(), control.subject.as_deref());
+                        notice(&format!(
+                            "{who} holds control: your input is not sent until it is released"
+                        ));
                         c.told_no_control = true;
                     }
                 }
@@ -264,12 +267,22 @@ impl Client {
                         notice("you hold control: your input is sent");
                     }
                     c.told_no_control = false;
-                } else if c.you && !you {
-                    notice(&format!(
-                        "you no longer hold control ({}): your input is not sent",
-                        reason.as_str()
-                    ));
-                    c.told_no_control = true;
+                } else if !you && self.role == Role::Driver {
+                    let other = holder
+                        .as_ref()
+                        .map(|h| who(h.name.as_deref(), Some(&h.subject)));
+                    if c.you {
+                        let now_held =
+                            other.map_or_else(String::new, |o| format!("; {o} holds it"));
+                        notice(&format!(
+                            "you no longer hold control ({}{now_held}): your input is not sent",
+                            reason.as_str()
+                        ));
+                        c.told_no_control = true;
+                    } else if let Some(o) = other {
+                        notice(&format!("{o} holds control: your input is not sent"));
+                        c.told_no_control = true;
+                    }
                 }
                 c.you = you;
                 c.acquiring = false;
@@ -346,6 +359,14 @@ impl Client {
                 },
             }
         }
+    }
+}
+
+/// How a control holder is named: display name, else subject.
+fn who(name: Option<&str>, subject: Option<&str>) -> String {
+    match (name, subject) {
+        (Some(n), _) | (None, Some(n)) => n.to_string(),
+        (None, None) => "another driver".into(),
     }
 }
 

@@ -350,6 +350,33 @@ async fn an_observer_cannot_type_and_sees_size_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_driver_is_told_who_holds_control() {
+    let srv = Server::start(Opts::default());
+    let sid = srv.api(&ALICE).create_session().await;
+    let mut holder = attach_as(&srv, &ALICE, &sid, "driver").await;
+    expect_json(&mut holder, "hello", 5).await;
+    let mut cli = tokio::task::block_in_place(|| CliPty::attach(&srv, &BOB, &sid, &[]));
+    tokio::task::block_in_place(|| {
+        attached(&cli);
+        cli.expect(
+            "alice holds control: your input is not sent until it is released",
+            5,
+        );
+        cli.type_keys("echo \"[BOB_$((2+2))]\"\r");
+    });
+    send_bin(&mut holder, b"echo \"[ALICE_$((3+3))]\"\r").await;
+    tokio::task::block_in_place(|| {
+        let seen = cli.expect("[ALICE_6]", 10);
+        assert!(
+            !seen.contains("[BOB_4]"),
+            "input without control arrived: {seen:?}"
+        );
+        cli.type_keys("~.");
+        assert_eq!(cli.wait(10), 0);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_session_ends_the_client_with_its_close_code() {
     let srv = Server::start(Opts::default());
     let sid = srv.api(&ALICE).create_session().await;
