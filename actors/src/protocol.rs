@@ -125,17 +125,6 @@ pub enum ControlReason {
 }
 
 impl ControlReason {
-    /// The lowercase wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControlReason::Acquired => "acquired",
-            ControlReason::Released => "released",
-            ControlReason::Expired => "expired",
-            ControlReason::Revoked => "revoked",
-            ControlReason::Disconnected => "disconnected",
-        }
-    }
-
     /// The audit record type of this change.
     pub fn audit_type(self) -> &'static str {
         match self {
@@ -440,7 +429,7 @@ pub enum ClientMessage {
         /// What to do.
         action: ControlAction,
         /// The requester's connection id (`grant` and `deny` only).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
     },
     /// Output up to `offset` has been rendered (SPEC §8 flow control).
@@ -571,6 +560,7 @@ mod tests {
         assert_eq!(resize.to_json(), r#"{"type":"resize","cols":80,"rows":24}"#);
         let acquire = ClientMessage::Control {
             action: ControlAction::Acquire,
+            to: None,
         };
         assert_eq!(
             acquire.to_json(),

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use attachd_actors::protocol::{
-    ClientMessage, ControlAction, ErrorCode, Role, ServerFrame, SnapshotReason, TermSize,
+    ClientMessage, ControlAction, ErrorCode, RequestOutcome, Role, ServerFrame, SnapshotReason,
+    TermSize,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -302,7 +303,25 @@ impl Client {
             },
             ServerFrame::Exit { code } => c.exit = Some(code),
             ServerFrame::Shutdown {} => notice("the server is shutting down"),
-            ServerFrame::Participants { .. } | ServerFrame::Idle { .. } => {}
+            ServerFrame::ControlRequest { from, .. } if from.connection_id != c.id => {
+                let who = who(from.name.as_deref(), Some(&from.subject));
+                notice(&format!(
+                    "{who} asks for control (answer from the web client; unanswered, it expires)"
+                ));
+            }
+            ServerFrame::ControlRequestEnded { from, outcome } if from.connection_id != c.id => {
+                let who = who(from.name.as_deref(), Some(&from.subject));
+                let how = match outcome {
+                    RequestOutcome::Denied => "denied",
+                    RequestOutcome::Expired => "expired",
+                    RequestOutcome::Withdrawn => "withdrawn",
+                };
+                notice(&format!("{who}'s request for control ended: {how}"));
+            }
+            ServerFrame::ControlRequest { .. }
+            | ServerFrame::ControlRequestEnded { .. }
+            | ServerFrame::Participants { .. }
+            | ServerFrame::Idle { .. } => {}
         }
         Ok(send)
     }
@@ -395,5 +414,5 @@ fn resize(s: TermSize) -> Message {
 }
 
 fn control(action: ControlAction) -> Message {
-    Message::text(ClientMessage::Control { action }.to_json())
+    Message::text(ClientMessage::Control { action, to: None }.to_json())
 }
