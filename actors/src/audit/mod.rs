@@ -8,7 +8,9 @@
 //!   separators=(",", ":"), ensure_ascii=False)`), byte for byte.
 //! - [`chain`]: `hash = sha256_hex(prev ++ canonical(record without "hash"))`, sealing of records.
 //! - [`writer`]: the audit actor (the single writer) and its handle [`Audit`].
-//! - [`verify`]: [`verify_files`], [`chain_files`], [`read_events`] for the CLI and the HTTP API.
+//! - [`verify`]: [`verify_files`] and [`verify_path`] for the CLI and the HTTP API.
+//! - [`files`]: the chain's files in order ([`chain_files`]) and capped line reading.
+//! - [`query`]: [`read_events`], the filtered reads of `GET /api/v1/audit`.
 //!
 //! # Files and rotation
 //!
@@ -37,7 +39,9 @@
 mod anchor;
 pub mod canonical;
 pub mod chain;
+pub mod files;
 mod health;
+pub mod query;
 pub mod record;
 pub mod remote;
 mod sink;
@@ -48,13 +52,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use anchor::{head_path, Anchor};
+pub use files::chain_files;
 pub(crate) use health::init_metrics;
 pub use health::{records_lost_total, write_errors_total, AuditHealth, HealthSnapshot};
+pub use query::{for_each_record, read_events, AuditQuery, MAX_QUERY_LIMIT};
 pub use record::{AuditEvent, FieldValue};
-pub use verify::{
-    chain_files, for_each_record, read_events, verify_anchored, verify_files, verify_path,
-    AuditQuery, VerifyReport, MAX_QUERY_LIMIT,
-};
+pub use verify::{verify_anchored, verify_files, verify_path, VerifyReport};
 pub use writer::{Audit, AuditConfig, DETACHED_OVERFLOW, MAILBOX_CAPACITY, MAX_BATCH};
 
 /// Sequence number of a record in the chain (1-based, gapless across rotations).

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::anchor::{self, Anchor};
-use super::verify::{chain_files, first_record_hash, verify_walk};
+use super::files::chain_files;
+use super::verify::{first_record_hash, verify_walk};
 use super::writer::Audit;
 use crate::redis::RedisShared;
 

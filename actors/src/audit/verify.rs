@@ -1,5 +1,5 @@
-//! Offline reading of the audit chain: verification across rotated files (`attachd audit verify`,
-//! `GET /api/v1/audit/verify`), the chain-ordered file list, and filtered reads (`GET /api/v1/audit`).
+//! Verification of the audit chain across rotated files (`attachd audit verify`,
+//! `GET /api/v1/audit/verify`), against the head file that anchors its end.
 //!
 //! All functions here do blocking file I/O: call them from `web::block` / `spawn_blocking`.
 //!
@@ -25,25 +25,17 @@
 //! the first missing seq. A rewrite of every hash after an edit stays invisible to both; a
 //! record rewritten with a recomputed hash is reported at the record after it.
 
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::anchor::{self, head_path, read_anchor};
 use super::chain::{is_hash_hex, record_hash, FIRST_SEQ, GENESIS_PREV};
+use super::files::{chain_files, Line, LineReader, MAX_LINE_BYTES};
 use super::record::types;
-use super::AuditError;
-
-/// Longest line accepted (and written) in bytes; anything longer is treated as corrupt.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// Most events [`read_events`] returns (SPEC: `limit` ≤ 1000).
-pub const MAX_QUERY_LIMIT: usize = 1000;
 
 /// The result of verifying a chain: SPEC's `{"ok", "records", "first_bad_seq"}` plus a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,23 +48,6 @@ pub struct VerifyReport {
     pub first_bad_seq: Option<u64>,
     /// Human-readable detail (file, line, what failed); for logs and the CLI.
     pub message: String,
-}
-
-/// Filters for [`read_events`]; empty lists match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditQuery {
-    /// Record types to keep (exact match on `type`).
-    pub types: Vec<String>,
-    /// Session ids to keep.
-    pub session_ids: Vec<String>,
-    /// Subjects to keep.
-    pub subjects: Vec<String>,
-    /// Only records of this tenant (applied before the limit).
-    pub tenant: Option<String>,
-    /// Keep records with `ts` (Unix ms) at or after this.
-    pub since_ms: Option<u64>,
-    /// Most records to return, newest ones (clamped to [`MAX_QUERY_LIMIT`]).
-    pub limit: usize,
 }
 
 /// A record that verified.
@@ -222,47 +197,6 @@ pub(crate) fn check_record_alone(line: &[u8]) -> Result<GoodRecord, String> {
     check_self(line).map(|(good, _)| good)
 }
 
-/// One line of a file as read by [`LineReader`].
-pub(crate) enum Line {
-    /// A complete line, without its `\n`.
-    Complete(Vec<u8>),
-    /// The last bytes of the file, not ended by `\n` (truncated, or being written).
-    Partial(usize),
-    /// A line longer than [`MAX_LINE_BYTES`].
-    TooLong,
-}
-
-/// Reads `\n`-terminated lines with a length cap.
-pub(crate) struct LineReader<R> {
-    inner: BufReader<R>,
-}
-
-impl<R: Read> LineReader<R> {
-    pub(crate) fn new(r: R) -> Self {
-        LineReader {
-            inner: BufReader::with_capacity(64 * 1024, r),
-        }
-    }
-
-    /// The next line, `None` at end of file.
-    pub(crate) fn next_line(&mut self) -> io::Result<Option<Line>> {
-        let mut buf = Vec::new();
-        let limit = MAX_LINE_BYTES as u64 + 1;
-        let n = (&mut self.inner).take(limit).read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-            return Ok(Some(Line::Complete(buf)));
-        }
-        if n as u64 >= limit {
-            return Ok(Some(Line::TooLong));
-        }
-        Ok(Some(Line::Partial(n)))
-    }
-}
-
 fn bad_report(records: u64, seq: u64, message: String) -> VerifyReport {
     VerifyReport {
         ok: false,
@@ -409,243 +343,5 @@ pub(crate) fn first_record_hash(file: &Path) -> Option<String> {
     match reader.next_line().ok()?? {
         Line::Complete(bytes) => check_record_alone(&bytes).ok().map(|g| g.hash),
         _ => None,
-    }
-}
-
-/// The file name of `path` as UTF-8, if it has one.
-fn base_name(path: &Path) -> Option<&str> {
-    path.file_name().and_then(|n| n.to_str())
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-fn dir_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// The rotation number of `candidate` if it names a rotated file of `base` (`base.<digits>`).
-pub(crate) fn rotation_number(base: &str, candidate: &str) -> Option<u64> {
-    let digits = candidate.strip_prefix(base)?.strip_prefix('.')?;
-    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// The path rotated file number `n` of `path` gets (`audit.log` → `audit.log.000042`).
-pub(crate) fn rotated_path(path: &Path, n: u64) -> PathBuf {
-    let base = base_name(path).unwrap_or("audit.log");
-    path.with_file_name(format!("{base}.{n:06}"))
-}
-
-/// The rotated files of `path`, ascending by number.
-pub(crate) fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
-    let Some(base) = base_name(path) else {
-        return Err(AuditError::Config(format!(
-            "audit path {} has no UTF-8 file name",
-            path.display()
-        )));
-    };
-    let dir = dir_of(path);
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(AuditError::io(dir, e)),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| AuditError::io(dir, e))?;
-        if let Some(name) = entry.file_name().to_str() {
-            if let Some(n) = rotation_number(base, name) {
-                found.push((n, path.with_file_name(name)));
-            }
-        }
-    }
-    found.sort_by_key(|(n, _)| *n);
-    Ok(found)
-}
-
-/// The files of the chain at `path` in chain order: rotated files by number, then `path` itself
-/// (if it exists). A missing directory gives an empty list.
-pub fn chain_files(path: &Path) -> Result<Vec<PathBuf>, AuditError> {
-    let mut files: Vec<PathBuf> = rotated_files(path)?.into_iter().map(|(_, p)| p).collect();
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => files.push(path.to_path_buf()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(AuditError::io(path, e)),
-    }
-    Ok(files)
-}
-
-/// The last complete line of `file` (without `\n`): `Ok(None)` for an empty file, `Err` when the
-/// file does not end with `\n` or the line is too long.
-pub(crate) fn read_last_line(file: &mut File, path: &Path) -> Result<Option<Vec<u8>>, String> {
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
-        .len();
-    if len == 0 {
-        return Ok(None);
-    }
-    let window = len.min(MAX_LINE_BYTES as u64 + 1);
-    let start = len - window;
-    let mut buf = vec![0u8; window as usize];
-    file.seek(SeekFrom::Start(start))
-        .and_then(|_| file.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if buf.last() != Some(&b'\n') {
-        return Err(format!(
-            "{} does not end with a complete line (truncated)",
-            path.display()
-        ));
-    }
-    buf.pop();
-    match buf.iter().rposition(|&b| b == b'\n') {
-        Some(i) => Ok(Some(buf.split_off(i + 1))),
-        None if start == 0 => Ok(Some(buf)),
-        None => Err(format!(
-            "the last line of {} is longer than {MAX_LINE_BYTES} bytes",
-            path.display()
-        )),
-    }
-}
-
-fn matches(q: &AuditQuery, obj: &Map<String, Value>) -> bool {
-    let field_in = |list: &[String], key: &str| {
-        list.is_empty()
-            || obj
-                .get(key)
-                .and_then(Value::as_str)
-                .is_some_and(|v| list.iter().any(|x| x == v))
-    };
-    if let Some(since) = q.since_ms {
-        if obj.get("ts").and_then(Value::as_u64).unwrap_or(0) < since {
-            return false;
-        }
-    }
-    if let Some(t) = &q.tenant {
-        if obj.get("tenant").and_then(Value::as_str) != Some(t.as_str()) {
-            return false;
-        }
-    }
-    field_in(&q.types, "type")
-        && field_in(&q.session_ids, "session_id")
-        && field_in(&q.subjects, "subject")
-}
-
-/// Calls `f` with every record of `types` in the files of a chain (oldest first), in chain
-/// order. Lines that are not JSON objects are skipped; integrity is [`verify_files`]'s job.
-pub fn for_each_record(
-    paths: &[PathBuf],
-    types: &[&str],
-    mut f: impl FnMut(&Map<String, Value>),
-) -> Result<(), AuditError> {
-    for path in paths {
-        let file = File::open(path).map_err(|e| AuditError::io(path, e))?;
-        let mut reader = LineReader::new(file);
-        while let Some(line) = reader.next_line().map_err(|e| AuditError::io(path, e))? {
-            let Line::Complete(bytes) = line else { break };
-            // Cheap pre-filter: most records are of other types.
-            if !types
-                .iter()
-                .any(|t| memchr::memmem::find(&bytes, t.as_bytes()).is_some())
-            {
-                continue;
-            }
-            if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) {
-                if obj
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| types.contains(&t))
-                {
-                    f(&obj);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The newest records of the log at `path` that match `q`, oldest first (at most `q.limit`,
-/// itself at most [`MAX_QUERY_LIMIT`]). Unparsable lines and a partial last line are skipped;
-/// integrity is [`verify_path`]'s job.
-pub fn read_events(path: &Path, q: &AuditQuery) -> Result<Vec<Value>, AuditError> {
-    match read_events_once(path, q) {
-        // A rotation renamed a file between listing and reading: list again.
-        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            read_events_once(path, q)
-        }
-        other => other,
-    }
-}
-
-fn read_events_once(path: &Path, q: &AuditQuery) -> Result<Vec<Value>, AuditError> {
-    let limit = q.limit.min(MAX_QUERY_LIMIT);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let files = chain_files(path)?;
-    let mut out: VecDeque<Value> = VecDeque::with_capacity(limit);
-    // Newest file first; ts never decreases along the chain, so older files can stop the scan.
-    for file_path in files.iter().rev() {
-        let file = File::open(file_path).map_err(|e| AuditError::io(file_path, e))?;
-        let mut reader = LineReader::new(file);
-        let mut found: VecDeque<Value> = VecDeque::new();
-        let mut newest_ts = 0u64;
-        while let Some(line) = reader
-            .next_line()
-            .map_err(|e| AuditError::io(file_path, e))?
-        {
-            let bytes = match line {
-                Line::Complete(bytes) => bytes,
-                // A partial line can only be last; past an oversized line the file is corrupt
-                // (or not a log at all, like a device), so stop reading it.
-                Line::Partial(_) | Line::TooLong => break,
-            };
-            let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) else {
-                continue;
-            };
-            newest_ts = newest_ts.max(obj.get("ts").and_then(Value::as_u64).unwrap_or(0));
-            if matches(q, &obj) {
-                found.push_back(Value::Object(obj));
-                if found.len() > limit {
-                    found.pop_front();
-                }
-            }
-        }
-        while let Some(v) = found.pop_back() {
-            if out.len() >= limit {
-                break;
-            }
-            out.push_front(v);
-        }
-        if out.len() >= limit || q.since_ms.is_some_and(|s| newest_ts < s) {
-            break;
-        }
-    }
-    Ok(out.into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotation_names_sort_in_chain_order() {
-        assert_eq!(rotation_number("audit.log", "audit.log.000001"), Some(1));
-        assert_eq!(
-            rotation_number("audit.log", "audit.log.1234567"),
-            Some(1_234_567)
-        );
-        assert_eq!(rotation_number("audit.log", "audit.log.lock"), None);
-        assert_eq!(rotation_number("audit.log", "audit.log."), None);
-        assert_eq!(rotation_number("audit.log", "audit.logx.1"), None);
-        assert_eq!(rotation_number("audit.log", ".audit.log.probe"), None);
-        assert_eq!(
-            rotated_path(Path::new("/d/audit.log"), 7),
-            PathBuf::from("/d/audit.log.000007")
-        );
     }
 }

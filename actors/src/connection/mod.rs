@@ -8,13 +8,19 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytes::Bytes;
 
-use crate::audit::{Audit, AuditEvent};
-use crate::hub::{Ack, ControlRequest, Join, Leave, ParticipantStats, Resize, SessionHub, Stdin};
+use crate::audit::Audit;
+use crate::hub::{Ack, ControlRequest, Join, ParticipantStats, Resize, SessionHub, Stdin};
 use crate::limits::SlotGuard;
 use crate::metrics;
 use crate::outbound::{OutFrame, OutboundTx};
 use crate::protocol::{close, ClientMessage, ErrorCode, HelloLimits, Role, ServerFrame};
 use crate::stdin_rate::{ReadPause, StdinBucket, Verdict};
+
+mod exit;
+#[cfg(test)]
+mod tests;
+
+use exit::ExitGuard;
 
 /// A decoded client frame, as the socket reader hands it over.
 #[derive(Debug, Message)]
@@ -79,81 +85,6 @@ pub struct ConnIdentity {
     pub remote_ip: String,
     /// The ticket's `resume_from`: the output offset the client has rendered.
     pub resume_from: Option<u64>,
-}
-
-/// Runs the exit duties exactly once, however the connection ends (close, error, timer,
-/// panic unwinding, drain): leave the hub (releasing control), free the slots, audit.
-struct ExitGuard {
-    id: ConnIdentity,
-    hub: Addr<SessionHub>,
-    audit: Audit,
-    slots: Option<SlotGuard>,
-    started: Instant,
-    stats: Arc<ParticipantStats>,
-    close_code: Option<u16>,
-    bytes_in: u64,
-    stdin_messages: u64,
-    stdin_bytes: u64,
-}
-
-impl ExitGuard {
-    fn stdin_summary(&mut self) {
-        if self.stdin_messages == 0 {
-            return;
-        }
-        self.audit.record_detached(
-            AuditEvent::new("attach.stdin", "ok")
-                .subject(&self.id.subject)
-                .tenant(&self.id.tenant)
-                .session_id(&self.id.session_id)
-                .connection_id(&self.id.connection_id)
-                .role(self.id.role.as_str())
-                .field_u64("messages", self.stdin_messages)
-                .field_u64("bytes", self.stdin_bytes),
-        );
-        self.stdin_messages = 0;
-        self.stdin_bytes = 0;
-    }
-}
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        let leave = Leave {
-            connection_id: self.id.connection_id.clone(),
-        };
-        if let Err(SendError::Full(leave)) = self.hub.try_send(leave) {
-            let hub = self.hub.clone();
-            if let Ok(h) = tokio::runtime::Handle::try_current() {
-                h.spawn(async move {
-                    let _ = hub.send(leave).await;
-                });
-            }
-        }
-        self.slots.take();
-        self.stdin_summary();
-        let code = self.close_code.unwrap_or(1006);
-        metrics::CLOSES
-            .with_label_values(&[&code.to_string()])
-            .inc();
-        self.audit.record_detached(
-            AuditEvent::new("attach.disconnect", "ok")
-                .reason(close::label(code))
-                .subject(&self.id.subject)
-                .tenant(&self.id.tenant)
-                .session_id(&self.id.session_id)
-                .connection_id(&self.id.connection_id)
-                .role(self.id.role.as_str())
-                .remote_ip(&self.id.remote_ip)
-                .field_u64("duration_ms", self.started.elapsed().as_millis() as u64)
-                .field_u64("bytes_in", self.bytes_in)
-                .field_u64("bytes_out", self.stats.bytes_out.load(Ordering::Relaxed))
-                .field_u64("close_code", u64::from(code)),
-        );
-        // Last: a drain that sees no open connection may flush the audit log right away.
-        metrics::CONNECTIONS
-            .with_label_values(&[self.id.role.as_str()])
-            .dec();
-    }
 }
 
 /// The connection actor.
@@ -569,142 +500,5 @@ impl StreamHandler<Inbound> for Connection {
                 .or(Some(1006));
         }
         ctx.stop();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::audit::AuditConfig;
-    use crate::backend::BackendIo;
-    use crate::hub::{HubConfig, Snapshot};
-    use crate::lease::LocalLeases;
-    use crate::limits::{LocalLimiter, SlotKey};
-
-    /// A handler that panics, standing in for any bug in message handling.
-    #[derive(Message)]
-    #[rtype(result = "()")]
-    struct Boom;
-
-    impl Handler<Boom> for Connection {
-        type Result = ();
-        fn handle(&mut self, _: Boom, _: &mut Context<Self>) {
-            panic!("handler bug");
-        }
-    }
-
-    #[test]
-    fn timers_land_on_the_grid_never_early() {
-        let t = Instant::now() + Duration::from_millis(1234);
-        let g = on_grid(t);
-        assert!(g >= t);
-        assert!(g - t < TIMER_GRID);
-        assert_eq!(on_grid(g), g);
-        let other = on_grid(t + Duration::from_millis(30));
-        assert!(other == g || other == g + TIMER_GRID);
-    }
-
-    #[actix::test]
-    async fn a_panicking_handler_still_leaves_frees_and_audits() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let audit = Audit::start(AuditConfig {
-            path: path.clone(),
-            max_file_bytes: 1 << 20,
-        })
-        .unwrap();
-        let (io, _events_tx, _input_rx) = BackendIo::channels();
-        let hub = SessionHub::new(
-            "s1".into(),
-            "t".into(),
-            HubConfig {
-                history_lines: 100,
-                replay_bytes: 1 << 20,
-                initial_size: crate::protocol::TermSize { cols: 80, rows: 24 },
-                flow: crate::hub::FlowConfig::default(),
-                idle_timeout: Duration::from_secs(60),
-                driver_idle_timeout: Duration::from_secs(60),
-                control_grace: Duration::from_secs(60),
-                lease_ttl: Duration::from_secs(15),
-                control_request_ttl: Duration::from_secs(30),
-                bus: None,
-                recorder: None,
-            },
-            io,
-            Arc::new(LocalLeases::new()),
-            audit.clone(),
-            Box::new(|_| {}),
-        )
-        .start();
-        let limiter = Arc::new(LocalLimiter::new());
-        let key = SlotKey {
-            subject: "alice".into(),
-            session: "s1".into(),
-            connection_id: "c1".into(),
-        };
-        limiter.acquire_now(&key, 5, 5).unwrap();
-        let (out, _rx) = crate::outbound::channel(1 << 20);
-        let conn = Connection::new(
-            ConnIdentity {
-                connection_id: "c1".into(),
-                session_id: "s1".into(),
-                subject: "alice".into(),
-                name: None,
-                tenant: "t".into(),
-                role: Role::Driver,
-                remote_ip: "127.0.0.1".into(),
-                resume_from: None,
-            },
-            ConnConfig {
-                ping_interval: Duration::from_secs(15),
-                heartbeat_timeout: Duration::from_secs(30),
-                max_lifetime: Duration::from_secs(3600),
-                max_invalid: 10,
-                stdin_messages_per_sec: 100,
-                stdin_bytes_per_sec: 1 << 20,
-                flood_after: Duration::from_secs(30),
-                max_message_bytes: 1 << 20,
-                stdin_summary_interval: Duration::from_secs(30),
-                close_linger: Duration::from_secs(1),
-            },
-            hub.clone(),
-            out,
-            SlotGuard::new(limiter.clone(), key),
-            audit.clone(),
-            Arc::default(),
-        );
-        // On its own arbiter, so the panic takes down only that thread's event loop.
-        let arbiter = actix::Arbiter::new();
-        let addr = Connection::start_in_arbiter(&arbiter.handle(), move |_| conn);
-        let mut joined = false;
-        for _ in 0..100 {
-            if hub.send(Snapshot).await.unwrap().control.is_some() {
-                joined = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(joined, "driver never took the seat");
-        let _ = addr.try_send(Boom);
-        let mut left = false;
-        for _ in 0..200 {
-            let snap = hub.send(Snapshot).await.unwrap();
-            if snap.participants.is_empty() && limiter.subject_count("alice") == 0 {
-                left = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(
-            left,
-            "the panicked connection did not leave the hub or free its slot"
-        );
-        audit.flush().await.unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.lines()
-                .any(|l| l.contains("\"attach.disconnect\"") && l.contains("\"c1\"")),
-            "no disconnect record: {text}"
-        );
     }
 }
