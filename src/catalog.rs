@@ -12,7 +12,7 @@ use attachd_actors::recording::Recorder;
 use attachd_actors::redis::bus::ControlBus;
 
 use crate::backend::kube::{self as kb, KubeError, PodSession};
-use crate::config::{KubeModeSetting, Settings};
+use crate::config::Settings;
 use crate::error::ApiError;
 use crate::sessions::{SessionRegistry, SessionView};
 
@@ -42,18 +42,7 @@ impl KubeCatalog {
         let k = &s.kube;
         let client =
             kb::client_from_settings(k.api_url.as_deref(), k.token_file.as_deref()).await?;
-        let settings = kb::KubeSettings {
-            namespace: k.namespace.clone(),
-            label_selector: k.label_selector.clone(),
-            container: k.container.clone(),
-            command: k.command.clone(),
-            mode: match k.mode {
-                KubeModeSetting::Attach => kb::KubeMode::Attach,
-                KubeModeSetting::Exec => kb::KubeMode::Exec,
-            },
-            tenant_label: k.tenant_label.clone(),
-            ..kb::KubeSettings::default()
-        };
+        let settings = k.clone();
         Ok(KubeCatalog {
             client,
             settings: Arc::new(settings),

@@ -58,8 +58,10 @@ pub enum KubeMode {
     Exec,
 }
 
-/// Which pods are sessions and how to reach their terminal (`kube.*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `kube.*`: which pods are sessions and how to reach their terminal. The one type for the
+/// configuration section and the backend (this file also compiles alone in kube-emu's tests).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KubeSettings {
     /// Namespace of the sandbox pods (the only namespace attachd's Role covers).
     pub namespace: String,
@@ -73,8 +75,17 @@ pub struct KubeSettings {
     pub mode: KubeMode,
     /// Pod label carrying the tenant; pods without it are never sessions.
     pub tenant_label: String,
-    /// Bound on every API request.
+    /// API server URL; none = in-cluster config or kubeconfig.
+    pub api_url: Option<String>,
+    /// File holding the bearer token for `api_url`.
+    pub token_file: Option<std::path::PathBuf>,
+    /// Bound on every API request (not a configuration key).
+    #[serde(skip, default = "default_api_timeout")]
     pub api_timeout: Duration,
+}
+
+fn default_api_timeout() -> Duration {
+    DEFAULT_API_TIMEOUT
 }
 
 impl Default for KubeSettings {
@@ -86,8 +97,28 @@ impl Default for KubeSettings {
             command: vec!["/bin/sh".into()],
             mode: KubeMode::Attach,
             tenant_label: DEFAULT_TENANT_LABEL.into(),
+            api_url: None,
+            token_file: None,
             api_timeout: DEFAULT_API_TIMEOUT,
         }
+    }
+}
+
+impl KubeSettings {
+    /// The first unsafe setting, as (key, what is wrong); `None` when they are usable.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if self.label_selector.trim().is_empty() {
+            // An empty selector would make every pod of the namespace (attachd's own helpers
+            // included) an attachable session.
+            return Some(("kube.label_selector", "must not be empty"));
+        }
+        if self.tenant_label.trim().is_empty() {
+            return Some(("kube.tenant_label", "must not be empty"));
+        }
+        if self.mode == KubeMode::Exec && self.command.is_empty() {
+            return Some(("kube.command", "must not be empty in exec mode"));
+        }
+        None
     }
 }
 
@@ -236,24 +267,10 @@ pub fn client_for(url: &str, token: &str) -> Result<Client, KubeError> {
 }
 
 fn check_settings(settings: &KubeSettings) -> Result<(), KubeError> {
-    if settings.label_selector.trim().is_empty() {
-        // An empty selector would make every pod of the namespace (attachd's own helpers
-        // included) an attachable session.
-        return Err(KubeError::Settings(
-            "kube.label_selector must not be empty".into(),
-        ));
+    match settings.problem() {
+        Some((key, problem)) => Err(KubeError::Settings(format!("{key} {problem}"))),
+        None => Ok(()),
     }
-    if settings.tenant_label.trim().is_empty() {
-        return Err(KubeError::Settings(
-            "kube.tenant_label must not be empty".into(),
-        ));
-    }
-    if settings.mode == KubeMode::Exec && settings.command.is_empty() {
-        return Err(KubeError::Settings(
-            "kube.command must not be empty in exec mode".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// True for a valid object name (DNS-1123 subdomain). Anything else never reaches a URL path.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod audit;
 pub mod deadline;
 pub mod echo;
 pub mod extract;
@@ -191,11 +192,11 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
             )
             .service(resource(
                 "/audit",
-                vec![(Method::GET, aw::to(api::audit_query))],
+                vec![(Method::GET, aw::to(audit::audit_query))],
             ))
             .service(resource(
                 "/audit/verify",
-                vec![(Method::GET, aw::to(api::audit_verify))],
+                vec![(Method::GET, aw::to(audit::audit_verify))],
             ))
             .default_service(aw::to(not_found)),
     );
