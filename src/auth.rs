@@ -164,8 +164,7 @@ impl Authenticator {
         let Some(jwt) = &self.jwt else {
             return Err(ApiError::Unauthorized);
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &jwt.key, &jwt.validation)
-            .map_err(|_| ApiError::Unauthorized)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &jwt.key, &jwt.validation)?;
         let c = data.claims;
         let scopes = match (c.scopes, c.scope) {
             (Some(v), _) => v,

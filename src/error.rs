@@ -95,6 +95,61 @@ impl From<crate::tickets::TicketError> for ApiError {
     }
 }
 
+/// A hub that no longer answers belongs to a session that ended: the session is gone (404).
+impl From<actix::MailboxError> for ApiError {
+    fn from(_: actix::MailboxError) -> Self {
+        ApiError::NotFound
+    }
+}
+
+/// The lease store is Redis's (the in-process one cannot fail): 503 `redis_unavailable`.
+impl From<attachd_actors::lease::LeaseError> for ApiError {
+    fn from(e: attachd_actors::lease::LeaseError) -> Self {
+        tracing::warn!(error = %e.0, "lease store unavailable");
+        ApiError::RedisUnavailable
+    }
+}
+
+/// A local session whose PTY or process could not start.
+impl From<crate::backend::local::LocalError> for ApiError {
+    fn from(e: crate::backend::local::LocalError) -> Self {
+        ApiError::BackendUnavailable(e.to_string())
+    }
+}
+
+/// Reading or verifying the audit files failed: logged, never shown to the client.
+impl From<attachd_actors::audit::AuditError> for ApiError {
+    fn from(e: attachd_actors::audit::AuditError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// The blocking pool refused or lost a job.
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// A malformed credential (bad base64, not UTF-8, a JWT that does not verify) is no credential.
+impl From<base64::DecodeError> for ApiError {
+    fn from(_: base64::DecodeError) -> Self {
+        ApiError::Unauthorized
+    }
+}
+
+impl From<std::string::FromUtf8Error> for ApiError {
+    fn from(_: std::string::FromUtf8Error) -> Self {
+        ApiError::Unauthorized
+    }
+}
+
+impl From<jsonwebtoken::errors::Error> for ApiError {
+    fn from(_: jsonwebtoken::errors::Error) -> Self {
+        ApiError::Unauthorized
+    }
+}
+
 impl ApiError {
     /// The SPEC `error` code.
     pub fn code(&self) -> &'static str {
@@ -167,6 +222,15 @@ impl ApiError {
         ]
     }
 
+    /// SPEC's `{error, message}` body of this error.
+    pub fn body_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&ErrorBody {
+            error: self.code().to_string(),
+            message: self.to_string(),
+        })
+        .expect("two strings serialize")
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -220,10 +284,7 @@ impl ResponseError for ApiError {
             resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         resp.insert_header((header::CACHE_CONTROL, "no-store"));
-        resp.json(ErrorBody {
-            error: self.code().to_string(),
-            message: self.to_string(),
-        })
+        resp.content_type("application/json").body(self.body_json())
     }
 }
 

@@ -213,7 +213,7 @@ pub async fn create_session(
     };
     let name = normalize_name(body.name)?;
     st.audit_gate()?;
-    let io = local::spawn(&command).map_err(|e| ApiError::BackendUnavailable(e.to_string()))?;
+    let io = local::spawn(&command)?;
     let view = SessionView {
         id: new_session_id(),
         name,
@@ -242,7 +242,7 @@ pub async fn get_session(
     let (view, hub) = visible(&st, &p, &id).await?;
     p.require(Scope::SessionsRead)?;
     let snap: HubSnapshot = match hub {
-        Some(h) => h.send(Snapshot).await.map_err(|_| ApiError::NotFound)?,
+        Some(h) => h.send(Snapshot).await?,
         None => HubSnapshot {
             participants: Vec::new(),
             control: None,
@@ -299,10 +299,7 @@ pub async fn issue_ticket(
     })?;
     st.audit_gate()?;
     if let (Some(from), Some(hub)) = (req.resume_from, &hub) {
-        let at = hub
-            .send(attachd_actors::hub::OutputOffset)
-            .await
-            .map_err(|_| ApiError::NotFound)?;
+        let at = hub.send(attachd_actors::hub::OutputOffset).await?;
         if from > at {
             return Err(ApiError::BadRequest(format!(
                 "resume_from {from} is beyond the session's output offset {at}"
@@ -377,21 +374,17 @@ pub async fn revoke_control(
     let (_, hub) = visible(&st, &p, &id).await?;
     p.require(Scope::AttachModerate)?;
     let revoked_here = match hub {
-        Some(hub) => hub
-            .send(Revoke {
+        Some(hub) => {
+            hub.send(Revoke {
                 by: p.subject.clone(),
             })
-            .await
-            .map_err(|_| ApiError::NotFound)?,
+            .await?
+        }
         None => false,
     };
     if !revoked_here {
         // The driver may be attached through another replica: take the lease from it there.
-        let taken = st
-            .leases
-            .revoke(&id)
-            .await
-            .map_err(|_| ApiError::RedisUnavailable)?;
+        let taken = st.leases.revoke(&id).await?;
         if taken {
             st.audit.record_detached(
                 AuditEvent::new(ControlReason::Revoked.audit_type(), "ok")

@@ -65,10 +65,8 @@ pub fn parse_offer<'a>(values: impl Iterator<Item = &'a str>) -> Result<Offer, A
                     // Two credentials: which one the request means is ambiguous.
                     return Err(ApiError::UnsupportedProtocol);
                 }
-                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(b64)
-                    .map_err(|_| ApiError::Unauthorized)?;
-                let t = String::from_utf8(raw).map_err(|_| ApiError::Unauthorized)?;
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b64)?;
+                let t = String::from_utf8(raw)?;
                 offer.bearer = Some(t);
             }
         }

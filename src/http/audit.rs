@@ -94,10 +94,7 @@ pub async fn audit_query(
         limit: limit as usize,
     };
     let path = st.settings.audit.path.clone();
-    let events = web::block(move || attachd_actors::audit::read_events(&path, &query))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let events = web::block(move || attachd_actors::audit::read_events(&path, &query)).await??;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }
 
@@ -119,9 +116,7 @@ pub struct VerifyResponse {
 pub async fn audit_verify(st: State, Auth(p): Auth) -> Result<HttpResponse, ApiError> {
     p.require(Scope::AuditRead)?;
     let path = st.settings.audit.path.clone();
-    let report = web::block(move || attachd_actors::audit::verify_path(&path))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let report = web::block(move || attachd_actors::audit::verify_path(&path)).await?;
     Ok(HttpResponse::Ok().json(VerifyResponse {
         ok: report.ok,
         records: report.records,
