@@ -6,9 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_http::body::MessageBody;
-use actix_http::{HttpService, Request, Response};
-use actix_service::{map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol, Request, Response};
+use actix_service::{
+    fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
+};
+use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
+use actix_tls::accept::TlsError;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_web::rt::net::TcpStream;
 use actix_web::{middleware, web, App, HttpServer};
 use attachd_actors::audit::record::{outcomes, types};
 use attachd_actors::audit::{Audit, AuditConfig, AuditEvent};
@@ -16,11 +22,13 @@ use attachd_actors::hub::Drain;
 use attachd_actors::lease::LocalLeases;
 use attachd_actors::limits::LocalLimiter;
 use attachd_actors::metrics;
+use futures_util::future::ready;
 
 use crate::auth::{Authenticator, Principal};
 use crate::catalog::{Catalog, KubeCatalog};
 use crate::config::Settings;
 use crate::http;
+use crate::http::wire::Guarded;
 use crate::listen::{BindError, Listeners};
 use crate::scope::Scope;
 use crate::secret::new_secret;
@@ -288,22 +296,33 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     let handshake_timeout = settings.server.handshake_timeout;
     // Every request runs through the app; `Upgrade: websocket` ones through `UpgradeFactory`,
     // which hands the socket of an accepted handshake to its connection (see ws::upgrade).
+    // Request heads are checked (and their deadline kept) by `http::wire`, so actix-http's own
+    // head timer is off and its empty error answers never happen.
     macro_rules! http_service {
-        ($finish:ident $(, $tls:expr)?) => {{
-            let make_app = make_app.clone();
-            move || {
-                HttpService::build()
-                    .client_request_timeout(handshake_timeout)
-                    .client_disconnect_timeout(Duration::ZERO)
-                    .upgrade(UpgradeFactory(app_factory(make_app())))
-                    .finish(app_factory(make_app()))
-                    .$finish($($tls.clone())?)
-            }
-        }};
+        () => {
+            HttpService::build()
+                .client_request_timeout(Duration::ZERO)
+                .client_disconnect_timeout(Duration::ZERO)
+                .upgrade(UpgradeFactory(app_factory(make_app())))
+                .finish(app_factory(make_app()))
+        };
     }
     let builder = match tls {
-        Some(cfg) => builder.listen("attachd", listeners.api, http_service!(rustls_0_23, cfg)),
-        None => builder.listen("attachd", listeners.api, http_service!(tcp)),
+        Some(cfg) => builder.listen("attachd", listeners.api, move || {
+            tls_connections(cfg.clone(), handshake_timeout)
+                .and_then(http_service!().map_err(TlsError::Service))
+        }),
+        None => builder.listen("attachd", listeners.api, move || {
+            fn_service(move |io: TcpStream| {
+                let peer = io.peer_addr().ok();
+                ready(Ok::<_, DispatchError>((
+                    Guarded::new(io, handshake_timeout),
+                    Protocol::Http1,
+                    peer,
+                )))
+            })
+            .and_then(http_service!())
+        }),
     }?;
     let server = builder.run();
 
@@ -353,6 +372,31 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     b?;
     let _ = audit.flush().await;
     Ok(())
+}
+
+/// TLS connections (HTTP/1.1 by ALPN) with their request heads checked by `http::wire`.
+fn tls_connections(
+    mut cfg: rustls::ServerConfig,
+    head_timeout: Duration,
+) -> impl ServiceFactory<
+    TcpStream,
+    Config = (),
+    Response = (
+        Guarded<TlsStream<TcpStream>>,
+        Protocol,
+        Option<std::net::SocketAddr>,
+    ),
+    Error = TlsError<std::io::Error, DispatchError>,
+    InitError = (),
+> {
+    cfg.alpn_protocols.insert(0, b"http/1.1".to_vec());
+    Acceptor::new(cfg)
+        .map_init_err(|_| ())
+        .map_err(TlsError::into_service_error)
+        .and_then(move |io: TlsStream<TcpStream>| {
+            let peer = io.get_ref().0.peer_addr().ok();
+            ready(Ok((Guarded::new(io, head_timeout), Protocol::Http1, peer)))
+        })
 }
 
 /// The app as an HTTP service. `AppConfig` only feeds `connection_info()` and `url_for`, which

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod ops;
 pub mod recordings;
 pub mod web;
+pub mod wire;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

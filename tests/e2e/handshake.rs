@@ -648,9 +648,91 @@ async fn slow_request_heads_are_cut() {
         .await
         .expect("the server kept a slow request head open")
         .unwrap_or(0);
-    let text = String::from_utf8_lossy(&buf[..n]);
-    assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    assert_json_error(&text, "request_timeout");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The last answer in `text` (one or more HTTP/1.1 responses) is SPEC's JSON error `code`.
+fn assert_json_error(text: &str, code: &str) {
+    let last = &text[text.rfind("HTTP/1.1 ").expect("an HTTP answer")..];
+    let (head, body) = last.split_once("\r\n\r\n").expect("a complete head");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "not JSON: {last:?}"
+    );
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {last:?}"));
+    assert_eq!(v["error"], code, "{last:?}");
+    assert!(v["message"].is_string(), "{last:?}");
+}
+
+/// What actix-http's dispatcher answered by itself (empty 431, 400 and 408) is SPEC's JSON
+/// error too: heads too large or malformed, a slow head on a kept-alive connection, and a
+/// malformed request behind a good one (which is still answered first).
+#[tokio::test]
+async fn dispatcher_level_errors_are_json() {
+    let srv = Server::start(Opts::default().env("ATTACHD__SERVER__HANDSHAKE_TIMEOUT", "1s"));
+    let many_headers: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    // Exactly the parser's head limit, never ended: read whole, so the answer is not reset.
+    let mut huge = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    huge.resize(131_072, b'a');
+    let cases: Vec<(Vec<u8>, &str, &str, usize)> = vec![
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+            "HTTP/1.1 431",
+            "invalid_request",
+            1,
+        ),
+        (huge, "HTTP/1.1 431", "invalid_request", 1),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+            "invalid_request",
+            1,
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+            "invalid_request",
+            1,
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n".to_vec(),
+            "HTTP/1.1 200",
+            "invalid_request",
+            2,
+        ),
+        // The second head never completes: cut at the deadline, the first still answered.
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n".to_vec(),
+            "HTTP/1.1 200",
+            "request_timeout",
+            2,
+        ),
+        // A malformed chunk inside a body the app reads: its JSON 400 is the only answer.
+        (
+            format!(
+                "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n",
+                ALICE.secret
+            )
+            .into_bytes(),
+            "HTTP/1.1 400",
+            "invalid_request",
+            1,
+        ),
+    ];
+    for (request, first, code, answers) in cases {
+        let label = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
+        let text = answer_then_close(&srv, &request, Duration::from_secs(10)).await;
+        assert!(text.starts_with(first), "{label:?}: {text:?}");
+        assert_eq!(text.matches("HTTP/1.1 ").count(), answers, "{label:?}: {text:?}");
+        assert_json_error(&text, code);
+    }
+    let r = srv.api(&ALICE).call("GET", "/healthz", None).await;
+    assert_eq!(r.status, 200);
 }
 
 /// Sends `head` (and a partial body) and returns what the server answered before it closed the
