@@ -663,7 +663,8 @@ fn assert_json_error(text: &str, code: &str) {
             .contains("content-type: application/json"),
         "not JSON: {last:?}"
     );
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {last:?}"));
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {last:?}"));
     assert_eq!(v["error"], code, "{last:?}");
     assert!(v["message"].is_string(), "{last:?}");
 }
@@ -728,7 +729,11 @@ async fn dispatcher_level_errors_are_json() {
         let label = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
         let text = answer_then_close(&srv, &request, Duration::from_secs(10)).await;
         assert!(text.starts_with(first), "{label:?}: {text:?}");
-        assert_eq!(text.matches("HTTP/1.1 ").count(), answers, "{label:?}: {text:?}");
+        assert_eq!(
+            text.matches("HTTP/1.1 ").count(),
+            answers,
+            "{label:?}: {text:?}"
+        );
         assert_json_error(&text, code);
     }
     let r = srv.api(&ALICE).call("GET", "/healthz", None).await;
