@@ -127,6 +127,8 @@ impl Shadow {
     fn feed(&mut self, new: &[u8], head_timeout: Duration) -> Verdict {
         self.buf.extend_from_slice(new);
         loop {
+            // The decoder may consume a head before refusing it: what failed starts here.
+            let unconsumed = self.buf.len();
             match self.codec.decode(&mut self.buf) {
                 Ok(Some(Message::Item(_))) => {
                     self.deadline = None;
@@ -141,7 +143,7 @@ impl Shadow {
                 Ok(None) => break,
                 Err(e) => {
                     return Verdict::Failed {
-                        bad: self.buf.len(),
+                        bad: unconsumed,
                         // A failing body belongs to a request the app already has: it answers
                         // (its body ends early) with its own JSON error.
                         answer: (!self.in_body).then(|| status_of(&e)),
