@@ -623,33 +623,39 @@ async fn tls_listener_serves_with_hsts() {
             .env("ATTACHD__SERVER__TLS_KEY", key.to_str().unwrap())
             .tls(),
     );
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("openssl")
-            .args(["s_client", "-quiet", "-connect"])
-            .arg(format!("127.0.0.1:{}", srv.port))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    })
-    .await
-    .unwrap();
+    let port = srv.port;
+    let over_tls = |request: &'static [u8]| {
+        tokio::task::spawn_blocking(move || {
+            let mut child = Command::new("openssl")
+                .args(["s_client", "-quiet", "-ign_eof", "-connect"])
+                .arg(format!("127.0.0.1:{port}"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(request).unwrap();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    let out = over_tls(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(
         out.to_ascii_lowercase()
             .contains("strict-transport-security: max-age="),
         "{out}"
     );
+    // Heads are checked over TLS too: a malformed one gets SPEC's JSON error.
+    let out = over_tls(b"GET /healthz HTTP/1.1\r\nHost localhost\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(out.contains(r#"{"error":"invalid_request""#), "{out}");
+    drop(srv);
 }
 
 /// `/openapi.json` documents the attach endpoint: GET, 101, every refusal of SPEC §4, and the
