@@ -13,7 +13,7 @@ use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::local::{Local, LocalEvent};
-use crate::cli::offset::{AckThrottle, BinaryKind, OutputOffset};
+use crate::cli::offset::{AckThrottle, OutputOffset};
 use crate::cli::socket::Socket;
 use crate::cli::terminal::{self, notice};
 use crate::cli::throttle::ResizeThrottle;
@@ -109,7 +109,8 @@ impl Client {
             let at = |t: Option<Instant>| t.map_or(far, tokio::time::Instant::from_std);
             let ev = tokio::select! {
                 m = rx.next() => Event::Ws(m),
-                l = self.local.next() => Event::Local(l),
+                // Keystrokes wait for `hello` (typed-ahead or piped input needs to know control).
+                l = self.local.next(), if !c.id.is_empty() => Event::Local(l),
                 _ = sleep_until(at(ack_due)), if ack_due.is_some() => Event::AckDue,
                 _ = sleep_until(at(resize_due)), if resize_due.is_some() => Event::ResizeDue,
                 _ = sleep_until(at(Some(c.last_rx + c.silence))) => Event::Silent,
@@ -167,14 +168,11 @@ impl Client {
     }
 
     async fn output(&mut self, bytes: &[u8], now: Instant) -> Result<Vec<Message>, End> {
-        let kind = self.offset.binary(bytes.len());
+        // A snapshot's payload is acknowledged too: it renders the screen at its offset.
+        self.offset.binary(bytes.len());
         self.write(bytes).await?;
-        if kind == BinaryKind::Output {
-            if let Some(a) = self.offset.value().and_then(|o| self.acks.rendered(o, now)) {
-                return Ok(vec![ack(a)]);
-            }
-        }
-        Ok(vec![])
+        let due = self.offset.value().and_then(|o| self.acks.rendered(o, now));
+        Ok(due.map(ack).into_iter().collect())
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {

@@ -416,7 +416,6 @@ fn unsafe_prod_configurations_refuse_to_start_naming_the_key() {
 /// Runs `attachd serve` with `env` in an empty directory until it says it listens (or cannot),
 /// and returns what it printed.
 fn startup_output(env: &[(&str, &str)]) -> String {
-    use std::io::Read as _;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin());
     cmd.arg("serve")
@@ -427,28 +426,14 @@ fn startup_output(env: &[(&str, &str)]) -> String {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+    let out = collect(vec![
         Box::new(child.stdout.take().unwrap()),
         Box::new(child.stderr.take().unwrap()),
-    ];
-    for mut pipe in pipes {
-        let out = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
+    ]);
+    let text = || String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let done = |t: &str| t.contains("attachd listening") || t.contains("cannot listen");
-    while !done(&out.lock().unwrap()) && std::time::Instant::now() < deadline {
+    while !done(&text()) && std::time::Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
             std::thread::sleep(std::time::Duration::from_millis(200));
             break;
@@ -457,8 +442,7 @@ fn startup_output(env: &[(&str, &str)]) -> String {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let text = out.lock().unwrap().clone();
-    text
+    text()
 }
 
 /// `ATTACHD__ENV=dev` without `--dev` is dev mode too, so it binds loopback (it bound

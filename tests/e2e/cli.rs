@@ -1,7 +1,7 @@
 //! The command-line client (`attachd attach`, `attachd sessions`) driven inside real PTYs
 //! against a real attachd: typing, resizes, `~.`, exit codes, reconnects, refusals, TLS.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -46,19 +46,8 @@ impl CliPty {
         }
         let child = pair.slave.spawn_command(cmd).expect("spawn in the PTY");
         drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let out = collect(vec![pair.master.try_clone_reader().expect("reader")]);
         let writer = pair.master.take_writer().expect("writer");
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let sink = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
         CliPty {
             master: pair.master,
             writer,
@@ -600,4 +589,50 @@ async fn https_and_wss_with_a_private_ca() {
         cli.type_keys("exit 3\r");
         assert_eq!(cli.wait(10), 3, "{:?}", cli.text());
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piped_input_drives_a_session_without_a_terminal() {
+    let srv = Server::start(Opts::default());
+    let sid = srv.api(&ALICE).create_session().await;
+    let url = srv.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(bin())
+            .args(["attach", &sid])
+            .env("ATTACHD_SERVER", url)
+            .env("ATTACHD_TOKEN", ALICE.secret)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Typed ahead of the connection: held until `hello` says this client holds control.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"echo \"[$((8*8))]\"; exit 5\n").unwrap();
+        let waited = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                drop(stdin);
+                let out = child.wait_with_output().unwrap();
+                return (st.code(), out.stdout, out.stderr);
+            }
+            if waited.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("the client did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    let (code, stdout, stderr) = out;
+    let stdout = String::from_utf8_lossy(&stdout);
+    assert_eq!(
+        code,
+        Some(5),
+        "{stdout:?} {:?}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert!(stdout.contains("[64]"), "{stdout:?}");
+    assert!(stderr.is_empty(), "{:?}", String::from_utf8_lossy(&stderr));
 }

@@ -982,6 +982,24 @@ impl Drop for KubeEmu {
     }
 }
 
+/// Reads each of `readers` to its end on a thread of its own, into one shared buffer.
+pub fn collect(readers: Vec<Box<dyn Read + Send>>) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for mut r in readers {
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+    out
+}
+
 /// A TCP forwarder that can be cut, to partition one replica from Redis.
 pub struct CutProxy {
     pub port: u16,
