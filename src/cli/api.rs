@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use attachd_actors::protocol::Role;
-use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -101,10 +101,13 @@ impl ApiClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<(StatusCode, bytes::Bytes), Failure> {
+        let mut bearer = HeaderValue::from_str(&self.token.bearer())
+            .map_err(|_| Failure::Local("the API token is not a valid header value".into()))?;
+        bearer.set_sensitive(true);
         let mut req = self
             .http
             .request(method, self.url(path)?)
-            .header(AUTHORIZATION, self.token.bearer());
+            .header(AUTHORIZATION, bearer);
         if let Some(b) = body {
             req = req.json(&b);
         }
