@@ -437,6 +437,45 @@ async fn refusals_are_one_clear_line_on_stderr() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_an_unavailable_server_are_one_clear_line() {
+    // One attach attempt per window: the test's own attach spends it.
+    let srv = Server::start(Opts::default().env("ATTACHD__LIMITS__IP_ATTEMPTS", "1"));
+    let sid = srv.api(&ALICE).create_session().await;
+    let _first = attach_as(&srv, &ALICE, &sid, "driver").await;
+    let (code, stdout, stderr) = run_cli(&srv, ALICE.secret, &["attach", &sid]);
+    assert_eq!(code, 255, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout:?}");
+    assert!(
+        stderr.starts_with("attachd: too many attempts (HTTP 429 rate_limited")
+            && stderr.contains("; retry after ")
+            && stderr.lines().count() == 1,
+        "{stderr:?}"
+    );
+
+    let srv = Server::start(
+        Opts::default()
+            .env("ATTACHD__AUDIT__PATH", "/dev/full")
+            .env("ATTACHD__AUDIT__ON_FAILURE", "deny"),
+    );
+    let mut last = String::new();
+    for _ in 0..50 {
+        let (code, _, stderr) = run_cli(&srv, ALICE.secret, &["sessions", "create"]);
+        if code == 1 && stderr.contains("HTTP 503") {
+            assert!(
+                stderr
+                    .starts_with("attachd: the server is unavailable (HTTP 503 audit_unavailable")
+                    && stderr.lines().count() == 1,
+                "{stderr:?}"
+            );
+            return;
+        }
+        last = stderr;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no 503 from a server whose audit log cannot be written: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_list_create_delete_as_tables_and_json() {
     let srv = Server::start(Opts::default());
     let tok = ALICE.secret;
