@@ -241,23 +241,25 @@ async fn tilde_dot_detaches_and_restores_the_terminal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signal_restores_the_terminal() {
+async fn signals_restore_the_terminal() {
     let srv = Server::start(Opts::default());
     let sid = srv.api(&ALICE).create_session().await;
     tokio::task::block_in_place(|| {
-        let mut cli = CliPty::attach(&srv, &ALICE, &sid, &[]);
-        let before = cli.before.clone();
-        attached(&cli);
-        assert!(cli.stty().contains("-icanon"));
-        let pid = cli.child.process_id().expect("pid");
-        let st = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        assert_eq!(cli.wait(10), 128 + 15);
-        cli.expect("ended by signal 15", 5);
-        assert_eq!(before, cli.stty(), "the terminal's mode was not restored");
+        for (name, number) in [("TERM", 15), ("HUP", 1), ("INT", 2)] {
+            let mut cli = CliPty::attach(&srv, &ALICE, &sid, &[]);
+            let before = cli.before.clone();
+            attached(&cli);
+            assert!(cli.stty().contains("-icanon"));
+            let pid = cli.child.process_id().expect("pid");
+            let st = Command::new("kill")
+                .args([format!("-{name}"), pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            assert_eq!(cli.wait(10), 128 + number, "SIG{name}");
+            cli.expect(&format!("ended by signal {number}"), 5);
+            assert_eq!(before, cli.stty(), "SIG{name} left the terminal raw");
+        }
     });
 }
 
@@ -674,4 +676,32 @@ async fn piped_input_drives_a_session_without_a_terminal() {
     );
     assert!(stdout.contains("[64]"), "{stdout:?}");
     assert!(stderr.is_empty(), "{:?}", String::from_utf8_lossy(&stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tilde_dot_while_reconnecting_detaches_and_restores() {
+    let srv = Server::start(Opts::default());
+    let sid = srv.api(&ALICE).create_session().await;
+    let proxy = CutProxy::start(srv.port).await;
+    let via = format!("http://127.0.0.1:{}", proxy.port);
+    let bin = bin();
+    let mut cli = CliPty::spawn(
+        bin.to_str().unwrap(),
+        &["attach", &sid, "--server", &via],
+        &[("ATTACHD_TOKEN", ALICE.secret)],
+        srv.dir.path(),
+    );
+    tokio::task::block_in_place(|| attached(&cli));
+    proxy.cut();
+    tokio::task::block_in_place(|| {
+        cli.expect("reconnecting", 10);
+        cli.type_keys("~.");
+        assert_eq!(cli.wait(10), 0);
+        cli.expect("detached", 5);
+        assert_eq!(
+            cli.before,
+            cli.stty(),
+            "the terminal's mode was not restored"
+        );
+    });
 }
