@@ -600,13 +600,7 @@ async fn tls_listener_serves_with_hsts() {
         .status
         .success();
     assert!(ok);
-    let srv = Server::start(
-        Opts::default()
-            .env("ATTACHD__SERVER__TLS_TERMINATED_UPSTREAM", "false")
-            .env("ATTACHD__SERVER__TLS_CERT", cert.to_str().unwrap())
-            .env("ATTACHD__SERVER__TLS_KEY", key.to_str().unwrap())
-            .tls(),
-    );
+    let srv = Server::start(Opts::default().tls_files(&cert, &key));
     let port = srv.port;
     let over_tls = |request: &'static [u8]| {
         tokio::task::spawn_blocking(move || {

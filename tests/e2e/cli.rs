@@ -59,16 +59,27 @@ impl CliPty {
 
     /// `attachd attach <sid> extra…` as `tok` against `srv`.
     fn attach(srv: &Server, tok: &Tok, sid: &str, extra: &[&str]) -> CliPty {
+        CliPty::attach_at(&srv.url(""), srv, tok, sid, extra)
+    }
+
+    /// The same through `server` (a proxy, or `https://`).
+    fn attach_at(server: &str, srv: &Server, tok: &Tok, sid: &str, extra: &[&str]) -> CliPty {
         let bin = bin();
         let mut args = vec!["attach", sid];
         args.extend_from_slice(extra);
-        let server = srv.url("");
         CliPty::spawn(
             bin.to_str().unwrap(),
             &args,
-            &[("ATTACHD_TOKEN", tok.secret), ("ATTACHD_SERVER", &server)],
+            &[("ATTACHD_TOKEN", tok.secret), ("ATTACHD_SERVER", server)],
             srv.dir.path(),
         )
+    }
+
+    /// Runs a command in the session, then `exit <code>`: the client exits with it.
+    fn run_then_exit(&mut self, code: u32) {
+        self.shell_until("$((6*7))", "42", 10);
+        self.type_keys(&format!("exit {code}\r"));
+        assert_eq!(self.wait(10), code, "{:?}", self.text());
     }
 
     fn text(&self) -> String {
@@ -192,12 +203,10 @@ async fn attach_types_resizes_and_exits_with_the_remote_code() {
     let mut cli = tokio::task::block_in_place(|| CliPty::attach(&srv, &ALICE, &sid, &[]));
     tokio::task::block_in_place(|| {
         attached(&cli);
-        cli.shell_until("$((6*7))", "42", 10);
         cli.shell_until("$(stty size)", "24 80", 10);
         cli.master.resize(pty_size(100, 30)).unwrap();
         cli.shell_until("$(stty size)", "30 100", 10);
-        cli.type_keys("exit 7\r");
-        assert_eq!(cli.wait(10), 7, "{:?}", cli.text());
+        cli.run_then_exit(7);
     });
 }
 
@@ -269,13 +278,7 @@ async fn a_dropped_connection_resumes_and_a_lost_session_exits_255() {
     let sid = srv.api(&ALICE).create_session().await;
     let proxy = CutProxy::start(srv.port).await;
     let via = format!("http://127.0.0.1:{}", proxy.port);
-    let bin = bin();
-    let mut cli = CliPty::spawn(
-        bin.to_str().unwrap(),
-        &["attach", &sid, "--server", &via],
-        &[("ATTACHD_TOKEN", ALICE.secret)],
-        srv.dir.path(),
-    );
+    let mut cli = CliPty::attach_at(&via, &srv, &ALICE, &sid, &[]);
     tokio::task::block_in_place(|| {
         attached(&cli);
         cli.shell_until("$((6*7))", "42", 10);
@@ -589,13 +592,7 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 async fn https_and_wss_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = private_ca(dir.path());
-    let srv = Server::start(
-        Opts::default()
-            .env("ATTACHD__SERVER__TLS_TERMINATED_UPSTREAM", "false")
-            .env("ATTACHD__SERVER__TLS_CERT", cert.to_str().unwrap())
-            .env("ATTACHD__SERVER__TLS_KEY", key.to_str().unwrap())
-            .tls(),
-    );
+    let srv = Server::start(Opts::default().tls_files(&cert, &key));
     let https = format!("https://127.0.0.1:{}", srv.port);
     let ca = ca.to_str().unwrap();
     let (code, _, err) = run_cli(
@@ -617,18 +614,10 @@ async fn https_and_wss_with_a_private_ca() {
     );
     assert_eq!(code, 0, "{err}");
     let sid = out.trim().to_string();
-    let bin = bin();
     tokio::task::block_in_place(|| {
-        let mut cli = CliPty::spawn(
-            bin.to_str().unwrap(),
-            &["attach", &sid, "--server", &https, "--cacert", ca],
-            &[("ATTACHD_TOKEN", ALICE.secret)],
-            srv.dir.path(),
-        );
+        let mut cli = CliPty::attach_at(&https, &srv, &ALICE, &sid, &["--cacert", ca]);
         attached(&cli);
-        cli.shell_until("$((6*7))", "42", 10);
-        cli.type_keys("exit 3\r");
-        assert_eq!(cli.wait(10), 3, "{:?}", cli.text());
+        cli.run_then_exit(3);
     });
 }
 
@@ -684,13 +673,7 @@ async fn tilde_dot_while_reconnecting_detaches_and_restores() {
     let sid = srv.api(&ALICE).create_session().await;
     let proxy = CutProxy::start(srv.port).await;
     let via = format!("http://127.0.0.1:{}", proxy.port);
-    let bin = bin();
-    let mut cli = CliPty::spawn(
-        bin.to_str().unwrap(),
-        &["attach", &sid, "--server", &via],
-        &[("ATTACHD_TOKEN", ALICE.secret)],
-        srv.dir.path(),
-    );
+    let mut cli = CliPty::attach_at(&via, &srv, &ALICE, &sid, &[]);
     tokio::task::block_in_place(|| attached(&cli));
     proxy.cut();
     tokio::task::block_in_place(|| {

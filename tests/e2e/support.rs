@@ -162,6 +162,13 @@ impl Opts {
         self.tls = true;
         self
     }
+    /// The listener speaks TLS with this PEM certificate and key.
+    pub fn tls_files(self, cert: &Path, key: &Path) -> Self {
+        self.env("ATTACHD__SERVER__TLS_TERMINATED_UPSTREAM", "false")
+            .env("ATTACHD__SERVER__TLS_CERT", cert.to_str().unwrap())
+            .env("ATTACHD__SERVER__TLS_KEY", key.to_str().unwrap())
+            .tls()
+    }
     pub fn toml(mut self, t: &str) -> Self {
         self.toml.push_str(t);
         self.toml.push('\n');
