@@ -67,12 +67,22 @@ async fn a_slow_holder_paces_the_program_and_loses_nothing() {
     let out = read_paced(&mut d, "END-2", 2_000_000.0, 90).await;
     assert_seq(&out, 1_500_000);
     let m = srv.metrics().await;
-    let paced: f64 = m
-        .lines()
-        .find_map(|l| l.strip_prefix("attachd_paced_seconds_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("paced seconds metric");
-    assert!(paced > 1.0, "the backend was paused only {paced}s");
+    let metric = |name: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing"))
+    };
+    // How long the program waited depends on how fast this machine runs it; that it
+    // waited at all (the holder reads far slower than `seq` writes) does not.
+    let (waits, paced) = (
+        metric("attachd_paced_waits_total"),
+        metric("attachd_paced_seconds_total"),
+    );
+    assert!(
+        waits >= 1.0 && paced > 0.0,
+        "the backend was never paused ({waits} waits, {paced}s)"
+    );
     // The observer is resynced, not closed, and ends on the holder's screen.
     let mut resynced = false;
     let mut tail = String::new();
