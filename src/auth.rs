@@ -4,11 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
-
-use crate::config::{AuthSettings, ConfigError};
+use crate::config::{AuthSettings, ConfigError, JwtIssuers};
 use crate::error::ApiError;
+use crate::jwt::{Issuers, Refusal};
 use crate::scope::Scope;
 use crate::secret::sha256_hex;
 
@@ -42,20 +40,6 @@ impl Principal {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Claims {
-    sub: String,
-    tenant: String,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    scopes: Option<Vec<String>>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    preferred_username: Option<String>,
-}
-
 /// Longest display name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
@@ -71,15 +55,10 @@ pub fn display_name(raw: Option<&str>) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
-struct JwtVerifier {
-    key: DecodingKey,
-    validation: Validation,
-}
-
 /// Verifies API bearer tokens.
 pub struct Authenticator {
     by_digest: HashMap<String, Principal>,
-    jwt: Option<JwtVerifier>,
+    jwt: Issuers,
 }
 
 impl Authenticator {
@@ -104,74 +83,44 @@ impl Authenticator {
         if let Some((secret, p)) = dev_bootstrap {
             by_digest.insert(sha256_hex(secret), p);
         }
-        let jwt = match &cfg.jwt {
-            None => None,
-            Some(j) => {
-                let (key, alg) = if let Some(f) = &j.hs256_secret_file {
-                    let secret = std::fs::read(f).map_err(|e| ConfigError {
-                        key: "auth.jwt.hs256_secret_file".into(),
-                        message: format!("{}: {e}", f.display()),
-                    })?;
-                    let secret = trim_ascii(&secret);
-                    if secret.len() < 32 {
-                        return Err(ConfigError {
-                            key: "auth.jwt.hs256_secret_file".into(),
-                            message: "the HS256 secret must be at least 32 bytes".into(),
-                        });
-                    }
-                    (DecodingKey::from_secret(secret), Algorithm::HS256)
-                } else if let Some(f) = &j.public_key_file {
-                    let pem = std::fs::read(f).map_err(|e| ConfigError {
-                        key: "auth.jwt.public_key_file".into(),
-                        message: format!("{}: {e}", f.display()),
-                    })?;
-                    if let Ok(k) = DecodingKey::from_rsa_pem(&pem) {
-                        (k, Algorithm::RS256)
-                    } else if let Ok(k) = DecodingKey::from_ed_pem(&pem) {
-                        (k, Algorithm::EdDSA)
-                    } else {
-                        return Err(ConfigError {
-                            key: "auth.jwt.public_key_file".into(),
-                            message: "not an RSA or Ed25519 public key in PEM".into(),
-                        });
-                    }
-                } else {
-                    return Err(ConfigError {
-                        key: "auth.jwt".into(),
-                        message: "set hs256_secret_file or public_key_file".into(),
-                    });
-                };
-                let mut validation = Validation::new(alg);
-                validation.set_issuer(&[&j.issuer]);
-                validation.set_audience(&[&j.audience]);
-                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-                validation.validate_nbf = true;
-                validation.leeway = 5;
-                Some(JwtVerifier { key, validation })
-            }
-        };
+        let jwt = Issuers::new(cfg.jwt.as_ref().map(JwtIssuers::list).unwrap_or_default())?;
         Ok(Authenticator { by_digest, jwt })
     }
 
-    /// Resolves a bearer secret to a principal.
-    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+    /// Resolves a bearer secret to a principal: a static token, or a JWT of a configured
+    /// issuer. A refused JWT is logged with its reason (never the token).
+    pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         if token.is_empty() || token.len() > 8192 {
             return Err(ApiError::Unauthorized);
         }
         if let Some(p) = self.by_digest.get(&sha256_hex(token)) {
             return Ok(p.clone());
         }
-        let Some(jwt) = &self.jwt else {
+        if self.jwt.is_empty() {
             return Err(ApiError::Unauthorized);
+        }
+        let c = match self.jwt.verify(token).await {
+            Ok(c) => c,
+            Err((reason, issuer)) => {
+                tracing::info!(
+                    reason = reason.as_str(),
+                    issuer = issuer.as_deref().unwrap_or("-"),
+                    "bearer token refused"
+                );
+                return Err(if reason == Refusal::KeysUnavailable {
+                    ApiError::JwksUnavailable
+                } else {
+                    ApiError::Unauthorized
+                });
+            }
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &jwt.key, &jwt.validation)?;
-        let c = data.claims;
         let scopes = match (c.scopes, c.scope) {
             (Some(v), _) => v,
             (None, Some(s)) => s.split_whitespace().map(str::to_string).collect(),
             (None, None) => Vec::new(),
         };
         if c.sub.is_empty() || c.tenant.is_empty() || scopes.iter().any(|s| s == "*") {
+            tracing::info!(reason = "claims", "bearer token refused");
             return Err(ApiError::Unauthorized);
         }
         let name =
@@ -186,18 +135,6 @@ impl Authenticator {
     }
 }
 
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &b[start..end]
-}
-
 /// Shared handle type.
 pub type SharedAuth = Arc<Authenticator>;
 
@@ -206,8 +143,8 @@ mod tests {
     use super::*;
     use crate::config::StaticToken;
 
-    #[test]
-    fn static_tokens_match_by_digest() {
+    #[tokio::test]
+    async fn static_tokens_match_by_digest() {
         let cfg = AuthSettings {
             static_tokens: vec![StaticToken {
                 subject: "alice".into(),
@@ -219,7 +156,7 @@ mod tests {
             jwt: None,
         };
         let a = Authenticator::new(&cfg, None).unwrap();
-        let p = a.verify("s3cret").unwrap();
+        let p = a.verify("s3cret").await.unwrap();
         assert_eq!(p.subject, "alice");
         assert_eq!(
             p.name.as_deref(),
@@ -228,6 +165,6 @@ mod tests {
         );
         assert!(p.require(Scope::SessionsRead).is_ok());
         assert!(p.require(Scope::SessionsWrite).is_err());
-        assert!(a.verify("nope").is_err());
+        assert!(a.verify("nope").await.is_err());
     }
 }

@@ -59,6 +59,10 @@ pub enum ApiError {
     /// Redis is down and the policy is `deny`.
     #[error("shared state unavailable")]
     RedisUnavailable,
+    /// A JWT's issuer publishes its keys at a JWKS URL that cannot be fetched, and no keys of
+    /// it are cached yet.
+    #[error("the token issuer's signing keys cannot be fetched now")]
+    JwksUnavailable,
     /// Only unknown subprotocols offered.
     #[error("unsupported subprotocol; offer attach.v1")]
     UnsupportedProtocol,
@@ -170,6 +174,7 @@ impl ApiError {
             ApiError::AuditUnavailable => "audit_unavailable",
             ApiError::RecordingUnavailable => "recording_unavailable",
             ApiError::RedisUnavailable => "redis_unavailable",
+            ApiError::JwksUnavailable => "jwks_unavailable",
             ApiError::UnsupportedProtocol => "unsupported_protocol",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -251,6 +256,7 @@ impl ApiError {
             ApiError::AuditUnavailable
             | ApiError::RecordingUnavailable
             | ApiError::RedisUnavailable
+            | ApiError::JwksUnavailable
             | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BackendUnavailable(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -319,6 +325,7 @@ mod tests {
             ApiError::BackendUnavailable(String::new()),
             ApiError::ShuttingDown,
             ApiError::Internal(String::new()),
+            ApiError::JwksUnavailable,
         ];
         for e in &all {
             match e {
@@ -338,6 +345,7 @@ mod tests {
                 | ApiError::AuditUnavailable
                 | ApiError::RecordingUnavailable
                 | ApiError::RedisUnavailable
+                | ApiError::JwksUnavailable
                 | ApiError::UnsupportedProtocol
                 | ApiError::UpgradeRequired
                 | ApiError::MethodNotAllowed
@@ -395,6 +403,7 @@ mod tests {
             (ApiError::AuditUnavailable, 503, "audit_unavailable"),
             (ApiError::RedisUnavailable, 503, "redis_unavailable"),
             (ApiError::RecordingUnavailable, 503, "recording_unavailable"),
+            (ApiError::JwksUnavailable, 503, "jwks_unavailable"),
             (ApiError::UnsupportedProtocol, 400, "unsupported_protocol"),
             (ApiError::CommandNotAllowed, 400, "command_not_allowed"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),

@@ -9,6 +9,8 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jwks;
+pub mod jwt;
 pub mod listen;
 pub mod recording;
 pub mod redis_state;

@@ -2,6 +2,7 @@
 //! scopes are checked against the closed `Scope` set.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,44 @@ pub struct JwtSettings {
     pub hs256_secret_file: Option<PathBuf>,
     /// RS256 or EdDSA public key (PEM) file.
     pub public_key_file: Option<PathBuf>,
+    /// The issuer's JWKS (RS256, ES256, EdDSA keys). With no key source at all, it is found by
+    /// OIDC discovery at `issuer` + `/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// An unknown `kid` (or an expired key set) refetches the JWKS at most this often.
+    #[serde(default = "default_jwks_min_refresh", with = "humantime_serde")]
+    pub jwks_min_refresh: Duration,
+}
+
+fn default_jwks_min_refresh() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl JwtSettings {
+    /// Where the issuer's keys come from when no key file is configured.
+    pub fn uses_jwks(&self) -> bool {
+        self.hs256_secret_file.is_none() && self.public_key_file.is_none()
+    }
+}
+
+/// `auth.jwt`: one issuer (a table) or several (an array of tables).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum JwtIssuers {
+    /// `[auth.jwt]`.
+    One(JwtSettings),
+    /// `[[auth.jwt]]`.
+    Many(Vec<JwtSettings>),
+}
+
+impl JwtIssuers {
+    /// Every configured issuer.
+    pub fn list(&self) -> &[JwtSettings] {
+        match self {
+            JwtIssuers::One(j) => std::slice::from_ref(j),
+            JwtIssuers::Many(v) => v,
+        }
+    }
 }
 
 /// `auth.*`.
@@ -45,8 +84,8 @@ pub struct JwtSettings {
 pub struct AuthSettings {
     /// Static hashed tokens.
     pub static_tokens: Vec<StaticToken>,
-    /// JWT verification.
-    pub jwt: Option<JwtSettings>,
+    /// JWT verification, per issuer.
+    pub jwt: Option<JwtIssuers>,
 }
 
 impl AuthSettings {
@@ -82,15 +121,42 @@ impl AuthSettings {
                 }
             }
         }
-        if let Some(j) = &self.jwt {
-            match (&j.hs256_secret_file, &j.public_key_file) {
-                (None, None) | (Some(_), Some(_)) => {
-                    return Err(ConfigError::new(
-                        "auth.jwt",
-                        "set exactly one of hs256_secret_file and public_key_file",
-                    ))
-                }
-                _ => {}
+        let issuers = self.jwt.as_ref().map(JwtIssuers::list).unwrap_or_default();
+        for (i, j) in issuers.iter().enumerate() {
+            let key = if issuers.len() == 1 {
+                "auth.jwt".to_owned()
+            } else {
+                format!("auth.jwt[{i}]")
+            };
+            let sources = [
+                j.hs256_secret_file.is_some(),
+                j.public_key_file.is_some(),
+                j.jwks_url.is_some(),
+            ];
+            if sources.iter().filter(|s| **s).count() > 1 {
+                return Err(ConfigError::new(
+                    &key,
+                    "set at most one of hs256_secret_file, public_key_file and jwks_url \
+                     (none: OIDC discovery from issuer)",
+                ));
+            }
+            let url = j.jwks_url.as_deref().unwrap_or(&j.issuer);
+            if j.uses_jwks() && !(url.starts_with("https://") || url.starts_with("http://")) {
+                let what = if j.jwks_url.is_some() {
+                    "jwks_url"
+                } else {
+                    "issuer"
+                };
+                return Err(ConfigError::new(
+                    &format!("{key}.{what}"),
+                    "must be an http(s) URL to fetch keys from",
+                ));
+            }
+            if issuers[..i].iter().any(|o| o.issuer == j.issuer) {
+                return Err(ConfigError::new(
+                    &format!("{key}.issuer"),
+                    "each issuer may be configured once",
+                ));
             }
         }
         if prod && self.static_tokens.is_empty() && self.jwt.is_none() {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::backend::kube::{KubeMode, KubeSettings};
 pub use attach::{AttachSettings, LimitSettings};
 pub use audit::{AuditOnFailure, AuditSettings};
-pub use auth::{AuthSettings, JwtSettings, StaticToken};
+pub use auth::{AuthSettings, JwtIssuers, JwtSettings, StaticToken};
 pub use base::{ConfigError, Env};
 pub use recording::{RecordingModeSetting, RecordingSettings};
 pub use redis::{RedisOnError, RedisSettings};

@@ -1,8 +1,6 @@
 //! Request extractors of the HTTP layer: the bearer credential, `Auth` (the authenticated API
 //! caller, verified by `auth::Authenticator`, or 401) and `JsonObject` (a JSON object body).
 
-use std::future::{ready, Ready};
-
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 
 use crate::auth::Principal;
@@ -21,14 +19,18 @@ pub struct Auth(pub Principal);
 
 impl FromRequest for Auth {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        ready(match (state, bearer(req)) {
-            (Some(st), Some(tok)) => st.auth.verify(tok).map(Auth),
-            (None, _) => Err(ApiError::Internal("state missing".into())),
-            (_, None) => Err(ApiError::Unauthorized),
+        let token = bearer(req).map(str::to_owned);
+        Box::pin(async move {
+            match (state, token) {
+                // A JWT of a JWKS issuer may wait for one bounded key fetch.
+                (Some(st), Some(tok)) => st.auth.verify(&tok).await.map(Auth),
+                (None, _) => Err(ApiError::Internal("state missing".into())),
+                (_, None) => Err(ApiError::Unauthorized),
+            }
         })
     }
 }

@@ -28,6 +28,7 @@ export const API_ERROR = {
   AUDIT_UNAVAILABLE: 'audit_unavailable',
   RECORDING_UNAVAILABLE: 'recording_unavailable',
   REDIS_UNAVAILABLE: 'redis_unavailable',
+  JWKS_UNAVAILABLE: 'jwks_unavailable',
   UNSUPPORTED_PROTOCOL: 'unsupported_protocol',
   UPGRADE_REQUIRED: 'upgrade_required',
   METHOD_NOT_ALLOWED: 'method_not_allowed',
