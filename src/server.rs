@@ -28,7 +28,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::catalog::{Catalog, KubeCatalog};
 use crate::config::Settings;
 use crate::http;
-use crate::http::wire::Guarded;
+use crate::http::wire::{Draining, Guarded};
 use crate::listen::{BindError, Listeners};
 use crate::scope::Scope;
 use crate::secret::new_secret;
@@ -294,6 +294,8 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         .shutdown_timeout(settings.server.drain_timeout.as_secs().max(1))
         .disable_signals();
     let handshake_timeout = settings.server.handshake_timeout;
+    let conns = Draining::default();
+    let conns_drain = conns.clone();
     // Every request runs through the app; `Upgrade: websocket` ones through `UpgradeFactory`,
     // which hands the socket of an accepted handshake to its connection (see ws::upgrade).
     // Request heads are checked (and their deadline kept) by `http::wire`, so actix-http's own
@@ -309,14 +311,15 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     }
     let builder = match tls {
         Some(cfg) => builder.listen("attachd", listeners.api, move || {
-            tls_connections(cfg.clone(), handshake_timeout)
+            tls_connections(cfg.clone(), handshake_timeout, conns.clone())
                 .and_then(http_service!().map_err(TlsError::Service))
         }),
         None => builder.listen("attachd", listeners.api, move || {
+            let conns = conns.clone();
             fn_service(move |io: TcpStream| {
                 let peer = io.peer_addr().ok();
                 ready(Ok::<_, DispatchError>((
-                    Guarded::new(io, handshake_timeout),
+                    Guarded::new(io, handshake_timeout, conns.clone()),
                     Protocol::Http1,
                     peer,
                 )))
@@ -363,7 +366,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     let drain_state = state.clone();
     actix_web::rt::spawn(async move {
         wait_for_signal().await;
-        drain(drain_state, settings.server.drain_timeout).await;
+        drain(drain_state, &conns_drain, settings.server.drain_timeout).await;
         handle.stop(true).await;
         admin_handle.stop(false).await;
     });
@@ -378,6 +381,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
 fn tls_connections(
     mut cfg: rustls::ServerConfig,
     head_timeout: Duration,
+    drain: Draining,
 ) -> impl ServiceFactory<
     TcpStream,
     Config = (),
@@ -395,7 +399,11 @@ fn tls_connections(
         .map_err(TlsError::into_service_error)
         .and_then(move |io: TlsStream<TcpStream>| {
             let peer = io.get_ref().0.peer_addr().ok();
-            ready(Ok((Guarded::new(io, head_timeout), Protocol::Http1, peer)))
+            ready(Ok((
+                Guarded::new(io, head_timeout, drain.clone()),
+                Protocol::Http1,
+                peer,
+            )))
         })
 }
 
@@ -450,9 +458,11 @@ async fn wait_for_signal() {
 }
 
 /// SIGTERM: refuse new work, tell every participant `shutdown` + 1001, wait for them to go.
-async fn drain(state: web::Data<AppState>, timeout: Duration) {
+/// HTTP connections close once between requests, so none holds the process past its drain.
+async fn drain(state: web::Data<AppState>, conns: &Draining, timeout: Duration) {
     tracing::info!("draining");
     state.draining.store(true, Ordering::Release);
+    conns.start();
     for hub in state.catalog.sessions.hubs() {
         let _ = hub.send(Drain).await;
     }

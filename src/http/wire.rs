@@ -9,10 +9,15 @@
 //! head deadline (`server.handshake_timeout`) is kept here too, for every request head of the
 //! connection, not only the first as actix-http's own timer does. After a WebSocket upgrade
 //! the parser is dropped and bytes pass straight through.
+//!
+//! On drain ([`Draining`]) a connection between requests reads end of input: kept-alive
+//! connections close after their answer instead of holding the process past its drain.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -21,10 +26,34 @@ use actix_http::error::ParseError;
 use actix_http::h1::{Codec, Message, MessageType};
 use actix_http::StatusCode;
 use bytes::BytesMut;
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::Notify;
 use tokio::time::{sleep, Sleep};
 
 use crate::error::ApiError;
 use crate::ws::upgrade::Transport;
+
+/// Tells every HTTP connection that the server drains: each closes once it is between requests.
+#[derive(Clone, Default)]
+pub struct Draining(Arc<DrainingInner>);
+
+#[derive(Default)]
+struct DrainingInner {
+    started: AtomicBool,
+    wake: Arc<Notify>,
+}
+
+impl Draining {
+    /// Starts the drain: idle connections close now, busy ones after their answer.
+    pub fn start(&self) {
+        self.0.started.store(true, Ordering::Release);
+        self.0.wake.notify_waiters();
+    }
+
+    fn started(&self) -> bool {
+        self.0.started.load(Ordering::Acquire)
+    }
+}
 
 /// The parser running one read ahead of the dispatcher.
 struct Shadow {
@@ -52,11 +81,14 @@ pub struct Guarded<T> {
     cut: bool,
     answer: Option<Answer>,
     head_timeout: Duration,
+    drain: Draining,
+    /// Registered while a read waits, so the drain wakes it.
+    drain_wait: Option<Pin<Box<OwnedNotified>>>,
 }
 
 impl<T> Guarded<T> {
     /// Wraps a fresh connection; its first head must be complete within `head_timeout`.
-    pub fn new(io: T, head_timeout: Duration) -> Self {
+    pub fn new(io: T, head_timeout: Duration, drain: Draining) -> Self {
         Guarded {
             io,
             shadow: Some(Shadow {
@@ -68,7 +100,22 @@ impl<T> Guarded<T> {
             cut: false,
             answer: None,
             head_timeout,
+            drain,
+            drain_wait: None,
         }
+    }
+
+    /// Whether the drain has begun (registering for its start while a read waits).
+    fn draining(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.drain.started() {
+            return true;
+        }
+        let wake = self.drain.0.wake.clone();
+        let wait = self
+            .drain_wait
+            .get_or_insert_with(|| Box::pin(wake.notified_owned()));
+        // Registered first, checked again: a drain starting in between is not missed.
+        wait.as_mut().poll(cx).is_ready() || self.drain.started()
     }
 
     /// The connection underneath.
@@ -158,6 +205,11 @@ impl Shadow {
         Verdict::Pass
     }
 
+    /// Between requests: no partial head or body read so far.
+    fn idle(&self) -> bool {
+        !self.in_body && self.buf.is_empty()
+    }
+
     /// True once the head being received is overdue (else the deadline wakes the task).
     fn overdue(&mut self, cx: &mut Context<'_>) -> bool {
         match &mut self.deadline {
@@ -185,11 +237,20 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
             this.cut(Some(StatusCode::REQUEST_TIMEOUT));
             return Poll::Ready(Ok(()));
         }
+        if shadow.idle() && this.drain.started() {
+            this.cut(None);
+            return Poll::Ready(Ok(()));
+        }
         let before = out.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, out) {
             Poll::Pending => {
                 if shadow.overdue(cx) {
                     this.cut(Some(StatusCode::REQUEST_TIMEOUT));
+                    return Poll::Ready(Ok(()));
+                }
+                let idle = shadow.idle();
+                if idle && this.draining(cx) {
+                    this.cut(None);
                     return Poll::Ready(Ok(()));
                 }
                 return Poll::Pending;
@@ -268,6 +329,7 @@ impl<T: Transport> Transport for Guarded<T> {
             io,
             head_timeout,
             cut,
+            drain,
             ..
         } = self;
         io.detach().map_err(|io| Guarded {
@@ -276,6 +338,8 @@ impl<T: Transport> Transport for Guarded<T> {
             cut,
             answer: None,
             head_timeout,
+            drain,
+            drain_wait: None,
         })
     }
 }

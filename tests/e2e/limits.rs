@@ -314,6 +314,57 @@ async fn sigterm_drains_with_shutdown_then_1001_and_exits_in_time() {
     assert!(closes.iter().all(|c| c == 1001), "{closes:?}");
 }
 
+/// Kept-alive HTTP connections close at the drain instead of holding the process until their
+/// keep-alive expires (a browser's idle connection made a restart take 5-10 s more, and requests
+/// on it during the drain kept it open).
+#[tokio::test]
+async fn kept_alive_connections_close_at_the_drain() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut srv = Server::start(Opts::default().env("ATTACHD__SERVER__DRAIN_TIMEOUT", "10s"));
+    let get = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr());
+    let mut idle = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    let mut busy = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    let mut buf = [0u8; 4096];
+    for s in [&mut idle, &mut busy] {
+        s.write_all(get.as_bytes()).await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let st = srv.terminate(Duration::from_secs(20));
+        (st, srv)
+    });
+    // The idle one is closed by the server; the busy one gets its answer, then is closed.
+    let eof = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf)).await;
+    assert!(
+        matches!(eof, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection kept: {eof:?}"
+    );
+    if busy.write_all(get.as_bytes()).await.is_ok() {
+        let mut got = Vec::new();
+        let read_all = async {
+            while let Ok(n) = busy.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read_all)
+            .await
+            .expect("a connection used during the drain was kept open");
+    }
+    let (st, _srv) = status.await.unwrap();
+    assert!(st.expect("attachd did not exit").success());
+    // Well inside the 5 s keep-alive the connections used to be held for.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "exit took {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn control_toggling_is_bounded_and_a_sustained_toggler_is_closed_with_1008() {
     let srv = Server::start(Opts::default().env("ATTACHD__WS__STALL_TIMEOUT", "3s"));

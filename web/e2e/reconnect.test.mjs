@@ -8,6 +8,7 @@ import {
   attach,
   Attachd,
   createSession,
+  keepOnFailure,
   launchBrowser,
   pageStorage,
   Recorder,
@@ -44,51 +45,68 @@ describe('reconnect', { timeout: 180_000 }, () => {
     const server = await Attachd.start();
     servers.push(server);
     const page = await (await rec.newContext(browser)).newPage();
-    await signIn(page, server.origin, server.token.secret);
-    const sessionId = await createSession(page);
-    await attach(page, sessionId, 'driver');
-    const out = uniqueEcho('before');
-    await typeCommand(page, out.command);
-    await waitForTerminal(page, out.output);
-    await recordTexts(page, STATUS);
+    // On failure: the page's status history, every ticket POST with its time, and the log of
+    // both server processes (the drained one and its successor) go to e2e/artifacts/.
+    const evidence = async () =>
+      [
+        '--- status history (#conn-state, #close-reason) ---',
+        ...(await recordedTexts(page).catch(() => ['(page gone)'])),
+        '--- ticket POSTs sent ---',
+        ...rec.requests
+          .filter((r) => r.method === 'POST' && /\/attach-tickets$/.test(new URL(r.url).pathname))
+          .map((r) => `${new Date(r.time).toISOString()} ${r.url}`),
+        '--- ticket POSTs answered ---',
+        ...rec.ticketPosts().map((p) => `${new Date(p.time).toISOString()} ${p.status} ${p.url}`),
+        '--- attachd log ---',
+        server.logTail(400),
+      ].join('\n');
+    await keepOnFailure('reconnect-restart', evidence, async () => {
+      await signIn(page, server.origin, server.token.secret);
+      const sessionId = await createSession(page);
+      await attach(page, sessionId, 'driver');
+      const out = uniqueEcho('before');
+      await typeCommand(page, out.command);
+      await waitForTerminal(page, out.output);
+      await recordTexts(page, STATUS);
 
-    const ticketsBefore = rec.ticketPosts().length;
-    await server.stop(); // SIGTERM: `shutdown` frame, close 1001
-    await waitForText(page, '#conn-state', /^(reconnecting|failed)/);
-    await server.launch(); // same port, same config
+      const ticketsBefore = rec.ticketPosts().length;
+      await server.stop(); // SIGTERM: `shutdown` frame, close 1001
+      await waitForText(page, '#conn-state', /^(reconnecting|failed)/);
+      await server.launch(); // same port, same config
 
-    // A local PTY session does not survive its process: a fresh ticket POST that the page makes on
-    // its own answers 404 (from the draining or the restarted process), and the client must stop
-    // right there (no reconnect after 404).
-    await waitFor(() => rec.ticketPosts().slice(ticketsBefore).find((p) => p.status === 404), {
-      timeout: 60_000,
-      message: 'a ticket POST answered 404',
+      // A local PTY session does not survive its process: a fresh ticket POST that the page makes on
+      // its own answers 404 (from the draining or the restarted process), and the client must stop
+      // right there (no reconnect after 404).
+      await waitFor(() => rec.ticketPosts().slice(ticketsBefore).find((p) => p.status === 404), {
+        timeout: 60_000,
+        message: 'a ticket POST answered 404',
+      });
+      await waitForText(page, '#conn-state', /^failed$/, 3_000);
+      await waitForText(page, '#close-reason', /no longer exists/);
+      assert.doesNotMatch(await text(page, '#close-reason'), /Gave up/, 'stopped by the 404, not by running out of attempts');
+      // Retry cannot bring a gone session back: "New session" is offered instead.
+      assert.equal(await page.isVisible('#retry'), false, 'no Retry for a session that no longer exists');
+      assert.equal(await page.isVisible('#start-new'), true, '"New session" is offered');
+      const texts = await recordedTexts(page);
+      assert.ok(texts.some((t) => /^#close-reason=.*shutting down/.test(t)), `shutdown explained: ${texts.join(' | ')}`);
+      assert.ok(
+        texts.some((t) => /^#conn-state=reconnecting \(attempt \d+(, next try in \d+s)?\)$/.test(t)),
+        `attempt shown: ${texts.join(' | ')}`,
+      );
+
+      await sleep(3000);
+      const notFound = rec.ticketPosts().slice(ticketsBefore).filter((p) => p.status === 404);
+      assert.equal(notFound.length, 1, 'exactly one attempt got 404; none after it');
+
+      // The signed-in page keeps working against the restarted server.
+      await page.click('#detach');
+      const fresh = await createSession(page);
+      await attach(page, fresh, 'driver');
+      await waitForText(page, '#holder', /^you$/);
+      const after = uniqueEcho('after');
+      await typeCommand(page, after.command);
+      await waitForTerminal(page, after.output);
     });
-    await waitForText(page, '#conn-state', /^failed$/, 3_000);
-    await waitForText(page, '#close-reason', /no longer exists/);
-    assert.doesNotMatch(await text(page, '#close-reason'), /Gave up/, 'stopped by the 404, not by running out of attempts');
-    // Retry cannot bring a gone session back: "New session" is offered instead.
-    assert.equal(await page.isVisible('#retry'), false, 'no Retry for a session that no longer exists');
-    assert.equal(await page.isVisible('#start-new'), true, '"New session" is offered');
-    const texts = await recordedTexts(page);
-    assert.ok(texts.some((t) => /^#close-reason=.*shutting down/.test(t)), `shutdown explained: ${texts.join(' | ')}`);
-    assert.ok(
-      texts.some((t) => /^#conn-state=reconnecting \(attempt \d+(, next try in \d+s)?\)$/.test(t)),
-      `attempt shown: ${texts.join(' | ')}`,
-    );
-
-    await sleep(3000);
-    const notFound = rec.ticketPosts().slice(ticketsBefore).filter((p) => p.status === 404);
-    assert.equal(notFound.length, 1, 'exactly one attempt got 404; none after it');
-
-    // The signed-in page keeps working against the restarted server.
-    await page.click('#detach');
-    const fresh = await createSession(page);
-    await attach(page, fresh, 'driver');
-    await waitForText(page, '#holder', /^you$/);
-    const after = uniqueEcho('after');
-    await typeCommand(page, after.command);
-    await waitForTerminal(page, after.output);
   });
 
   it('after a server-initiated close (max lifetime) the page reconnects and replays the scrollback once', async () => {

@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -447,6 +447,27 @@ export async function pageStorage(page) {
     const dump = (s) => JSON.stringify(Object.fromEntries(Object.keys(s).map((k) => [k, s.getItem(k)])));
     return `local=${dump(localStorage)} session=${dump(sessionStorage)} cookie=${document.cookie}`;
   });
+}
+
+/**
+ * Runs `fn`; if it throws, writes what `collect()` returns (text) to `e2e/artifacts/<name>.txt`
+ * before rethrowing, so a failure in CI leaves its evidence behind.
+ */
+export async function keepOnFailure(name, collect, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    let evidence;
+    try {
+      evidence = await collect();
+    } catch (e) {
+      evidence = `(collecting the evidence failed: ${e})`;
+    }
+    const file = path.join(ensureArtifactsDir(), `${name}.txt`);
+    writeFileSync(file, `${err?.stack ?? err}\n\n${evidence}\n`);
+    console.error(`evidence of the failure: ${file}`);
+    throw err;
+  }
 }
 
 export function ensureArtifactsDir() {
