@@ -8,7 +8,8 @@ use prometheus::{
     register_int_gauge_vec, Counter, Histogram, IntCounter, IntCounterVec, IntGaugeVec,
 };
 
-fn must<T>(r: prometheus::Result<T>, name: &str) -> T {
+/// The registered metric; registration fails only for a duplicate or malformed name.
+pub(crate) fn must<T>(r: prometheus::Result<T>, name: &str) -> T {
     match r {
         Ok(v) => v,
         // Registration fails only for a duplicate or malformed name: a programming error.

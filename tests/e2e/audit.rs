@@ -239,21 +239,6 @@ async fn restarts_and_rotation_continue_the_chain() {
     let _ = json!({});
 }
 
-fn cli_verify(path: &std::path::Path) -> (bool, serde_json::Value) {
-    let out = Command::new(bin())
-        .args(["audit", "verify"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON report ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    (out.status.success(), report)
-}
-
 /// Each start writes a durable `server.started` record first.
 #[tokio::test]
 async fn every_start_is_audited_first() {
@@ -282,7 +267,7 @@ async fn a_cut_tail_is_reported_and_the_chain_is_not_continued() {
     }
     let st = srv.terminate(std::time::Duration::from_secs(15));
     assert!(st.is_some_and(|s| s.success()), "{st:?}");
-    let (ok, report) = cli_verify(&srv.audit_path());
+    let (ok, report) = cli_verify(&srv.audit_path(), None);
     assert!(ok, "{report}");
     let last = report["records"].as_u64().unwrap();
     let text = std::fs::read_to_string(srv.audit_path()).unwrap();
@@ -290,7 +275,7 @@ async fn a_cut_tail_is_reported_and_the_chain_is_not_continued() {
     let kept = lines[..lines.len() - 3].join("\n") + "\n";
     std::fs::write(srv.audit_path(), &kept).unwrap();
 
-    let (ok, report) = cli_verify(&srv.audit_path());
+    let (ok, report) = cli_verify(&srv.audit_path(), None);
     assert!(!ok, "{report}");
     assert_eq!(report["first_bad_seq"], last - 2, "{report}");
     assert!(
@@ -324,10 +309,10 @@ async fn a_cut_tail_is_reported_and_the_chain_is_not_continued() {
 fn verify_fails_on_a_missing_or_empty_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
-    let (ok, report) = cli_verify(&path);
+    let (ok, report) = cli_verify(&path, None);
     assert!(!ok, "{report}");
     assert_eq!(report["first_bad_seq"], 1);
     std::fs::write(&path, "").unwrap();
-    let (ok, report) = cli_verify(&path);
+    let (ok, report) = cli_verify(&path, None);
     assert!(!ok, "{report}");
 }

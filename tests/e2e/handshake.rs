@@ -622,16 +622,8 @@ async fn audit_failure_mid_run_refuses_attaches_with_503() {
     );
     assert!(srv.logs().contains("audit"), "the failure must be logged");
     // Whatever was written is still a valid chain.
-    let out = std::process::Command::new(bin())
-        .args(["audit", "verify"])
-        .arg(srv.audit_path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (ok, report) = cli_verify(&srv.audit_path(), None);
+    assert!(ok, "{report}");
 }
 
 #[tokio::test]

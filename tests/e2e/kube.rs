@@ -357,16 +357,7 @@ async fn a_restarted_replica_continues_a_pods_recording_in_a_new_file() {
     assert_eq!(files.len(), 2, "one file per start: {files:?}");
     let second = std::fs::read_to_string(&files[1]).unwrap();
     assert!(second.contains("after-42") && !second.contains("before-42"));
-    let out = std::process::Command::new(bin())
-        .args(["audit", "verify"])
-        .arg(a.audit_path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, report) = cli_verify(&a.audit_path(), None);
+    assert!(ok, "{report}");
     assert_eq!(report["recordings"]["files"], 2, "{report}");
 }

@@ -228,19 +228,6 @@ async fn output_plus_input_records_what_was_typed_and_record_text_shows_it() {
     assert!(text.contains("--- typed ---\nprintf"), "{text}");
 }
 
-/// `attachd audit verify AUDIT [--recordings DIR]`: success and the JSON report.
-fn cli_verify(audit: &Path, dir: Option<&Path>) -> (bool, Value) {
-    let mut cmd = std::process::Command::new(bin());
-    cmd.args(["audit", "verify"]).arg(audit);
-    if let Some(d) = dir {
-        cmd.arg("--recordings").arg(d);
-    }
-    let out = cmd.output().expect("attachd audit verify");
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    (out.status.success(), report)
-}
-
 /// The `recording.chunk` records of one file, in order.
 fn chunks_of(srv: &Server, file: &str) -> Vec<Value> {
     srv.audit_text()

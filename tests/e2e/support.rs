@@ -105,6 +105,23 @@ pub fn listening_ports(logs: &str) -> Option<(u16, u16)> {
     Some((port_after("listen")?, port_after("admin")?))
 }
 
+/// `attachd audit verify AUDIT [--recordings DIR]`: whether it succeeded, and its JSON report.
+pub fn cli_verify(audit: &Path, recordings: Option<&Path>) -> (bool, Value) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["audit", "verify"]).arg(audit);
+    if let Some(d) = recordings {
+        cmd.arg("--recordings").arg(d);
+    }
+    let out = cmd.output().expect("attachd audit verify");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.success(), report)
+}
+
 /// The attachd binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_attachd"))

@@ -6,12 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use prometheus::{register_int_counter, register_int_gauge, IntCounter, IntGauge};
 
-fn must<T>(r: prometheus::Result<T>, name: &str) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("metric {name} cannot be registered: {e}"),
-    }
-}
+use crate::metrics::must;
 
 /// Failed writes, syncs and file creations of recordings.
 pub static WRITE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {

@@ -108,13 +108,8 @@ pub fn list_files(
     let Some(d) = session_dir(dir, tenant, session_id) else {
         return Ok(Vec::new());
     };
-    let entries = match std::fs::read_dir(&d) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
     let mut out = Vec::new();
-    for entry in entries {
+    for entry in entries_of(&d)? {
         let entry = entry?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
@@ -155,15 +150,19 @@ pub fn walk(dir: &Path) -> std::io::Result<Vec<Found>> {
     Ok(out)
 }
 
+/// The entries of `dir`; none if it does not exist.
+fn entries_of(dir: &Path) -> std::io::Result<Vec<std::io::Result<std::fs::DirEntry>>> {
+    match std::fs::read_dir(dir) {
+        Ok(e) => Ok(e.collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Names of the subdirectories of `dir` (none if it does not exist).
 fn read_dirs(dir: &Path) -> std::io::Result<Vec<String>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
     let mut out = Vec::new();
-    for entry in entries {
+    for entry in entries_of(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
             if let Some(n) = entry.file_name().to_str() {
