@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use redis::Script;
 
 use super::scripts;
 use super::RedisShared;
@@ -25,6 +26,34 @@ impl RedisLeases {
         let tag = format!("lease:{session}");
         (self.redis.key(&tag, ""), self.redis.key(&tag, ":epoch"))
     }
+
+    /// Runs a script that seats `holder` (KEYS lease hash and epoch counter, then `args`) and
+    /// answers the new epoch, 0 when refused.
+    fn seat_script(
+        &self,
+        script: &'static Script,
+        session: &str,
+        args: Vec<String>,
+        holder: &Holder,
+    ) -> BoxFuture<'static, Result<Option<Lease>, LeaseError>> {
+        let (k, e) = self.keys(session);
+        let redis = self.redis.clone();
+        let holder = holder.clone();
+        Box::pin(async move {
+            let epoch = redis
+                .run(|mut c| async move {
+                    let mut call = script.prepare_invoke();
+                    call.key(k).key(e);
+                    for a in args {
+                        call.arg(a);
+                    }
+                    call.invoke_async::<u64>(&mut c).await
+                })
+                .await
+                .map_err(|e| LeaseError(e.to_string()))?;
+            Ok((epoch != 0).then_some(Lease { holder, epoch }))
+        })
+    }
 }
 
 impl LeaseStore for RedisLeases {
@@ -34,26 +63,12 @@ impl LeaseStore for RedisLeases {
         holder: &Holder,
         ttl: Duration,
     ) -> BoxFuture<'static, Result<Option<Lease>, LeaseError>> {
-        let (k, e) = self.keys(session);
-        let redis = self.redis.clone();
-        let holder = holder.clone();
-        Box::pin(async move {
-            let (conn, subj) = (holder.connection_id.clone(), holder.subject.clone());
-            let epoch = redis
-                .run(|mut c| async move {
-                    scripts::LEASE_ACQUIRE
-                        .key(k)
-                        .key(e)
-                        .arg(conn)
-                        .arg(subj)
-                        .arg(ttl.as_millis() as u64)
-                        .invoke_async::<u64>(&mut c)
-                        .await
-                })
-                .await
-                .map_err(|e| LeaseError(e.to_string()))?;
-            Ok((epoch != 0).then_some(Lease { holder, epoch }))
-        })
+        let args = vec![
+            holder.connection_id.clone(),
+            holder.subject.clone(),
+            ttl.as_millis().to_string(),
+        ];
+        self.seat_script(&scripts::LEASE_ACQUIRE, session, args, holder)
     }
 
     fn renew(
@@ -87,30 +102,13 @@ impl LeaseStore for RedisLeases {
         to: &Holder,
         ttl: Duration,
     ) -> BoxFuture<'static, Result<Option<Lease>, LeaseError>> {
-        let (k, e) = self.keys(session);
-        let redis = self.redis.clone();
-        let holder = to.clone();
-        Box::pin(async move {
-            let (conn, subj) = (holder.connection_id.clone(), holder.subject.clone());
-            let new_epoch = redis
-                .run(|mut c| async move {
-                    scripts::LEASE_TRANSFER
-                        .key(k)
-                        .key(e)
-                        .arg(epoch)
-                        .arg(conn)
-                        .arg(subj)
-                        .arg(ttl.as_millis() as u64)
-                        .invoke_async::<u64>(&mut c)
-                        .await
-                })
-                .await
-                .map_err(|e| LeaseError(e.to_string()))?;
-            Ok((new_epoch != 0).then_some(Lease {
-                holder,
-                epoch: new_epoch,
-            }))
-        })
+        let args = vec![
+            epoch.to_string(),
+            to.connection_id.clone(),
+            to.subject.clone(),
+            ttl.as_millis().to_string(),
+        ];
+        self.seat_script(&scripts::LEASE_TRANSFER, session, args, to)
     }
 
     fn holder(&self, session: &str) -> BoxFuture<'static, Result<Option<Holder>, LeaseError>> {
