@@ -36,6 +36,9 @@ bench:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	# The fuzz targets (their own workspace) must keep compiling against the crates they fuzz;
+	# sharing target/ reuses the dependencies clippy just checked.
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --target-dir target --no-default-features --bins --quiet
 
 fmt:
 	$(CARGO) fmt --all

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=MAX_TERMINAL_DIM).contains(&cols), "cols {cols}");
             assert!((1..=MAX_TERMINAL_DIM).contains(&rows), "rows {rows}");
         }
-        Ok(ClientMessage::Control { .. }) => {}
+        Ok(ClientMessage::Control { .. } | ClientMessage::Ack { .. }) => {}
         // The error goes back to the client in an `error` frame: it must not grow past the input.
         Err(why) => assert!(
             why.len() <= text.len() + 256,
