@@ -246,7 +246,6 @@ pub fn init() {
     }
     HANDSHAKES.with_label_values(&["ok"]);
     crate::audit::init_metrics();
-    crate::recording::init_metrics();
     LazyLock::force(&REDIS_LATENCY);
     LazyLock::force(&REDIS_ERRORS);
     LazyLock::force(&REDIS_DEGRADED);

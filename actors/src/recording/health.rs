@@ -52,7 +52,7 @@ pub static FAILING: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
-/// Exports the recording metrics at zero.
+/// Exports the recording metrics at zero (when the recorder starts).
 pub(crate) fn init_metrics() {
     LazyLock::force(&WRITE_ERRORS);
     LazyLock::force(&DROPPED_BYTES);

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::audit::Audit;
 use crate::term::utf8::Utf8Stream;
 
-pub(crate) use health::init_metrics;
+use health::init_metrics;
 pub use health::{Health, SessionHealth, DROPPED_BYTES, FAILING, WRITE_ERRORS, WRITTEN_BYTES};
 pub use writer::CHUNK_RECORD;
 use writer::{RecMsg, SessionWriter};
@@ -151,6 +151,7 @@ impl Recorder {
     /// Needs a running actix System.
     pub fn start(cfg: RecorderConfig, audit: Audit) -> Result<Recorder, String> {
         System::try_current().ok_or("no actix System is running")?;
+        init_metrics();
         let health = Arc::new(Health::default());
         let rec = Recorder(Arc::new(Inner {
             cfg: Arc::new(cfg),
