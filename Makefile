@@ -28,6 +28,7 @@ test-web:
 
 test-deploy:
 	@if [ -f deploy/tests/check_manifests.py ]; then python3 deploy/tests/check_manifests.py; fi
+	@if [ -f deploy/tests/check_monitoring.py ]; then python3 deploy/tests/check_monitoring.py; fi
 
 ## Benchmarks: release attachd (+ terminado, wetty peers) on loopback → bench/results/latest.md.
 bench:

@@ -329,8 +329,10 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     }?;
     let server = builder.run();
 
-    let admin = HttpServer::new(|| {
+    let admin_state = state.clone();
+    let admin = HttpServer::new(move || {
         App::new()
+            .app_data(admin_state.clone())
             .route("/metrics", web::get().to(http::ops::metrics))
             .route("/healthz", web::get().to(http::ops::healthz))
     })

@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 
 use prometheus::{
     register_counter, register_histogram, register_int_counter, register_int_counter_vec,
-    register_int_gauge_vec, Counter, Histogram, IntCounter, IntCounterVec, IntGaugeVec,
+    register_int_gauge, register_int_gauge_vec, Counter, Histogram, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec,
 };
 
 /// The registered metric; registration fails only for a duplicate or malformed name.
@@ -218,6 +219,31 @@ pub static STALL_CLOSES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// 1 while `/readyz` would answer 200, 0 otherwise (set when metrics are gathered).
+pub static READY: LazyLock<IntGauge> = LazyLock::new(|| {
+    must(
+        register_int_gauge!(
+            "attachd_ready",
+            "1 while this replica is ready (what /readyz answers), 0 otherwise"
+        ),
+        "attachd_ready",
+    )
+});
+
+/// 1 while Redis is configured and unreachable (set when metrics are gathered).
+pub static REDIS_DOWN: LazyLock<IntGauge> = LazyLock::new(|| {
+    must(
+        register_int_gauge!(
+            "attachd_redis_down",
+            "1 while redis.url is set and Redis is unreachable (decisions follow redis.on_error)"
+        ),
+        "attachd_redis_down",
+    )
+});
+
+/// The label values of `attachd_rate_limit_decisions_total` that dashboards are drawn over.
+const RATE_LIMITS: [&str; 2] = ["ip_attempts", "connections"];
+
 /// Touches every metric so it is exported (with zero) from the start, with the label values
 /// alerts are written against (close codes, handshake `ok`, audit errors).
 pub fn init() {
@@ -236,11 +262,22 @@ pub fn init() {
         CONNECTIONS.with_label_values(&[role]);
     }
     LazyLock::force(&HANDSHAKES);
-    LazyLock::force(&RATE_LIMIT_DECISIONS);
+    for limit in RATE_LIMITS {
+        for decision in ["allow", "deny"] {
+            for source in ["redis", "local"] {
+                RATE_LIMIT_DECISIONS.with_label_values(&[limit, decision, source]);
+            }
+        }
+    }
+    LazyLock::force(&READY);
+    LazyLock::force(&REDIS_DOWN);
     LazyLock::force(&BYTES_OUT);
     LazyLock::force(&BYTES_IN);
     LazyLock::force(&SLOW_CONSUMER_CLOSES);
-    LazyLock::force(&CONTROL_CHANGES);
+    // The `reason` of control frames (SPEC §5).
+    for reason in ["acquired", "released", "expired", "revoked", "disconnected"] {
+        CONTROL_CHANGES.with_label_values(&[reason]);
+    }
     for code in crate::protocol::close::ALL {
         CLOSES.with_label_values(&[&code.to_string()]);
     }

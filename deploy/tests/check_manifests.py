@@ -3,6 +3,7 @@
 
 (a) Renders deploy/overlays/{dev,prod} with `kubectl kustomize` and checks least-privilege RBAC,
     pod hardening, replicas, Service type, probes, NetworkPolicy, PDB, Ingress, config and secrets.
+    prod also brings its monitoring (ServiceMonitor, PrometheusRule, Grafana dashboard).
 (b) Parses docker-compose.yml and checks its wiring (3 replicas on one Redis, proxy, bench).
 
 Exit status 0 when everything holds; otherwise every failure is printed and the status is 1.
@@ -355,6 +356,46 @@ def check_secrets(overlay: str, docs: list[dict]) -> None:
             check(bool(PLACEHOLDER.search(plain)), f"{overlay} {name_of(s)}", f"{key} must be an obvious dev placeholder")
 
 
+def check_monitoring(overlay: str, docs: list[dict], dep: dict | None) -> None:
+    """prod brings its monitoring: a ServiceMonitor on the admin port, the alerts, the dashboard."""
+    mons = by_kind(docs, "ServiceMonitor")
+    if not check(len(mons) == 1, overlay, f"expected one ServiceMonitor, found {len(mons)}"):
+        return
+    mon = mons[0]
+    where = f"{overlay} {name_of(mon)}"
+    svcs = [
+        s
+        for s in by_kind(docs, "Service")
+        if selects(mon["spec"].get("selector", {}), s["metadata"].get("labels", {}))
+        and s["metadata"].get("namespace") in mon["spec"].get("namespaceSelector", {}).get("matchNames", [])
+    ]
+    if check(len(svcs) == 1, where, f"must select exactly one Service, selects {[name_of(s) for s in svcs]}"):
+        ports = {p.get("name"): p for p in svcs[0]["spec"].get("ports", [])}
+        for ep in mon["spec"].get("endpoints", []):
+            check(ep.get("path") == "/metrics", where, "endpoints must scrape /metrics")
+            port = ports.get(ep.get("port"))
+            if check(port is not None, where, f"port {ep.get('port')!r} is not a port of the Service"):
+                target = port.get("targetPort")
+                if dep is not None:
+                    c = dep["spec"]["template"]["spec"]["containers"][0]
+                    check(container_port(c, target) == 9090, where, "must scrape the admin listener (9090)")
+    rules = by_kind(docs, "PrometheusRule")
+    if check(len(rules) == 1, overlay, f"expected one PrometheusRule, found {len(rules)}"):
+        alerts = {r.get("alert") for g in rules[0]["spec"].get("groups", []) for r in g.get("rules", [])}
+        for name in ("AttachdAuditWriteErrors", "AttachdNotReady", "AttachdRedisDegraded",
+                     "AttachdHandshakeRefusalsSpike", "AttachdStalls"):
+            check(name in alerts, f"{overlay} {name_of(rules[0])}", f"alert {name} missing")
+    boards = [c for c in by_kind(docs, "ConfigMap") if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    if check(len(boards) == 1, overlay, "expected one ConfigMap labelled grafana_dashboard=1"):
+        import json
+
+        for key, text in (boards[0].get("data") or {}).items():
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as e:
+                fail(f"{overlay} {name_of(boards[0])}", f"{key} is not JSON: {e}")
+
+
 def check_overlay(kubectl: str, overlay: str) -> None:
     docs = render(kubectl, overlay)
     if not docs:
@@ -374,6 +415,8 @@ def check_overlay(kubectl: str, overlay: str) -> None:
     check_secrets(overlay, docs)
     if overlay == "prod" and dep is not None:
         check(dep["spec"].get("replicas", 1) >= 3, "prod", "prod runs at least 3 replicas")
+    if overlay == "prod":
+        check_monitoring(overlay, docs, dep)
 
 
 # --------------------------------------------------------------------------- docker compose

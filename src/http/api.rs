@@ -248,6 +248,7 @@ pub async fn get_session(
             control: None,
             output_offset: 0,
             size: attachd_actors::protocol::TermSize { cols: 80, rows: 24 },
+            idle_deadline: String::new(),
         },
     };
     Ok(HttpResponse::Ok().json(SessionDetail {

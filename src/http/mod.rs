@@ -1,9 +1,11 @@
 //! The HTTP surface: route table, request limits and JSON error mapping for bodies.
-//! Handlers live in `api` (REST), `attach` (the WebSocket handshake) and `ops`.
+//! Handlers live in `api` (REST), `dashboard` (the operator's view), `attach` (the WebSocket
+//! handshake) and `ops`.
 
 pub mod api;
 pub mod attach;
 pub mod audit;
+pub mod dashboard;
 pub mod deadline;
 pub mod echo;
 pub mod extract;
@@ -98,6 +100,21 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         "GET",
         "/api/v1/sessions/{id}/recordings/{file}",
         Access::AnyOf(&[Scope::AuditRead]),
+    ),
+    (
+        "GET",
+        "/api/v1/sessions/{id}/thumbnail",
+        Access::AnyOf(&[Scope::SessionsRead]),
+    ),
+    (
+        "GET",
+        "/api/v1/dashboard",
+        Access::AnyOf(&[Scope::SessionsRead]),
+    ),
+    (
+        "GET",
+        "/api/v1/dashboard/events",
+        Access::AnyOf(&[Scope::SessionsRead]),
     ),
 ];
 
@@ -240,8 +257,20 @@ pub fn configure(cfg: &mut ServiceConfig, max_body: usize, conformance_echo: boo
                         "/recordings/{file}",
                         vec![(Method::GET, aw::to(recordings::get_recording))],
                     ))
+                    .service(resource(
+                        "/thumbnail",
+                        vec![(Method::GET, aw::to(dashboard::thumbnail))],
+                    ))
                     .default_service(aw::to(not_found)),
             )
+            .service(resource(
+                "/dashboard",
+                vec![(Method::GET, aw::to(dashboard::dashboard))],
+            ))
+            .service(resource(
+                "/dashboard/events",
+                vec![(Method::GET, aw::to(dashboard::events))],
+            ))
             .service(resource(
                 "/audit",
                 vec![(Method::GET, aw::to(audit::audit_query))],

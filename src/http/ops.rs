@@ -2,6 +2,7 @@
 //! Prometheus exposition on the admin listener.
 
 use actix_web::{web, HttpResponse};
+use attachd_actors::metrics;
 use prometheus::Encoder;
 use serde_json::json;
 use utoipa::OpenApi;
@@ -20,6 +21,16 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
+    let (ready, body) = readiness(&st);
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Whether this replica is ready, and the checks `/readyz` reports.
+fn readiness(st: &AppState) -> (bool, serde_json::Value) {
     let mut ready = true;
     let health = st.audit.health().snapshot();
     let audit = if health.ok {
@@ -30,7 +41,7 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
         json!("failing")
     };
     let policy = st.settings.audit.policy(st.settings.env);
-    let redis = match crate::redis_state::status(&st) {
+    let redis = match crate::redis_state::status(st) {
         crate::redis_state::RedisStatus::Disabled => json!("disabled"),
         crate::redis_state::RedisStatus::Ok => json!("ok"),
         crate::redis_state::RedisStatus::Down => {
@@ -67,15 +78,16 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
             "draining": st.is_draining(),
         }
     });
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    (ready, body)
 }
 
-/// `GET /metrics` (admin listener).
-pub async fn metrics() -> HttpResponse {
+/// `GET /metrics` (admin listener). Readiness and Redis health are sampled into their gauges
+/// first, so alerts see them even where nothing polls `/readyz`.
+pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+    let (ready, _) = readiness(&st);
+    metrics::READY.set(i64::from(ready));
+    let down = crate::redis_state::status(&st) == crate::redis_state::RedisStatus::Down;
+    metrics::REDIS_DOWN.set(i64::from(down));
     let families = prometheus::gather();
     let mut buf = Vec::new();
     if prometheus::TextEncoder::new()
@@ -104,6 +116,9 @@ pub async fn metrics() -> HttpResponse {
         crate::http::api::revoke_control,
         crate::http::audit::audit_query,
         crate::http::audit::audit_verify,
+        crate::http::dashboard::dashboard,
+        crate::http::dashboard::events,
+        crate::http::dashboard::thumbnail,
         crate::http::attach::attach,
         crate::http::recordings::list_recordings,
         crate::http::recordings::get_recording,
@@ -119,6 +134,9 @@ pub async fn metrics() -> HttpResponse {
         crate::http::api::Delivery,
         crate::http::audit::VerifyResponse,
         crate::http::recordings::RecordingView,
+        crate::http::dashboard::Dashboard,
+        crate::http::dashboard::SessionSummary,
+        crate::http::dashboard::Viewer,
     )),
     modifiers(&Security)
 )]

@@ -50,6 +50,9 @@ fn row(method: &str, path: &str) -> Row {
             r("attach:drive|attach:observe", Session, 201)
         }
         ("DELETE", "/api/v1/sessions/{id}/control") => r("attach:moderate", Session, 204),
+        ("GET", "/api/v1/sessions/{id}/thumbnail") => r("sessions:read", Session, 200),
+        ("GET", "/api/v1/dashboard") => r("sessions:read", Collection, 200),
+        ("GET", "/api/v1/dashboard/events") => r("sessions:read", Collection, 200),
         ("GET", "/api/v1/audit") => r("audit:read", Collection, 200),
         ("GET", "/api/v1/audit/verify") => r("audit:read", Collection, 200),
         ("GET", "/api/v1/sessions/{id}/attach") => r("ticket", Ticket, 101),
@@ -221,7 +224,37 @@ async fn call(
     if let Some(b) = body {
         rb = rb.json(b);
     }
-    read_resp(rb.send().await.expect("request")).await
+    let resp = rb.send().await.expect("request");
+    if path == "/api/v1/dashboard/events" && resp.status().is_success() {
+        return first_event(resp).await;
+    }
+    read_resp(resp).await
+}
+
+/// The stream never ends: its answer is the head and the first event, whose data is the body.
+async fn first_event(mut r: reqwest::Response) -> Resp {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), r.chunk())
+            .await
+            .expect("the first event within 10 s")
+            .expect("stream chunk")
+            .expect("the stream ended before its first event");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let body = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
 }
 
 fn code_of(body: &str) -> Option<String> {
@@ -257,7 +290,8 @@ fn check(label: &str, want: Want, status: u16, body: &str) -> Option<String> {
 /// Extra checks of the wrong-tenant answers of collection routes: tenancy filters the data.
 fn check_tenant_filter(method: &str, path: &str, r: &Resp, acme_sids: &[String]) -> Option<String> {
     let leaked = match (method, path) {
-        ("GET", "/api/v1/sessions") => r.body["sessions"]
+        ("GET", "/api/v1/sessions" | "/api/v1/dashboard" | "/api/v1/dashboard/events") => r.body
+            ["sessions"]
             .as_array()
             .is_none_or(|s| s.iter().any(|s| s["tenant"] != "evil")),
         ("POST", "/api/v1/sessions") => r.body["tenant"] != "evil",
@@ -287,6 +321,10 @@ fn check_correct(method: &str, path: &str, r: &Resp, sid: &str) -> Option<String
             .is_some_and(|s| s.iter().any(|s| s["id"] == sid)),
         ("POST", "/api/v1/sessions") => r.body["tenant"] != "acme",
         ("GET", "/api/v1/sessions/{id}") => r.body["id"] != sid,
+        ("GET", "/api/v1/dashboard" | "/api/v1/dashboard/events") => !r.body["sessions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["id"] == sid)),
+        ("GET", "/api/v1/sessions/{id}/thumbnail") => !r.body["lines"].is_array(),
         ("POST", "/api/v1/sessions/{id}/attach-tickets") => !r.body["ticket"]
             .as_str()
             .is_some_and(|t| t.starts_with("atk_")),

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use prometheus::{IntCounter, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
 use serde::Serialize;
 
 /// Whether the audit log is writable, readable from any thread without locking on the fast path.
@@ -86,6 +86,8 @@ pub(crate) struct AuditMetrics {
     pub(crate) write_errors: IntCounter,
     /// Records not in the log, by reason.
     pub(crate) records_lost: IntCounterVec,
+    /// Time of one group commit (write and `fdatasync` of a batch).
+    pub(crate) commit_seconds: Histogram,
 }
 
 /// Reasons for `attachd_audit_records_lost_total`.
@@ -129,10 +131,23 @@ pub(crate) static METRICS: LazyLock<AuditMetrics> = LazyLock::new(|| {
         ),
         "attachd_audit_records_lost_total",
     );
+    let commit_seconds = built(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "attachd_audit_commit_seconds",
+                "Time to write and fdatasync one batch of audit records",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        ),
+        "attachd_audit_commit_seconds",
+    );
     let registry = prometheus::default_registry();
     for c in [
         Box::new(write_errors.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(records_lost.clone()),
+        Box::new(commit_seconds.clone()),
     ] {
         if let Err(e) = registry.register(c) {
             tracing::error!(error = %e, "cannot register an audit metric");
@@ -141,6 +156,7 @@ pub(crate) static METRICS: LazyLock<AuditMetrics> = LazyLock::new(|| {
     AuditMetrics {
         write_errors,
         records_lost,
+        commit_seconds,
     }
 });
 
@@ -149,6 +165,11 @@ pub(crate) fn init_metrics() {
     for reason in lost::ALL {
         METRICS.records_lost.with_label_values(&[reason]);
     }
+}
+
+/// Starts timing one group commit; the time is observed when the timer is dropped.
+pub(crate) fn commit_timer() -> prometheus::HistogramTimer {
+    METRICS.commit_seconds.start_timer()
 }
 
 /// Counts one failed I/O attempt of the writer.

@@ -228,7 +228,9 @@ impl AuditWriter {
             .filter_map(Append::take)
             .collect();
         let events: Vec<&AuditEvent> = batch.iter().map(|(ev, _)| ev).collect();
+        let timer = health::commit_timer();
         let results = self.sink.append_batch(&events);
+        drop(timer);
         let mut first_err = None;
         for ((ev, reply), result) in batch.into_iter().zip(results) {
             if let Err(e) = &result {

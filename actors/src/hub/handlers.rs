@@ -275,6 +275,7 @@ impl Handler<Snapshot> for SessionHub {
             control,
             output_offset: self.offset(),
             size: self.size,
+            idle_deadline: crate::time::rfc3339(self.idle_deadline()),
         })
     }
 }

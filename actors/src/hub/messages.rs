@@ -129,6 +129,8 @@ pub struct HubSnapshot {
     pub output_offset: u64,
     /// The terminal's size.
     pub size: TermSize,
+    /// When the session closes for idleness (RFC 3339).
+    pub idle_deadline: String,
 }
 
 /// One participant in a snapshot.

@@ -13,6 +13,7 @@ pub mod requests;
 pub mod seat;
 #[cfg(test)]
 mod tests;
+mod thumb;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -42,6 +43,7 @@ pub use messages::{
     RemoteControl, Resize, Revoke, Snapshot, Stdin, Terminate,
 };
 pub use participant::ParticipantStats;
+pub use thumb::{Thumb, THUMBNAIL_MAX_AGE};
 
 use participant::Participant;
 use seat::{SeatMachine, SeatTimes};
@@ -126,6 +128,8 @@ pub struct SessionHub {
     leaving: Vec<(String, Option<PushError>)>,
     /// Set while `remove_participants` works through `leaving`.
     removing: bool,
+    /// The last thumbnail (built only when asked, kept `THUMBNAIL_MAX_AGE`).
+    thumb: thumb::ThumbCache,
     on_end: Option<OnEnd>,
     /// The session's recording (output, input, sizes and markers), fed off the output path.
     rec: Option<RecordTap>,
@@ -189,6 +193,7 @@ impl SessionHub {
             remote_holder: None,
             leaving: Vec::new(),
             removing: false,
+            thumb: Default::default(),
             on_end: Some(on_end),
             rec,
         }

@@ -9,6 +9,7 @@
 mod cluster;
 pub mod modes;
 mod sgr;
+pub mod thumb;
 pub mod utf8;
 pub mod worker;
 

@@ -11,6 +11,7 @@ use actix::{Arbiter, ArbiterHandle, System};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::thumb::Thumbnail;
 use super::TermState;
 use crate::metrics;
 use crate::pace::PaceGate;
@@ -36,10 +37,16 @@ enum Feed {
     Resize(u16, u16),
 }
 
+/// A question about the emulator's state, answered between output chunks.
+enum Ask {
+    Snapshot(oneshot::Sender<Snap>),
+    Thumbnail(oneshot::Sender<Thumbnail>),
+}
+
 /// The hub's handle on its session's emulator.
 pub struct TermHandle {
     feed: mpsc::Sender<Feed>,
-    snap: mpsc::Sender<oneshot::Sender<Snap>>,
+    ask: mpsc::Sender<Ask>,
     gate: Arc<PaceGate>,
     pending_resize: Option<(u16, u16)>,
 }
@@ -48,8 +55,8 @@ impl TermHandle {
     /// Starts an emulator for a `cols`×`rows` terminal whose output so far is `offset` bytes.
     pub fn spawn(term: TermState, offset: u64, gate: Arc<PaceGate>) -> Self {
         let (feed_tx, feed_rx) = mpsc::channel(FEED_CAPACITY);
-        let (snap_tx, snap_rx) = mpsc::channel(4);
-        let task = run(term, offset, feed_rx, snap_rx, gate.clone());
+        let (ask_tx, ask_rx) = mpsc::channel(4);
+        let task = run(term, offset, feed_rx, ask_rx, gate.clone());
         match pool_arbiter() {
             Some(arbiter) => {
                 if !arbiter.spawn(task) {
@@ -62,7 +69,7 @@ impl TermHandle {
         }
         TermHandle {
             feed: feed_tx,
-            snap: snap_tx,
+            ask: ask_tx,
             gate,
             pending_resize: None,
         }
@@ -96,8 +103,20 @@ impl TermHandle {
 
     /// Asks for a snapshot; `None` if the emulator is gone.
     pub fn snapshot(&self) -> impl std::future::Future<Output = Option<Snap>> + 'static {
+        self.ask(Ask::Snapshot)
+    }
+
+    /// Asks for the visible screen; `None` if the emulator is gone or has questions queued.
+    pub fn thumbnail(&self) -> impl std::future::Future<Output = Option<Thumbnail>> + 'static {
+        self.ask(Ask::Thumbnail)
+    }
+
+    fn ask<T: Send + 'static>(
+        &self,
+        question: fn(oneshot::Sender<T>) -> Ask,
+    ) -> impl std::future::Future<Output = Option<T>> + 'static {
         let (tx, rx) = oneshot::channel();
-        let sent = self.snap.try_send(tx).is_ok();
+        let sent = self.ask.try_send(question(tx)).is_ok();
         async move {
             if !sent {
                 return None;
@@ -111,18 +130,23 @@ async fn run(
     mut term: TermState,
     mut offset: u64,
     mut feed: mpsc::Receiver<Feed>,
-    mut snaps: mpsc::Receiver<oneshot::Sender<Snap>>,
+    mut asks: mpsc::Receiver<Ask>,
     gate: Arc<PaceGate>,
 ) {
     loop {
         tokio::select! {
             biased;
-            Some(reply) = snaps.recv() => {
-                let data = Bytes::from(term.snapshot());
-                metrics::SNAPSHOT_BYTES.observe(data.len() as f64);
-                let (cols, rows) = term.size();
-                let _ = reply.send(Snap { offset, cols, rows, data });
-            }
+            Some(ask) = asks.recv() => match ask {
+                Ask::Snapshot(reply) => {
+                    let data = Bytes::from(term.snapshot());
+                    metrics::SNAPSHOT_BYTES.observe(data.len() as f64);
+                    let (cols, rows) = term.size();
+                    let _ = reply.send(Snap { offset, cols, rows, data });
+                }
+                Ask::Thumbnail(reply) => {
+                    let _ = reply.send(term.thumbnail(offset));
+                }
+            },
             next = feed.recv() => match next {
                 Some(Feed::Output(bytes)) => {
                     term.feed(&bytes);
