@@ -148,9 +148,9 @@ export class ApiClient {
     this.#base = base;
   }
 
-  async #request(method: string, path: string, body?: unknown): Promise<Response> {
-    const headers: Record<string, string> = { Authorization: `Bearer ${this.#token}`, Accept: 'application/json' };
-    const init: RequestInit = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' };
+  async #request(method: string, path: string, body?: unknown, accept = 'application/json', signal?: AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.#token}`, Accept: accept };
+    const init: RequestInit = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error', signal: signal ?? null };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -192,5 +192,21 @@ export class ApiClient {
     const body: Record<string, unknown> = { role, delivery: 'cookie' };
     if (resumeFrom !== null) body.resume_from = resumeFrom;
     await this.#request('POST', `${sessionPath(sessionId)}/attach-tickets`, body);
+  }
+
+  /** DELETE the session's control (scope `attach:moderate`): the holder loses the seat. */
+  async revokeControl(sessionId: string): Promise<void> {
+    await this.#request('DELETE', `${sessionPath(sessionId)}/control`);
+  }
+
+  /**
+   * The dashboard's live stream (server-sent events with thumbnails), read with fetch so the
+   * token travels in the Authorization header: EventSource cannot set headers, and no token
+   * ever goes into a URL.
+   */
+  async dashboardStream(signal: AbortSignal): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+    const res = await this.#request('GET', '/api/v1/dashboard/events?thumbnails=true', undefined, 'text/event-stream', signal);
+    if (!res.body) throw new ApiError(res.status, 'bad_response', 'The server sent no event stream.');
+    return res.body.getReader();
   }
 }

@@ -1,4 +1,4 @@
-// DOM wiring: sign-in, session list, terminal and status bar around the AttachController.
+// DOM wiring: sign-in, session list, dashboard, terminal and status bar around the AttachController.
 // The API token lives only in the ApiClient held by this module: no storage, no cookie, no URL.
 
 import '@xterm/xterm/css/xterm.css';
@@ -6,6 +6,7 @@ import './style.css';
 
 import { ApiClient, ApiError, attachPath, type SessionSummary, wsURL } from './api';
 import { AttachController, openBrowserSocket } from './attach';
+import { DashboardView } from './dashboard-view';
 import { installCspStyleShim } from './csp-compat';
 import {
   type AttachState,
@@ -52,6 +53,12 @@ const ui = {
   sessions: byId<HTMLUListElement>('sessions'),
   sessionsEmpty: byId('sessions-empty'),
   sessionsError: byId('sessions-error'),
+  openDashboard: byId<HTMLButtonElement>('open-dashboard'),
+  dashboardPanel: byId('dashboard-panel'),
+  dashboardBack: byId<HTMLButtonElement>('dashboard-back'),
+  dashboardCards: byId('dashboard-cards'),
+  dashboardEmpty: byId('dashboard-empty'),
+  dashboardStatus: byId('dashboard-status'),
   attachPanel: byId('attach-panel'),
   connState: byId('conn-state'),
   role: byId('role'),
@@ -235,10 +242,17 @@ ui.startNew.addEventListener('click', async () => {
 });
 ui.detach.addEventListener('click', () => {
   controller.stop();
-  showSessions();
+  if (fromDashboard) showDashboard();
+  else showSessions();
 });
 
-function attach(sessionId: string, role: Role): void {
+/** Whether Detach goes back to the dashboard (the attach was started there). */
+let fromDashboard = false;
+
+function attach(sessionId: string, role: Role, viaDashboard = false): void {
+  fromDashboard = viaDashboard;
+  dashboard.stop();
+  ui.dashboardPanel.hidden = true;
   ui.sessionsPanel.hidden = true;
   ui.attachPanel.hidden = false;
   view.open();
@@ -300,10 +314,30 @@ async function loadSessions(): Promise<void> {
 
 function showSessions(): void {
   recordings.stop();
+  dashboard.stop();
   ui.attachPanel.hidden = true;
+  ui.dashboardPanel.hidden = true;
   ui.sessionsPanel.hidden = false;
   void loadSessions();
 }
+
+// ---- dashboard -----------------------------------------------------------------------------
+
+const dashboard = new DashboardView(ui.dashboardCards, ui.dashboardEmpty, ui.dashboardStatus, {
+  attach: (sessionId, role) => attach(sessionId, role, true),
+  unauthorized: () => signOut('The API token was rejected (401).'),
+});
+
+function showDashboard(): void {
+  if (!api) return;
+  ui.attachPanel.hidden = true;
+  ui.sessionsPanel.hidden = true;
+  ui.dashboardPanel.hidden = false;
+  dashboard.start(api);
+}
+
+ui.openDashboard.addEventListener('click', () => showDashboard());
+ui.dashboardBack.addEventListener('click', () => showSessions());
 
 ui.refresh.addEventListener('click', () => void loadSessions());
 byId<HTMLButtonElement>('recordings-back').addEventListener('click', () => showSessions());
@@ -349,6 +383,9 @@ async function signIn(): Promise<void> {
 function signOut(message = ''): void {
   controller.stop();
   recordings.stop();
+  dashboard.stop();
+  ui.dashboardPanel.hidden = true;
+  ui.dashboardCards.replaceChildren();
   api = null;
   ui.sessions.replaceChildren();
   ui.attachPanel.hidden = true;
