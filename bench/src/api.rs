@@ -105,6 +105,29 @@ impl Target {
             .ok_or_else(|| anyhow!("session response without id"))
     }
 
+    /// Opens the dashboard's event stream (with thumbnails), as an open dashboard page does.
+    /// Its own client: the stream outlives the API client's request timeout.
+    pub async fn dashboard_stream(&self) -> Result<reqwest::Response> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .no_proxy()
+            .build()?;
+        let resp = http
+            .get(format!(
+                "{}/api/v1/dashboard/events?thumbnails=true",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .header("Accept", "text/event-stream")
+            .send()
+            .await
+            .context("dashboard stream")?;
+        if !resp.status().is_success() {
+            bail!("dashboard stream: HTTP {}", resp.status().as_u16());
+        }
+        Ok(resp)
+    }
+
     /// `DELETE /api/v1/sessions/{id}` (best effort).
     pub async fn delete_session(&self, id: &str) {
         let _ = self

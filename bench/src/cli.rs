@@ -156,6 +156,9 @@ pub struct EchoArgs {
     /// server does the same fan-out; the client's own reading leaves the measurement).
     #[arg(long)]
     pub observers_read_after: bool,
+    /// Dashboards open meanwhile (attachd only): event streams with thumbnails, read as they come.
+    #[arg(long, default_value_t = 0)]
+    pub dashboards: usize,
 }
 
 /// `pty-echo`.

@@ -128,6 +128,11 @@ pub async fn run(
         ));
     }
     drop(att_tx);
+    let mut dashboards = Vec::new();
+    for _ in 0..a.dashboards {
+        let resp = target.dashboard_stream().await?;
+        dashboards.push(observer_rt.spawn(read_dashboard(resp, stop_rx.clone())));
+    }
     let mut attach_errors = Vec::new();
     while let Some(r) = att_rx.recv().await {
         if let Err(e) = r {
@@ -167,6 +172,10 @@ pub async fn run(
     let settle = if a.observers_read_after { 1000 } else { 200 };
     tokio::time::sleep(Duration::from_millis(settle)).await;
     let _ = stop_tx.send(true);
+    let mut dashboard_events = 0u64;
+    for d in dashboards {
+        dashboard_events += d.await?;
+    }
     let mut outcomes = Vec::new();
     for r in readers {
         let (bytes, closed) = r.await?;
@@ -192,7 +201,23 @@ pub async fn run(
         "observers_closed_early": closed,
         "observers_missing_output": short,
         "observer_min_bytes": outcomes.iter().map(|o| o.bytes).min().unwrap_or(0),
+        "dashboards": a.dashboards,
+        "dashboard_events": dashboard_events,
     }))
+}
+
+/// Reads one dashboard stream until `stop`; returns how many events it got.
+async fn read_dashboard(mut resp: reqwest::Response, mut stop: watch::Receiver<bool>) -> u64 {
+    let mut events = 0u64;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return events,
+            chunk = resp.chunk() => match chunk {
+                Ok(Some(c)) => events += memchr::memmem::find_iter(&c, b"event: ").count() as u64,
+                _ => return events,
+            },
+        }
+    }
 }
 
 /// Waits for `key` to come back; returns how many other bytes arrived meanwhile.
