@@ -13,6 +13,7 @@ pub mod pace;
 pub mod protocol;
 pub mod recording;
 pub mod redis;
+mod register;
 pub mod ring;
 pub mod stdin_rate;
 pub mod term;

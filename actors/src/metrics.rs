@@ -9,14 +9,7 @@ use prometheus::{
     IntGauge, IntGaugeVec,
 };
 
-/// The registered metric; registration fails only for a duplicate or malformed name.
-pub(crate) fn must<T>(r: prometheus::Result<T>, name: &str) -> T {
-    match r {
-        Ok(v) => v,
-        // Registration fails only for a duplicate or malformed name: a programming error.
-        Err(e) => panic!("metric {name} cannot be registered: {e}"),
-    }
-}
+use crate::register::must;
 
 /// Open attach connections by role.
 pub static CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {

@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use prometheus::{register_int_counter, register_int_gauge, IntCounter, IntGauge};
 
-use crate::metrics::must;
+use crate::register::must;
 
 /// Failed writes, syncs and file creations of recordings.
 pub static WRITE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
