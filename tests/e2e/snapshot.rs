@@ -216,3 +216,13 @@ fn snapshot_keeps_the_wrapped_line_cut_by_the_top_of_the_screen() {
     }
     assert_snapshot_renders_as(&stream, "wrapped line at the top of the screen");
 }
+
+#[test]
+fn snapshot_shows_cells_erased_under_a_reversed_pen_as_xterm_does() {
+    // xterm and xterm.js erase with the background colour only: the erased screen is not
+    // reversed, italic or struck through, only the character drawn after it is.
+    assert_snapshot_renders_as(
+        b"some text\x1b[7;3;9;44m\x1b[2J\x1b[1;1Hx\x1b[0m\x1b[3;1H\x1b[7m\x1b[K\x1b[0m",
+        "erased under a reversed pen",
+    );
+}
