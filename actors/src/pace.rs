@@ -61,10 +61,10 @@ impl PaceGate {
         self.term_chunks.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The emulator processed a chunk of `len` bytes.
-    pub fn term_done(&self, len: usize) {
+    /// The emulator processed `chunks` chunks of `len` bytes in all.
+    pub fn term_done(&self, len: usize, chunks: usize) {
         self.term_bytes.fetch_sub(len, Ordering::AcqRel);
-        self.term_chunks.fetch_sub(1, Ordering::AcqRel);
+        self.term_chunks.fetch_sub(chunks, Ordering::AcqRel);
         self.wake_if_open();
     }
 
@@ -170,7 +170,7 @@ mod tests {
         assert!(!g.closed());
         g.term_sent(60);
         assert!(g.closed());
-        g.term_done(60);
+        g.term_done(60, 1);
         assert!(!g.closed());
     }
 

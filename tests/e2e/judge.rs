@@ -23,6 +23,15 @@ pub fn compare(a: &Side, b: &Side) -> Value {
 
 /// `compare`, and the last `history` lines scrolled off each normal screen too.
 pub fn compare_with_history(a: &Side, b: &Side, history: usize) -> Value {
+    run_compare(a, b, history, false)
+}
+
+/// `compare_with_history` with `b` read by a terminal that has neither REP nor colon SGR.
+pub fn compare_on_plain_terminal(a: &Side, b: &Side, history: usize) -> Value {
+    run_compare(a, b, history, true)
+}
+
+fn run_compare(a: &Side, b: &Side, history: usize, b_plain: bool) -> Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut args: Vec<String> = vec![repo_root()
         .join("tests/tools/screen.py")
@@ -30,6 +39,9 @@ pub fn compare_with_history(a: &Side, b: &Side, history: usize) -> Value {
         .to_string()];
     args.push("compare".into());
     args.push(format!("--history={history}"));
+    if b_plain {
+        args.push("--b-plain".into());
+    }
     for (name, side) in [("a", a), ("b", b)] {
         args.push(format!("--{name}-size"));
         args.push(format!("{}x{}", side.cols, side.rows));

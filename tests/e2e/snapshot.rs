@@ -226,3 +226,50 @@ fn snapshot_shows_cells_erased_under_a_reversed_pen_as_xterm_does() {
         "erased under a reversed pen",
     );
 }
+
+#[test]
+fn snapshot_reads_alike_on_a_terminal_without_rep_or_colon_colours() {
+    // Runs of one character (which `avt` dumps as REP) in 256-colour and truecolour pens
+    // (dumped as 38:5:n and 38:2:r:g:b), on the screen and in the history.
+    let mut stream = Vec::new();
+    for n in 0..30 {
+        stream.extend_from_slice(
+            format!(
+                "\x1b[38;5;{n}m{}\x1b[48;2;{};20;30m{}\x1b[0m {n}\r\n",
+                "=".repeat(30),
+                n * 8,
+                " ".repeat(20)
+            )
+            .as_bytes(),
+        );
+    }
+    stream.extend_from_slice("\x1b[1;31m中中中中\x1b[0m----------".as_bytes());
+    let mut term = TermState::new(80, 24, HISTORY);
+    term.feed(&stream);
+    let snap = term.snapshot();
+    let text = String::from_utf8_lossy(&snap);
+    for seq in text.split('\x1b').skip(1) {
+        let Some(body) = seq.strip_prefix('[') else {
+            continue;
+        };
+        let end = body
+            .find(|c: char| ('\u{40}'..='\u{7e}').contains(&c))
+            .expect("a complete CSI");
+        let (params, fin) = (&body[..end], &body[end..end + 1]);
+        assert_ne!(fin, "b", "REP in the snapshot: CSI {params}b");
+        assert!(
+            !params.contains(':'),
+            "a colon parameter: CSI {params}{fin}"
+        );
+    }
+    let side = |parts| Side {
+        cols: 80,
+        rows: 24,
+        parts,
+    };
+    let (whole, joined): (&[&[u8]], &[&[u8]]) = (&[&stream], &[&snap]);
+    judge::assert_equal(
+        &judge::compare_on_plain_terminal(&side(whole), &side(joined), HISTORY),
+        "snapshot on a terminal without REP or colon SGR",
+    );
+}

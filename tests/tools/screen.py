@@ -5,8 +5,8 @@ It shares no code with the server's emulator: byte streams go into pyte screens,
 rendered screens are compared cell by cell.
 
 Usage:
-  screen.py compare [--history N] --a-size COLSxROWS --a FILE [FILE...]
-                                  --b-size COLSxROWS --b FILE [FILE...]
+  screen.py compare [--history N] [--b-plain] --a-size COLSxROWS --a FILE [FILE...]
+                                              --b-size COLSxROWS --b FILE [FILE...]
   screen.py render --size COLSxROWS FILE [FILE...]
 
 Each side's files are concatenated and fed, in order, into one fresh terminal of its size: for
@@ -30,7 +30,9 @@ colour only and ED 3 erases the history alone, and so does the judge.
 
 pyte also lacks two ECMA-48 forms that xterm and xterm.js accept, so they are emulated as xterm
 does: REP (CSI Ps b, repeat the last graphic character) and SGR sub-parameters separated by
-colons (38:5:n, 38:2::r:g:b, 4:3), which are rewritten to their semicolon forms. pyte has no alternate screen, so modes 47, 1047
+colons (38:5:n, 38:2::r:g:b, 4:3), which are rewritten to their semicolon forms. With
+`--b-plain` side b is fed without those two (as a terminal that lacks them, e.g. macOS
+Terminal or an older VTE, reads it). pyte has no alternate screen, so modes 47, 1047
 and 1049 are emulated here as xterm defines them; ESC = / ESC > (application keypad) are
 recorded as a mode too.
 """
@@ -210,6 +212,12 @@ class JudgeStream(pyte.ByteStream):
     csi = dict(pyte.ByteStream.csi, b="repeat_last")
 
 
+class PlainStream(JudgeStream):
+    """A stream of a terminal without REP (which it ignores)."""
+
+    csi = {k: v for k, v in JudgeStream.csi.items() if k != "b"}
+
+
 COLON_SGR = re.compile(rb"\x1b\[([0-9;]*:[0-9;:]*)m")
 
 
@@ -251,15 +259,17 @@ def parse_size(text):
     return cols, rows
 
 
-def feed_files(size, paths, history=0):
-    """A fresh terminal of `size` (cols, rows) fed every file of `paths` in order."""
+def feed_files(size, paths, history=0, plain=False):
+    """A fresh terminal of `size` (cols, rows) fed every file of `paths` in order; `plain`:
+    one that reads neither REP nor colon SGR."""
     screen = JudgeScreen(*size, history=history)
-    stream = JudgeStream(screen)
+    stream = (PlainStream if plain else JudgeStream)(screen)
     data = b""
     for path in paths:
         with open(path, "rb") as f:
             data += f.read()
-    data = semicolon_sgr(data)
+    if not plain:
+        data = semicolon_sgr(data)
     for at in range(0, len(data), 1 << 16):
         stream.feed(data[at : at + (1 << 16)])
     return screen
@@ -398,6 +408,7 @@ def main(argv):
     sub = ap.add_subparsers(dest="cmd", required=True)
     cmp_p = sub.add_parser("compare", help="compare two rendered screens cell by cell")
     cmp_p.add_argument("--history", type=int, default=0, metavar="N")
+    cmp_p.add_argument("--b-plain", action="store_true", help="side b lacks REP and colon SGR")
     cmp_p.add_argument("--a-size", type=parse_size, required=True)
     cmp_p.add_argument("--a", nargs="+", required=True, metavar="FILE")
     cmp_p.add_argument("--b-size", type=parse_size, required=True)
@@ -411,7 +422,7 @@ def main(argv):
         return 0
     report = compare(
         feed_files(args.a_size, args.a, args.history),
-        feed_files(args.b_size, args.b, args.history),
+        feed_files(args.b_size, args.b, args.history, plain=args.b_plain),
     )
     print(json.dumps(report, ensure_ascii=False))
     return 0 if report["equal"] else 1

@@ -151,8 +151,8 @@ impl SessionHub {
     ) -> Self {
         let ring = OutputRing::new(cfg.replay_bytes, 0);
         // The emulator may lag at most half the ring, so a joiner's snapshot can always be
-        // caught up to the live stream from the ring.
-        let gate = PaceGate::new((cfg.replay_bytes / 2).clamp(1, 256 * 1024));
+        // caught up to the live stream from the ring. What it lags is held by the ring too.
+        let gate = PaceGate::new((cfg.replay_bytes / 2).clamp(1, crate::term::worker::MAX_BATCH));
         let size = cfg.initial_size;
         let term = TermHandle::spawn(
             TermState::new(size.cols, size.rows, cfg.history_lines),

@@ -2,12 +2,16 @@
 //! snapshot that reproduces its screen, modes and history in a freshly reset terminal.
 //!
 //! The screen (both buffers, cursor, pen, margins, charsets, saved cursors, pending wrap) is
-//! `avt`'s, the asciinema terminal, whose `dump` is built for exactly this. What `avt` does not
-//! keep (input modes, title) is tracked beside it by [`modes`]; history lines are written first
-//! so that they land in the client's scrollback.
+//! `avt`'s, the asciinema terminal, whose `dump` is built for exactly this; [`emulate`] parses
+//! the output and hands it the functions. What `avt` does not keep (input modes, title) is
+//! tracked beside it by [`modes`]; history lines are written first so that they land in the
+//! client's scrollback.
 
 mod cluster;
+mod emulate;
+mod flood;
 pub mod modes;
+mod portable;
 mod sgr;
 pub mod thumb;
 pub mod utf8;
@@ -17,18 +21,21 @@ use cluster::Clusters;
 use modes::ModeTracker;
 use utf8::Utf8Stream;
 
-/// ED 3, erase the saved lines (the scrollback).
-const ERASE_SCROLLBACK: &[u8] = b"\x1b[3J";
-
 /// Default `session.history_lines`.
 pub const DEFAULT_HISTORY_LINES: usize = 1000;
 
 /// The emulated terminal of one session.
 pub struct TermState {
     vt: avt::Terminal,
+    /// The parser in front of `vt` (whose own parser is only used to replay dumps).
+    parser: avt::Parser,
+    /// The text of an unfinished sequence (bounded): a snapshot ends with it.
+    pending: String,
     modes: ModeTracker,
     utf8: Utf8Stream,
     clusters: Clusters,
+    /// Output bytes of floods left out of emulation (they could not change the state).
+    skipped: u64,
     cols: u16,
     rows: u16,
     history_lines: usize,
@@ -56,9 +63,12 @@ impl TermState {
         .expect("size is at least 1x1");
         TermState {
             vt,
+            parser: avt::Parser::new(),
+            pending: String::new(),
             modes: ModeTracker::default(),
             utf8: Utf8Stream::default(),
             clusters: Clusters::default(),
+            skipped: 0,
             cols,
             rows,
             history_lines,
@@ -66,29 +76,13 @@ impl TermState {
     }
 
     /// Processes output bytes (any bytes: invalid UTF-8 becomes U+FFFD, as terminals show it).
-    pub fn feed(&mut self, mut bytes: &[u8]) {
-        // `avt` ignores ED 3 (erase the scrollback, what `clear` sends after ED 2); xterm and
-        // xterm.js drop their history there, and so must a snapshot (what was cleared stays so).
-        while let Some(i) = memchr::memmem::find(bytes, ERASE_SCROLLBACK) {
-            let (head, rest) = bytes.split_at(i + ERASE_SCROLLBACK.len());
-            self.feed_part(head);
-            self.clear_history();
-            bytes = rest;
-        }
-        self.feed_part(bytes);
-    }
-
-    fn feed_part(&mut self, bytes: &[u8]) {
-        let (vt, modes, clusters) = (&mut self.vt, &mut self.modes, &mut self.clusters);
-        self.utf8.decode(bytes, |text| {
-            clusters.feed(text, modes, &mut |t| vt.feed(t));
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut utf8 = std::mem::take(&mut self.utf8);
+        utf8.decode(bytes, |text| {
+            self.modes.feed(text.as_bytes());
+            self.emulate(text);
         });
-    }
-
-    /// Gives the emulator the character held back for a possible combining mark.
-    fn release_held(&mut self) {
-        let vt = &mut self.vt;
-        self.clusters.release(&mut |t| vt.feed(t));
+        self.utf8 = utf8;
     }
 
     /// Drops the history: a fresh emulator rebuilt from this one's dump, which leaves it out.
@@ -131,10 +125,12 @@ impl TermState {
         let mut out = Vec::with_capacity(4096);
         self.modes.state().write_to(&mut out);
         self.write_history(&mut out);
-        out.extend_from_slice(self.clusters.restore(&self.vt.dump()).as_bytes());
+        let screen = portable::rewrite(&self.vt.dump());
+        out.extend_from_slice(self.clusters.restore(&screen).as_bytes());
         // The last character, held back in case a combining mark follows it.
         out.extend_from_slice(self.clusters.held().as_bytes());
-        // An incomplete character at the end of the output so far: the live bytes complete it.
+        // An unfinished sequence, then an incomplete character: the live bytes complete them.
+        out.extend_from_slice(self.pending.as_bytes());
         out.extend_from_slice(self.utf8.pending());
         out
     }

@@ -88,20 +88,12 @@ impl std::fmt::Debug for ModeTracker {
 impl ModeTracker {
     /// Processes output bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.feed_printed(bytes);
-    }
-
-    /// Processes output bytes; whether a character was printed (not swallowed by a sequence).
-    pub fn feed_printed(&mut self, bytes: &[u8]) -> bool {
-        let mut printed = false;
         self.parser.advance(
             &mut Perform {
                 state: &mut self.state,
-                printed: &mut printed,
             },
             bytes,
         );
-        printed
     }
 
     /// The state so far.
@@ -112,14 +104,9 @@ impl ModeTracker {
 
 struct Perform<'a> {
     state: &'a mut ModeState,
-    printed: &'a mut bool,
 }
 
 impl vte::Perform for Perform<'_> {
-    fn print(&mut self, _c: char) {
-        *self.printed = true;
-    }
-
     fn csi_dispatch(
         &mut self,
         params: &vte::Params,

@@ -108,3 +108,42 @@ fn hostile_output_stays_bounded_and_never_panics() {
     assert!(t.snapshot().len() < 2 << 20);
     let _ = replay(&t);
 }
+
+#[test]
+fn sequences_are_never_held_or_joined() {
+    let mut t = TermState::new(20, 3, 0);
+    t.feed("a\u{308}\r\n\x1b[1m".as_bytes());
+    t.feed("\u{301}x".as_bytes());
+    assert_eq!(
+        t.clusters.held(),
+        "x",
+        "a mark after a sequence has no base"
+    );
+    assert_eq!(t.screen_text()[0].trim_end(), "a\u{308}");
+    t.feed("\x1b]2;e\u{301}\x07".as_bytes());
+    assert_eq!(t.modes.state().title.as_deref(), Some("e\u{301}"));
+}
+
+#[test]
+fn erased_cells_keep_only_the_pens_background() {
+    let mut t = TermState::new(10, 3, 10);
+    t.feed(b"text\x1b[7;3;31;44m\x1b[2J\x1b[Hx\x1b[2;1H\x1b[K\x1b[3;5H\x1b[2X");
+    let screen = t.vt.screen();
+    let cells = |row: usize| screen.line(row).unwrap().cells().to_vec();
+    let x = cells(0)[0];
+    assert!(
+        x.pen().is_inverse() && x.pen().is_italic(),
+        "printed with the whole pen"
+    );
+    for cell in cells(0)[1..].iter().chain(&cells(1)).chain(&cells(2)) {
+        let p = cell.pen();
+        assert_eq!(p.background(), Some(avt::Color::Indexed(4)));
+        assert!(p.foreground().is_none() && !p.is_inverse() && !p.is_italic());
+    }
+    t.feed(b"y\r");
+    assert!(
+        t.vt.screen().line(2).unwrap().cells()[4].pen().is_inverse(),
+        "the pen is back"
+    );
+    assert_eq!(t.history_len(), 0, "ED 2 pushes nothing into the history");
+}

@@ -19,6 +19,12 @@ use crate::pace::PaceGate;
 /// Capacity of the feed channel; the gate keeps at most 1,024 output chunks in flight.
 const FEED_CAPACITY: usize = 4096;
 
+/// Most output fed to the emulator at once (the gate's lag bound is at most this).
+pub const MAX_BATCH: usize = 1 << 20;
+
+/// A batch buffer larger than this is given back after use (an idle session keeps none).
+const KEPT_BATCH_CAPACITY: usize = 64 * 1024;
+
 /// A snapshot of the emulator at an output offset.
 #[derive(Debug, Clone)]
 pub struct Snap {
@@ -82,7 +88,7 @@ impl TermHandle {
         self.gate.term_sent(len);
         if self.feed.try_send(Feed::Output(bytes)).is_err() {
             // Unreachable while the gate bounds the lag below the channel's capacity.
-            self.gate.term_done(len);
+            self.gate.term_done(len, 1);
             tracing::error!("emulator feed refused output; snapshots may be inexact");
         }
     }
@@ -133,6 +139,7 @@ async fn run(
     mut asks: mpsc::Receiver<Ask>,
     gate: Arc<PaceGate>,
 ) {
+    let mut batch = Vec::new();
     loop {
         tokio::select! {
             biased;
@@ -149,15 +156,59 @@ async fn run(
             },
             next = feed.recv() => match next {
                 Some(Feed::Output(bytes)) => {
-                    term.feed(&bytes);
-                    offset += bytes.len() as u64;
-                    gate.term_done(bytes.len());
+                    let (fed, resize) = feed_batch(&mut term, bytes, &mut feed, &mut batch, &gate);
+                    offset += fed as u64;
+                    if let Some((c, r)) = resize {
+                        term.resize(c, r);
+                    }
                 }
                 Some(Feed::Resize(c, r)) => term.resize(c, r),
                 None => break,
             },
         }
     }
+}
+
+/// Feeds `first` and the output queued behind it as one batch (so that a flood is seen as
+/// one, see `term::flood`), up to a resize; returns the bytes fed and that resize.
+fn feed_batch(
+    term: &mut TermState,
+    first: Bytes,
+    feed: &mut mpsc::Receiver<Feed>,
+    batch: &mut Vec<u8>,
+    gate: &PaceGate,
+) -> (usize, Option<(u16, u16)>) {
+    let mut chunks = 1;
+    let mut resize = None;
+    while first.len() + batch.len() < MAX_BATCH {
+        match feed.try_recv() {
+            Ok(Feed::Output(b)) => {
+                if batch.is_empty() {
+                    batch.extend_from_slice(&first);
+                }
+                batch.extend_from_slice(&b);
+                chunks += 1;
+            }
+            Ok(Feed::Resize(c, r)) => {
+                resize = Some((c, r));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let fed = if batch.is_empty() {
+        term.feed(&first);
+        first.len()
+    } else {
+        term.feed(batch);
+        batch.len()
+    };
+    gate.term_done(fed, chunks);
+    batch.clear();
+    if batch.capacity() > KEPT_BATCH_CAPACITY {
+        *batch = Vec::new();
+    }
+    (fed, resize)
 }
 
 /// The emulator threads of this actix system (one per core, at most four), started lazily.
