@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B of two attachd builds, alternating runs on the same machine in the same minutes:
-#   bash bench/ab.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]
+#   bash bench/ab.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]    (AB_FIRST=N: the first N scenarios)
 # Each round starts each binary fresh (same config as `make bench`) and runs, with the release
 # `attachd-bench` of this checkout: the single-stream rate (fan-out with 0 observers), echo with
 # 0, 10 and 100 observers, and fan-out to 50 observers. Markdown rows go to bench/results/ab.md,
@@ -11,6 +11,13 @@ before=$1 after=$2 rounds=${3:-3}
 bench="$root/target/release/attachd-bench"
 [ -x "$bench" ] || { echo "build it first: cargo build --release -p attachd-bench" >&2; exit 2; }
 ECHO_SAMPLES=${ECHO_SAMPLES:-2000} FAN_BYTES=${FAN_BYTES:-20000000}
+scenarios=("fanout --observers 0 --bytes $FAN_BYTES"
+           "echo --observers 0 --samples $ECHO_SAMPLES"
+           "echo --observers 10 --samples $ECHO_SAMPLES"
+           "echo --observers 100 --samples $ECHO_SAMPLES"
+           "fanout --observers 50 --bytes $FAN_BYTES")
+# AB_FIRST=N runs only the first N of them (AB_FIRST=1: the single stream alone).
+scenarios=("${scenarios[@]:0:${AB_FIRST:-${#scenarios[@]}}}")
 work=$(mktemp -d /tmp/attachd-ab.XXXXXX)
 out="$root/bench/results/ab.jsonl"
 md="$root/bench/results/ab.md"
@@ -39,11 +46,7 @@ for r in $(seq "$rounds"); do
   for side in before after; do
     bin=$before; [ $side = after ] && bin=$after
     start "$bin"
-    for args in "fanout --observers 0 --bytes $FAN_BYTES" \
-                "echo --observers 0 --samples $ECHO_SAMPLES" \
-                "echo --observers 10 --samples $ECHO_SAMPLES" \
-                "echo --observers 100 --samples $ECHO_SAMPLES" \
-                "fanout --observers 50 --bytes $FAN_BYTES"; do
+    for args in "${scenarios[@]}"; do
       # shellcheck disable=SC2086
       "$bench" --label "$side-r$r" --target "http://127.0.0.1:$port" --server-pid "$pid" \
         --out "$out" --md "$md" --deadline-secs 240 $args >/dev/null || echo "(failed: $side $args)" >&2
