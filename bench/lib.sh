@@ -1,5 +1,6 @@
-# Shared by the bench scripts (sourced): a free loopback port, and the attachd config every
-# bench run uses (limits raised so they are not what gets measured, one static token).
+# Shared by the bench scripts (sourced): a free loopback port, the attachd config every bench
+# run uses (limits raised so they are not what gets measured, one static token), and starting
+# and stopping a release attachd.
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -35,3 +36,38 @@ sha256 = "$5"
 ${7:-}
 EOF_CONFIG
 }
+
+wait_http() { # url, seconds
+  local end=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    [ "$SECONDS" -lt "$end" ] || { echo "no answer from $1" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+# Starts a fresh attachd (TOML in $1 appended to its config, keys in $2 added to its [ws]
+# table) at its hard open-file limit; sets $port and $server_pid. Uses the caller's $work,
+# $attachd, $sha and $hard_nofile, and adds the pid to its $pids.
+start_attachd() {
+  local extra=${1:-} ws_extra=${2:-}
+  port=$(free_port)
+  local admin
+  admin=$(free_port)
+  local dir="$work/attachd-$port"
+  mkdir -p "$dir"
+  bench_config "$dir/attachd.toml" "$port" "$admin" "$dir/audit.log" "$sha" "$ws_extra" "$extra"
+  (
+    cd "$dir"
+    ulimit -n "$hard_nofile"
+    RUST_LOG=${BENCH_RUST_LOG:-info} exec "$attachd" serve --config attachd.toml >"$dir/attachd.log" 2>&1
+  ) &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_http "http://127.0.0.1:$port/healthz" 20
+}
+
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+

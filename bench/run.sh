@@ -51,43 +51,10 @@ trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 
-wait_http() { # url, seconds
-  local end=$((SECONDS + $2))
-  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
-    [ "$SECONDS" -lt "$end" ] || { echo "no answer from $1" >&2; return 1; }
-    sleep 0.1
-  done
-}
-
 hard_nofile=$(ulimit -Hn)
 secret="bench-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
 sha=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
 export ATTACHD_BENCH_TOKEN="$secret"
-
-# Starts a fresh attachd (TOML in $1 appended to its config, keys in $2 added to its [ws]
-# table); sets $port and $server_pid.
-start_attachd() {
-  local extra=${1:-} ws_extra=${2:-}
-  port=$(free_port)
-  local admin
-  admin=$(free_port)
-  local dir="$work/attachd-$port"
-  mkdir -p "$dir"
-  bench_config "$dir/attachd.toml" "$port" "$admin" "$dir/audit.log" "$sha" "$ws_extra" "$extra"
-  (
-    cd "$dir"
-    ulimit -n "$hard_nofile"
-    RUST_LOG=${BENCH_RUST_LOG:-info} exec "$attachd" serve --config attachd.toml >"$dir/attachd.log" 2>&1
-  ) &
-  server_pid=$!
-  pids+=("$server_pid")
-  wait_http "http://127.0.0.1:$port/healthz" 20
-}
-
-stop_pid() {
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 
 run() { # label proto port pid scenario args...
   local label=$1 proto=$2 p=$3 pid=$4

@@ -105,7 +105,7 @@ fn tls_config(s: &Settings) -> Result<Option<rustls::ServerConfig>, StartError> 
 
 /// The stores that replicas share through Redis, or their per-process versions.
 struct Stores {
-    bus: Option<(attachd_actors::redis::bus::ControlBus, String)>,
+    bus: Option<attachd_actors::redis::bus::ControlBus>,
     tickets: Arc<dyn crate::tickets::TicketStore>,
     limiter: Arc<dyn attachd_actors::limits::Limiter>,
     leases: Arc<dyn attachd_actors::lease::LeaseStore>,
@@ -116,7 +116,7 @@ struct Stores {
 
 async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
     use attachd_actors::redis::{lease::RedisLeases, limiter::RedisLimiter, OnError, RedisShared};
-    let Some(url) = &s.redis.url else {
+    let Some(topology) = s.redis.topology() else {
         return Ok(Stores {
             tickets: Arc::new(LocalTickets::new()),
             limiter: Arc::new(LocalLimiter::new()),
@@ -131,9 +131,9 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
         crate::config::RedisOnError::Deny => OnError::Deny,
         crate::config::RedisOnError::Allow => OnError::Allow,
     };
-    let redis = RedisShared::new(url, &s.redis.key_prefix, policy).map_err(|e| {
+    let redis = RedisShared::new(&topology, &s.redis.key_prefix, policy).map_err(|e| {
         crate::config::ConfigError {
-            key: "redis.url".into(),
+            key: s.redis.topology_key().into(),
             message: e.to_string(),
         }
     })?;
@@ -148,12 +148,9 @@ async fn shared_stores(s: &Settings) -> Result<Stores, StartError> {
         leases: Arc::new(RedisLeases::new(redis.clone())),
         health: Some(redis.health()),
         redis: Some(redis.clone()),
-        bus: Some((
-            attachd_actors::redis::bus::ControlBus::new(
-                redis.clone(),
-                &format!("r-{}", uuid::Uuid::new_v4().simple()),
-            ),
-            url.clone(),
+        bus: Some(attachd_actors::redis::bus::ControlBus::new(
+            redis.clone(),
+            &format!("r-{}", uuid::Uuid::new_v4().simple()),
         )),
     })
 }
@@ -239,7 +236,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
             },
         )?),
     };
-    let bus = shared.bus.as_ref().map(|(b, _)| b.clone());
+    let bus = shared.bus.clone();
     let recorder = crate::recording::start(&settings.recording, audit.clone())
         .map_err(StartError::Recording)?;
     let catalog = Catalog::new(
@@ -251,9 +248,9 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         recorder.clone(),
     );
     let settings = Arc::new(settings);
-    if let Some((bus, url)) = &shared.bus {
+    if let Some(bus) = &shared.bus {
         let registry = catalog.sessions.clone();
-        actix_web::rt::spawn(bus.clone().subscribe(url.clone(), move |note| {
+        actix_web::rt::spawn(bus.clone().subscribe(move |note| {
             if let Some(hub) = registry.hub(&note.session_id) {
                 let _ = hub.try_send(attachd_actors::hub::RemoteControl(note));
             }

@@ -405,7 +405,7 @@ mod tests {
     async fn redis_tickets_leave_the_fallback_table_empty_while_redis_is_up() {
         let server = RedisServer::start();
         let redis = attachd_actors::redis::RedisShared::new(
-            &format!("redis://127.0.0.1:{}/", server.1),
+            &attachd_actors::redis::Topology::Single(format!("redis://127.0.0.1:{}/", server.1)),
             "test:",
             attachd_actors::redis::OnError::Local,
         )

@@ -164,11 +164,11 @@ fn error_code(text: &str) -> String {
 }
 
 /// Source addresses `127.0.0.2 ..` for spreading many connections (none = kernel's choice).
-pub fn source_addrs(n: usize) -> Vec<Option<IpAddr>> {
+pub fn source_addrs(first: usize, n: usize) -> Vec<Option<IpAddr>> {
     if n == 0 {
         return vec![None];
     }
-    (0..n)
+    (first..first + n)
         .map(|i| {
             Some(IpAddr::V4(Ipv4Addr::new(
                 127,

@@ -198,6 +198,14 @@ pub struct SoakArgs {
     /// Source addresses 127.0.0.2.. to spread connections over (0 = one per 4000 connections).
     #[arg(long, default_value_t = 0)]
     pub sources: usize,
+    /// Index of the first source address (client processes running at once take disjoint
+    /// ranges, so each address's ephemeral ports serve one process).
+    #[arg(long, default_value_t = 0)]
+    pub source_base: usize,
+    /// After the hold, SIGTERM the server (`--server-pid`) instead of closing: reports how long
+    /// its drain took and the close codes the connections got.
+    #[arg(long)]
+    pub sigterm: bool,
     /// Attaches in flight while ramping up.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,

@@ -125,6 +125,18 @@ pub fn loadavg() -> Option<f64> {
         .ok()
 }
 
+/// Whether `pid` still runs (an exited process waiting for its parent does not).
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s.get(i + 2..i + 3))
+                .map(|st| st != "Z")
+        })
+        .unwrap_or(false)
+}
+
 /// The soft "Max open files" of `pid`.
 pub fn nofile_of(pid: u32) -> Option<u64> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;

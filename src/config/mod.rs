@@ -61,6 +61,8 @@ pub struct Settings {
 }
 
 const LIST_KEYS: &[&str] = &[
+    "redis.sentinels",
+    "redis.cluster_nodes",
     "server.allowed_origins",
     "server.trusted_proxies",
     "session.local.command",

@@ -88,8 +88,11 @@ impl SessionHub {
 impl Handler<Leave> for SessionHub {
     type Result = ();
 
-    fn handle(&mut self, msg: Leave, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
         self.remove_participants([(msg.connection_id, None)]);
+        if self.participants_dirty {
+            self.announce_participants(ctx);
+        }
         self.repace();
     }
 }

@@ -51,6 +51,10 @@ use seat::{SeatMachine, SeatTimes};
 /// Mailbox capacity of a hub: stdin, joins and leaves queue here; senders use `try_send`.
 pub const HUB_MAILBOX: usize = 1024;
 
+/// Joins and leaves within this long are announced in one `participants` frame: a crowd
+/// joining or leaving at once costs one frame per participant, not one per pair.
+pub const PARTICIPANTS_COALESCE: Duration = Duration::from_millis(50);
+
 /// Per-session timing and size settings.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -130,6 +134,10 @@ pub struct SessionHub {
     removing: bool,
     /// The last thumbnail (built only when asked, kept `THUMBNAIL_MAX_AGE`).
     thumb: thumb::ThumbCache,
+    /// The participant counts changed since they were last announced.
+    participants_dirty: bool,
+    /// An announcement is scheduled (`announce_participants`).
+    announce_armed: bool,
     on_end: Option<OnEnd>,
     /// The session's recording (output, input, sizes and markers), fed off the output path.
     rec: Option<RecordTap>,
@@ -194,6 +202,8 @@ impl SessionHub {
             leaving: Vec::new(),
             removing: false,
             thumb: Default::default(),
+            participants_dirty: false,
+            announce_armed: false,
             on_end: Some(on_end),
             rec,
         }
@@ -266,34 +276,45 @@ impl SessionHub {
         self.remove_participants(failed.into_iter().map(|(c, e)| (c, Some(e))));
     }
 
-    /// Removes participants that left (`None`) or whose queues refused a frame, hands a
-    /// departed holder's seat to its grace period, then tells the rest with one `participants`
-    /// frame. Iterative: frames sent meanwhile may be refused too; those participants join the
-    /// `leaving` list worked through by the same loop, so thousands leaving at once never
-    /// recurse.
+    /// Removes participants that left (`None`) or whose queues refused a frame and hands a
+    /// departed holder's seat to its grace period; the new counts are announced later, once for
+    /// the whole wave (`announce_participants`, or the next tick). Iterative: frames sent
+    /// meanwhile may be refused too; those participants join the `leaving` list worked through
+    /// by the same loop, so thousands leaving at once never recurse.
     fn remove_participants(&mut self, gone: impl IntoIterator<Item = (String, Option<PushError>)>) {
         self.leaving.extend(gone);
         if self.removing {
             return;
         }
         self.removing = true;
-        let mut removed = false;
-        loop {
-            while !self.leaving.is_empty() {
-                for (conn, err) in std::mem::take(&mut self.leaving) {
-                    removed |= self.remove_one(&conn, err);
-                }
+        while !self.leaving.is_empty() {
+            for (conn, err) in std::mem::take(&mut self.leaving) {
+                self.participants_dirty |= self.remove_one(&conn, err);
             }
-            if !removed {
-                break;
-            }
-            removed = false;
-            let frame = OutFrame::text(self.participants_frame().to_json());
-            let failed = self.fan_out(&frame);
-            self.leaving
-                .extend(failed.into_iter().map(|(c, e)| (c, Some(e))));
         }
         self.removing = false;
+    }
+
+    /// Announces the participant counts within `PARTICIPANTS_COALESCE`, with whatever else
+    /// joins or leaves meanwhile.
+    fn announce_participants(&mut self, ctx: &mut Context<Self>) {
+        self.participants_dirty = true;
+        if self.announce_armed {
+            return;
+        }
+        self.announce_armed = true;
+        ctx.run_later(PARTICIPANTS_COALESCE, |hub, _| {
+            hub.announce_armed = false;
+            hub.send_participants();
+        });
+    }
+
+    /// Sends the counts to everyone if they changed since the last announcement.
+    fn send_participants(&mut self) {
+        if std::mem::take(&mut self.participants_dirty) {
+            let frame = self.participants_frame();
+            self.broadcast(&frame);
+        }
     }
 
     /// Removes one participant; `true` if it was there. Announces a departed holder.
@@ -349,6 +370,8 @@ impl SessionHub {
 
     /// Seat bookkeeping, idle deadlines and lease renewal; runs every second.
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        // Removals outside a handler with a context (refused frames) are announced here.
+        self.send_participants();
         self.tick_seat(ctx);
         self.expire_requests();
         self.cut_stalled();
@@ -392,8 +415,7 @@ impl SessionHub {
         if self.seat.holder_conn() == Some(conn.as_str()) {
             self.control_changed(ControlReason::Acquired, &subject, &conn);
         }
-        let frame = self.participants_frame();
-        self.broadcast(&frame);
+        self.announce_participants(ctx);
     }
 }
 

@@ -128,19 +128,16 @@ impl ControlBus {
 
     /// Runs forever: subscribes to every session's channel and calls `deliver` for notes of
     /// other replicas; reconnects with backoff.
-    pub async fn subscribe(
-        self,
-        url: String,
-        deliver: impl Fn(ControlNote) + Send + Sync + 'static,
-    ) {
+    pub async fn subscribe(self, deliver: impl Fn(ControlNote) + Send + Sync + 'static) {
         let pattern = format!("{}*", self.channel_prefix);
         let mut backoff = Duration::from_millis(200);
         loop {
             let attempt = async {
-                let client = redis::Client::open(url.as_str())?;
-                let mut ps = client.get_async_pubsub().await?;
-                ps.psubscribe(&pattern).await?;
-                Ok::<_, redis::RedisError>(ps)
+                let mut ps = self.redis.pubsub().await?;
+                ps.psubscribe(&pattern)
+                    .await
+                    .map_err(|e| super::RedisError::Unavailable(e.to_string()))?;
+                Ok::<_, super::RedisError>(ps)
             };
             if let Ok(Ok(mut ps)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
                 {

@@ -1,8 +1,9 @@
-//! Shared state in Redis: one multiplexed connection, bounded timeouts, health tracking and the
-//! outage policy.
+//! Shared state in Redis (one server, Sentinel or Cluster): one multiplexed connection, bounded
+//! timeouts, health tracking and the outage policy.
 //! Every decision is one Lua script using Redis `TIME`, so replicas agree on the clock.
 
 pub mod bus;
+pub mod conn;
 pub mod lease;
 pub mod limiter;
 pub mod scripts;
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+pub use conn::{Conn, Topology};
 
 use crate::metrics;
 
@@ -73,10 +74,10 @@ impl RedisHealth {
 
 /// The Redis connection with its key prefix and health. One multiplexed connection carries
 /// every replica-local caller's commands (pipelined, no checkout round trip); it reconnects on
-/// its own after an outage.
+/// its own after an outage, and follows a Sentinel or Cluster failover.
 #[derive(Clone)]
 pub struct RedisShared {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: Arc<str>,
     health: Arc<RedisHealth>,
     policy: OnError,
@@ -85,15 +86,8 @@ pub struct RedisShared {
 impl RedisShared {
     /// Prepares the connection (made lazily, on first use) with bounded connect and response
     /// timeouts.
-    pub fn new(url: &str, prefix: &str, policy: OnError) -> Result<Self, RedisError> {
-        let client = redis::Client::open(url).map_err(|e| RedisError::Config(e.to_string()))?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(OP_TIMEOUT);
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)
-            .map_err(|e| RedisError::Config(e.to_string()))?;
+    pub fn new(topology: &Topology, prefix: &str, policy: OnError) -> Result<Self, RedisError> {
+        let conn = Conn::open(topology, OP_TIMEOUT)?;
         Ok(RedisShared {
             conn,
             prefix: Arc::from(prefix),
@@ -126,7 +120,7 @@ impl RedisShared {
     /// Runs `op` on the shared connection within `OP_TIMEOUT`, recording latency and health.
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
     {
         let started = Instant::now();
@@ -147,6 +141,14 @@ impl RedisShared {
             }
         }
         res
+    }
+
+    /// A new pub/sub connection (not shared: its stream ends when that connection does).
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub, RedisError> {
+        self.conn
+            .pubsub()
+            .await
+            .map_err(|e| RedisError::Unavailable(e.to_string()))
     }
 
     /// `PING`, for start-up and recovery probes.

@@ -68,6 +68,9 @@ return n
 
 /// Control lease acquisition. KEYS[1] lease hash, KEYS[2] epoch counter;
 /// ARGV conn, subject, ttl_ms. Free or same subject → new epoch; otherwise 0.
+/// An epoch is at least Redis `TIME` in milliseconds: after a failover that lost the counter's
+/// last increments, a new epoch still exceeds every one handed out before, so a holder whose
+/// lease was lost can never renew a newer holder's lease.
 pub static LEASE_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -75,7 +78,10 @@ local cur = redis.call('HGET', KEYS[1], 'subject')
 if cur and cur ~= ARGV[2] then
   return 0
 end
-local epoch = redis.call('INCR', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now)
+redis.call('SET', KEYS[2], epoch)
 redis.call('HSET', KEYS[1], 'conn', ARGV[1], 'subject', ARGV[2], 'epoch', epoch)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 return epoch

@@ -1,5 +1,5 @@
 //! `soak`: C observers (spread over sessions and source addresses) held idle for T seconds;
-//! server RSS per connection from VmRSS deltas and idle CPU from utime+stime.
+//! server RSS per connection from VmRSS deltas, idle CPU from utime+stime, optionally a drain.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,8 +38,8 @@ pub async fn run(
     let end_at = Instant::now() + deadline;
     let sample = || pid.and_then(sys::sample);
     let sources = match a.sources {
-        0 => source_addrs(a.connections.div_ceil(PER_SOURCE)),
-        n => source_addrs(n),
+        0 => source_addrs(a.source_base, a.connections.div_ceil(PER_SOURCE)),
+        n => source_addrs(a.source_base, n),
     };
     let rss_start = sample();
     let mut sessions = Vec::new();
@@ -116,16 +116,25 @@ pub async fn run(
     tokio::time::sleep(hold).await;
     let hold_end = sample();
 
-    let _ = stop_tx.send(true);
-    let mut closed_early = 0usize;
-    for r in readers {
-        if let Ok(Some(Some(_))) = r.await {
-            closed_early += 1;
+    let mut closed_early = Value::Null;
+    let mut drain = Value::Null;
+    let mut rss_after = None;
+    if a.sigterm {
+        drain = drain_by_sigterm(pid, readers).await;
+    } else {
+        let _ = stop_tx.send(true);
+        let mut n = 0usize;
+        for r in readers {
+            if let Ok(Some(Some(_))) = r.await {
+                n += 1;
+            }
         }
+        closed_early = json!(n);
+        super::end_sessions(target, proto, &sessions).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        rss_after = sample();
     }
-    super::end_sessions(target, proto, &sessions).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after = sample();
+    drop(stop_tx);
 
     let server_nofile = pid.and_then(sys::nofile_of);
     let needed = a.connections as u64 + 2 * sessions.len() as u64 + 1024;
@@ -140,6 +149,7 @@ pub async fn run(
         "failed": errors.len(),
         "errors": err_kinds,
         "closed_during_hold": closed_early,
+        "drain": drain,
         "sessions": sessions.len(),
         "source_addrs": sources.len(),
         "ramp_seconds": round1(ramp_secs),
@@ -158,4 +168,39 @@ pub async fn run(
         "server_nofile": server_nofile,
         "server_nofile_needed": needed,
     }))
+}
+
+/// SIGTERMs the server while every connection is held: how long until each got its close, and
+/// until the process exited; the close codes seen.
+async fn drain_by_sigterm(
+    pid: Option<u32>,
+    readers: Vec<tokio::task::JoinHandle<Option<Option<Option<u16>>>>>,
+) -> Value {
+    let Some(pid) = pid else {
+        return json!({"error": "--sigterm needs --server-pid"});
+    };
+    let t0 = Instant::now();
+    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for r in readers {
+        let key = match r.await {
+            Ok(Some(Some(Some(c)))) => c.to_string(),
+            Ok(Some(Some(None))) => "no close frame".into(),
+            Ok(Some(None)) => "closed by the client".into(),
+            _ => continue,
+        };
+        *codes.entry(key).or_default() += 1;
+    }
+    let all_closed = t0.elapsed();
+    while t0.elapsed() < Duration::from_secs(120) && sys::running(pid) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    json!({
+        "all_closed_secs": round_to(all_closed.as_secs_f64(), 2),
+        "exited_secs": (!sys::running(pid)).then(|| round_to(t0.elapsed().as_secs_f64(), 2)),
+        "close_codes": codes,
+    })
 }
