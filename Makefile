@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run build web test test-rust test-web test-deploy lint fmt bench fuzz clean
+.PHONY: run build web test test-rust test-web test-deploy lint fmt bench bench-scale fuzz clean
 
 ## Start the gateway on the embedded default (local PTY, no Redis), with ./attachd.toml when present.
 run: build web
@@ -33,6 +33,11 @@ test-deploy:
 ## Benchmarks: release attachd (+ terminado, wetty peers) on loopback → bench/results/latest.md.
 bench:
 	bash bench/run.sh
+
+## Scale scenario (not in bench or test): 100k idle connections over replicas sharing Redis,
+## a 3,000-observer crowd, one replica past its open-file limit → bench/results/scale.md.
+bench-scale:
+	bash bench/scale.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
