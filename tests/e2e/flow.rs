@@ -111,12 +111,12 @@ async fn a_holder_that_stops_reading_is_cut_and_the_session_runs_on() {
     send_bin(&mut d, b"seq 1 3000000; echo END-$((2+2))\n").await;
     // The holder reads nothing from now on; the observer keeps reading and sees the end.
     expect_output(&mut o, "END-4", 120).await;
-    let rec = srv
-        .wait_audit("the holder's 4003", |r| {
-            r["type"] == "attach.disconnect" && r["close_code"] == 4003
-        })
-        .await;
-    assert_eq!(rec["subject"], "alice");
+    // The observer stops reading here, so it may be cut too (after the stall timeout); what
+    // must be there is the holder's cut.
+    srv.wait_audit("the holder's 4003", |r| {
+        r["type"] == "attach.disconnect" && r["close_code"] == 4003 && r["subject"] == "alice"
+    })
+    .await;
     drop(d);
 }
 
