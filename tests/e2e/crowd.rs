@@ -41,20 +41,9 @@ async fn join_crowd(srv: &Server, sid: &str, n: usize) -> Vec<Ws> {
 /// Reads `ws` until a `participants` frame counts `observers`; returns how many such frames
 /// it read.
 async fn until_observers(ws: &mut Ws, observers: usize, secs: u64) -> usize {
-    let mut frames = 0;
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_secs()
-            .max(1);
-        let v = expect_json(ws, "participants", left).await;
-        frames += 1;
-        if v["observers"] == observers {
-            return frames;
-        }
-        assert!(Instant::now() < deadline, "never saw {observers} observers");
-    }
+    expect_json_where(ws, "participants", secs, |v| v["observers"] == observers)
+        .await
+        .1
 }
 
 async fn disconnects(srv: &Server, n: usize, secs: u64) -> Vec<serde_json::Value> {

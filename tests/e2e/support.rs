@@ -673,22 +673,38 @@ pub async fn expect_json(ws: &mut Ws, ty: &str, secs: u64) -> Value {
     }
 }
 
-/// Waits for a `control` frame with `reason`, passing over other control changes.
-pub async fn expect_control(ws: &mut Ws, reason: &str, secs: u64) -> Value {
+/// Reads frames of type `ty` until one satisfies `want`, within `secs`; returns it and how
+/// many frames of that type were read.
+pub async fn expect_json_where(
+    ws: &mut Ws,
+    ty: &str,
+    secs: u64,
+    mut want: impl FnMut(&Value) -> bool,
+) -> (Value, usize) {
     let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut frames = 0;
     loop {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .as_secs()
             .max(1);
-        let c = expect_json(ws, "control", left).await;
-        if c["reason"] == reason {
-            return c;
+        let v = expect_json(ws, ty, left).await;
+        frames += 1;
+        if want(&v) {
+            return (v, frames);
         }
-        if Instant::now() > deadline {
-            panic!("no control {reason} within {secs}s");
-        }
+        assert!(
+            Instant::now() <= deadline,
+            "no matching {ty} frame within {secs}s"
+        );
     }
+}
+
+/// Waits for a `control` frame with `reason`, passing over other control changes.
+pub async fn expect_control(ws: &mut Ws, reason: &str, secs: u64) -> Value {
+    expect_json_where(ws, "control", secs, |c| c["reason"] == reason)
+        .await
+        .0
 }
 
 /// Reads until the accumulated output contains `needle`; returns all output seen.
