@@ -76,7 +76,7 @@ struct Shared {
     pushed: AtomicU64,
     /// Output frames pushed before this sequence number are dropped unsent (resync).
     discard_below: AtomicU64,
-    /// When the writer last took a frame, in ms since the queue was made.
+    /// When the writer last took a frame (or one was queued behind none), in ms since creation.
     progress_ms: AtomicU64,
     created: Instant,
     /// The session's gate, once this queue belongs to a participant of a hub.
@@ -153,19 +153,24 @@ impl OutboundTx {
             return Err(PushError::Overflow);
         }
         let seq = self.shared.pushed.fetch_add(1, Ordering::AcqRel);
+        // Counted before the send, so the writer never takes a frame not yet counted. A frame
+        // queued behind none starts the stall clock: time spent idle is not a stall.
+        if self.shared.frames.fetch_add(1, Ordering::AcqRel) == 0 {
+            let now = self.shared.created.elapsed().as_millis() as u64;
+            self.shared.progress_ms.fetch_max(now, Ordering::AcqRel);
+        }
         match self.tx.try_send((seq, frame)) {
-            Ok(()) => {
-                self.shared.frames.fetch_add(1, Ordering::AcqRel);
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.shared.frames.fetch_sub(1, Ordering::AcqRel);
                 self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
-                self.close_urgently(close::SLOW_CONSUMER);
-                Err(PushError::Overflow)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
-                Err(PushError::Closed)
+                match e {
+                    mpsc::error::TrySendError::Full(_) => {
+                        self.close_urgently(close::SLOW_CONSUMER);
+                        Err(PushError::Overflow)
+                    }
+                    mpsc::error::TrySendError::Closed(_) => Err(PushError::Closed),
+                }
             }
         }
     }
@@ -379,6 +384,22 @@ mod tests {
         assert!(gate.closed(), "still 228 bytes queued");
         let _ = rx.next().await;
         assert!(!gate.closed());
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_is_not_stalled_when_a_frame_arrives() {
+        let (tx, mut rx) = channel(1000);
+        tx.push(OutFrame::text("{}".into())).unwrap();
+        let _ = rx.next().await;
+        // Idle (nothing queued) for longer than the check below: that is no stall.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.push(OutFrame::text("{}".into())).unwrap();
+        assert!(tx.stalled_for() < std::time::Duration::from_millis(200));
+        // Queued and not taken: the clock runs from the push.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(tx.stalled_for() >= std::time::Duration::from_millis(300));
+        let _ = rx.next().await;
+        assert_eq!(tx.stalled_for(), std::time::Duration::ZERO);
     }
 
     #[tokio::test]

@@ -14,6 +14,9 @@ use crate::support::*;
 /// The Redis part of a replica's options.
 type RedisEnv = Vec<(&'static str, String)>;
 
+/// Answers counted by status and error code.
+type Answers = BTreeMap<(u16, String), u32>;
+
 fn replica(emu: &KubeEmu, redis: &RedisEnv) -> Server {
     let mut o = emu
         .opts("attach")
@@ -29,8 +32,9 @@ fn replica(emu: &KubeEmu, redis: &RedisEnv) -> Server {
 }
 
 /// Attaches as olive to `alpha` on A and B in turn, and closes, until stopped; counts the
-/// answers. Every attempt must get an answer (no hang, no reset).
-fn load(a: &Server, b: &Server) -> (Arc<AtomicBool>, tokio::task::JoinHandle<BTreeMap<u16, u32>>) {
+/// answers by status and, for refusals, error code. Every attempt must get an answer (no hang,
+/// no reset).
+fn load(a: &Server, b: &Server) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Answers>) {
     let stop = Arc::new(AtomicBool::new(false));
     let targets = [(a.addr(), a.api(&OLIVE)), (b.addr(), b.api(&OLIVE))];
     let flag = stop.clone();
@@ -52,7 +56,7 @@ fn load(a: &Server, b: &Server) -> (Arc<AtomicBool>, tokio::task::JoinHandle<BTr
                     .as_str()
                     .unwrap()
                     .to_string();
-                let (st, _, _) = tokio::time::timeout(
+                let (st, _, body) = tokio::time::timeout(
                     Duration::from_secs(10),
                     raw_upgrade(
                         *addr,
@@ -62,16 +66,36 @@ fn load(a: &Server, b: &Server) -> (Arc<AtomicBool>, tokio::task::JoinHandle<BTr
                 )
                 .await
                 .expect("an attach under failover got no answer within 10 s");
-                st
+                (st, body)
             } else {
-                r.status
+                (r.status, r.text)
             };
-            *seen.entry(st).or_insert(0) += 1;
+            *seen.entry(answer(st.0, &st.1)).or_insert(0) += 1;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         seen
     });
     (stop, task)
+}
+
+/// A status with the error code of its body (none for 101).
+fn answer(status: u16, body: &str) -> (u16, String) {
+    let code = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, code)
+}
+
+/// Whether an answer seen during a failover is one the README allows: an attach, a limit,
+/// Redis unavailable, or a ticket that the failover lost (minted or redeemed on the old master
+/// in its last moments and not replicated; README "Several replicas").
+fn allowed_during_failover((status, code): &(u16, String)) -> bool {
+    match status {
+        101 | 429 | 503 => true,
+        401 => code == "unauthorized" || code == "ticket_replayed",
+        _ => false,
+    }
 }
 
 /// Both replicas say Redis is `ok` again (each decision after the failover reaches the new
@@ -147,8 +171,18 @@ async fn failover_keeps_limits_tickets_and_the_lease<T: Send + 'static>(
     let seen = task.await.unwrap();
     eprintln!("attach answers during the failover: {seen:?}");
     assert!(
-        seen.keys().all(|s| [101, 429, 503].contains(s)),
-        "only attaches, limits or redis_unavailable: {seen:?}"
+        seen.keys().all(allowed_during_failover),
+        "only attaches, limits, redis_unavailable or lost tickets: {seen:?}"
+    );
+    let lost: u32 = seen
+        .iter()
+        .filter(|((st, _), _)| *st == 401)
+        .map(|(_, n)| n)
+        .sum();
+    let attached = seen.get(&(101, String::new())).copied().unwrap_or(0);
+    assert!(
+        lost <= 3 && attached > 10,
+        "tickets lost in one failover are the last moments' few: {seen:?}"
     );
     wait_redis_ok(&[&a, &b]).await;
 
