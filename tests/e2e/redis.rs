@@ -101,6 +101,42 @@ async fn subject_slots_span_replicas_and_a_killed_replica_frees_them() {
 }
 
 #[tokio::test]
+async fn live_connections_keep_their_slots_past_the_slot_ttl() {
+    // Slots expire 3 × ping_interval (3 s) after their last refresh; heartbeats refresh them
+    // in batches. Five live connections held for 7 s still fill the subject's five slots.
+    let redis = Redis::start();
+    let env = [
+        ("ATTACHD__LIMITS__SUBJECT_CONNECTIONS", "5"),
+        ("ATTACHD__WS__HEARTBEAT_TIMEOUT", "60s"),
+    ];
+    let a = replica(&redis, &env);
+    let b = replica(&redis, &env);
+    let sa = a.api(&ALICE).create_session().await;
+    let sb = b.api(&ALICE).create_session().await;
+    let mut held = Vec::new();
+    for (srv, sid) in [(&a, &sa), (&a, &sa), (&a, &sa), (&b, &sb), (&b, &sb)] {
+        held.push(attach_as(srv, &ALICE, sid, "observer").await);
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    for (srv, sid) in [(&a, &sa), (&b, &sb)] {
+        let (st, body) = try_attach(srv, &ALICE, sid).await;
+        assert_eq!(st, 429, "a 6th connection after the slot TTL: {body}");
+        assert!(body.contains("too_many_connections"), "{body}");
+    }
+    // The held connections are still attached, and closing them gives their slots back.
+    drop(held);
+    let mut ok = false;
+    for _ in 0..100 {
+        if try_attach(&b, &ALICE, &sb).await.0 == 101 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "slots not freed after close");
+}
+
+#[tokio::test]
 async fn a_ticket_is_single_use_across_replicas() {
     let redis = Redis::start();
     let a = replica(&redis, &[]);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
 
+use super::refresh::{self, RefreshBatch, REFRESH_FLUSH};
 use super::scripts;
 use super::{OnError, RedisShared};
 use crate::limits::{Attempt, LimitError, Limiter, LocalLimiter, SlotDenied, SlotKey};
@@ -20,6 +21,10 @@ pub struct RateLimiter {
     redis: RedisShared,
     local: Arc<LocalLimiter>,
     slot_ttl: Duration,
+    /// Heartbeats' slot refreshes, sent together once per `REFRESH_FLUSH`.
+    batch: RefreshBatch,
+    /// A flush is on its way (the next one waits for it).
+    flushing: bool,
 }
 
 impl RateLimiter {
@@ -29,7 +34,34 @@ impl RateLimiter {
             redis,
             local: Arc::new(LocalLimiter::new()),
             slot_ttl,
+            batch: RefreshBatch::default(),
+            flushing: false,
         }
+    }
+
+    /// Sends the refreshes gathered since the last flush, one script call per slot key.
+    fn flush_refreshes(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.batch.is_empty() {
+            return;
+        }
+        self.flushing = true;
+        let calls = self.batch.take_calls();
+        let redis = self.redis.clone();
+        let ttl = self.slot_ttl;
+        ctx.spawn(
+            async move { (calls.len(), refresh::send(&redis, calls, ttl).await) }
+                .into_actor(self)
+                .map(|(calls, failed), me, _| {
+                    me.flushing = false;
+                    if failed > 0 {
+                        tracing::warn!(
+                            failed,
+                            calls,
+                            "slot refresh failed; those slots expire unless refreshed in time"
+                        );
+                    }
+                }),
+        );
     }
 }
 
@@ -38,6 +70,7 @@ impl Actor for RateLimiter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(LIMITER_MAILBOX);
+        ctx.run_interval(REFRESH_FLUSH, Self::flush_refreshes);
         // Probe so readiness and the policy notice an outage (and recovery) without traffic.
         ctx.run_interval(Duration::from_secs(1), |me, ctx| {
             let redis = me.redis.clone();
@@ -276,29 +309,19 @@ pub struct RefreshSlots {
 }
 
 impl Handler<RefreshSlots> for RateLimiter {
-    type Result = ResponseFuture<Result<(), LimitError>>;
+    type Result = Result<(), LimitError>;
 
     fn handle(&mut self, m: RefreshSlots, _: &mut Context<Self>) -> Self::Result {
-        let redis = self.redis.clone();
-        let ttl = self.slot_ttl.as_millis() as u64;
-        Box::pin(async move {
-            let (a, b) = Self::slot_keys(&redis, &m.key);
-            for key in [a, b] {
-                let member = m.key.connection_id.clone();
-                redis
-                    .run(|mut c| async move {
-                        scripts::SLOT_REFRESH
-                            .key(key)
-                            .arg(member)
-                            .arg(ttl)
-                            .invoke_async::<i64>(&mut c)
-                            .await
-                    })
-                    .await
-                    .map_err(|e| LimitError(e.to_string()))?;
-            }
+        let (a, b) = Self::slot_keys(&self.redis, &m.key);
+        let member = &m.key.connection_id;
+        if self.batch.add(a, member) && self.batch.add(b, member) {
             Ok(())
-        })
+        } else {
+            Err(LimitError(format!(
+                "{} slot refreshes already wait for the next flush",
+                self.batch.len()
+            )))
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bus;
 pub mod conn;
 pub mod lease;
 pub mod limiter;
+pub mod refresh;
 pub mod scripts;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -52,14 +52,20 @@ return 1
     )
 });
 
-/// Refreshes a held slot. KEYS[1] slot zset; ARGV member, ttl_ms. Returns 1 if it was held.
+/// Refreshes held slots. KEYS[1] slot zset; ARGV ttl_ms, member…. Members no longer held
+/// stay released. Returns how many were refreshed.
 pub static SLOT_REFRESH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-local n = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + ttl, ARGV[1])
+local ttl = tonumber(ARGV[1])
+local zargs = {}
+for i = 2, #ARGV do
+  zargs[#zargs + 1] = now + ttl
+  zargs[#zargs + 1] = ARGV[i]
+end
+local n = redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(zargs))
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
 return n
 "#,
