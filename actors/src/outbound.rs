@@ -99,6 +99,8 @@ pub const PACE_HIGH_FRAMES: usize = MAX_QUEUED_FRAMES / 2;
 pub struct OutboundTx {
     tx: mpsc::Sender<(u64, OutFrame)>,
     shared: Arc<Shared>,
+    /// Set on every frame pushed through this copy (the hub's: see `noting_pushes`).
+    pushed: Option<Arc<AtomicBool>>,
 }
 
 /// The receiving half, read by the socket writer.
@@ -130,6 +132,7 @@ pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
         OutboundTx {
             tx,
             shared: shared.clone(),
+            pushed: None,
         },
         OutboundRx {
             rx,
@@ -140,6 +143,14 @@ pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
 }
 
 impl OutboundTx {
+    /// This copy sets `flag` whenever it queues a frame. The hub marks its own copies with one
+    /// flag (read and cleared only on its thread), so its tick can skip the stall scan while
+    /// nothing was queued.
+    pub fn noting_pushes(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.pushed = Some(flag);
+        self
+    }
+
     /// Queues a frame without waiting. Over budget, the connection is closed with 4003.
     pub fn push(&self, frame: OutFrame) -> Result<(), PushError> {
         if self.urgent_close_code().is_some() {
@@ -160,7 +171,12 @@ impl OutboundTx {
             self.shared.progress_ms.fetch_max(now, Ordering::AcqRel);
         }
         match self.tx.try_send((seq, frame)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(f) = &self.pushed {
+                    f.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            }
             Err(e) => {
                 self.shared.frames.fetch_sub(1, Ordering::AcqRel);
                 self.shared.queued.fetch_sub(cost, Ordering::AcqRel);

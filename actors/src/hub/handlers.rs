@@ -31,7 +31,7 @@ impl Handler<Join> for SessionHub {
                 name: msg.name,
                 role: msg.role,
                 greeted: false,
-                out: msg.out,
+                out: msg.out.noting_pushes(self.pushed.clone()),
                 stats: msg.stats,
                 max_invalid: msg.max_invalid,
                 limits: msg.limits,

@@ -16,7 +16,7 @@ mod tests;
 mod thumb;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -141,6 +141,12 @@ pub struct SessionHub {
     on_end: Option<OnEnd>,
     /// The session's recording (output, input, sizes and markers), fed off the output path.
     rec: Option<RecordTap>,
+    /// Set by the participants' queues (this hub's copies) whenever a frame is queued.
+    pushed: Arc<AtomicBool>,
+    /// The last stall scan found a queue with frames: the next one must look again.
+    maybe_queued: bool,
+    /// Someone may be resyncing: the tick looks for drained queues to snapshot.
+    resyncs: bool,
 }
 
 /// Runs once when a hub stops, with its session id (unregisters the session).
@@ -198,6 +204,9 @@ impl SessionHub {
             last_activity: Instant::now(),
             announced_deadline: deadline,
             exited: false,
+            pushed: Arc::new(AtomicBool::new(false)),
+            maybe_queued: false,
+            resyncs: false,
             remote_holder: None,
             leaving: Vec::new(),
             removing: false,

@@ -5,6 +5,8 @@
 //! Each participant has `sent`, the output offset pushed to it so far, so a flush, a snapshot
 //! catch-up and a resume are all "push the ring from `sent` to the end".
 
+use std::sync::atomic::Ordering;
+
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 
@@ -161,6 +163,7 @@ impl SessionHub {
         if let Some(p) = self.participants.get_mut(conn) {
             p.out.discard_output();
             p.phase = Phase::Resyncing;
+            self.resyncs = true;
             p.discarded_at_resync = p.out.discarded_bytes();
             if let Some(r) = &self.rec {
                 r.marker(format!("resync {}", p.role.as_str()));
@@ -171,13 +174,22 @@ impl SessionHub {
 
     /// Resyncing participants whose queues have drained get their snapshot (tick and flush).
     pub(super) fn poll_resyncs(&mut self, ctx: &mut Context<Self>) {
+        if !self.resyncs {
+            return;
+        }
         let low = self.cfg.flow.window_bytes / 4;
-        let ready: Vec<String> = self
-            .participants
-            .iter()
-            .filter(|(_, p)| p.phase == Phase::Resyncing && p.out.queued_bytes() <= low)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let mut ready = Vec::new();
+        let mut waiting = false;
+        for (id, p) in self.participants.iter() {
+            if p.phase == Phase::Resyncing {
+                if p.out.queued_bytes() <= low {
+                    ready.push(id.clone());
+                } else {
+                    waiting = true;
+                }
+            }
+        }
+        self.resyncs = waiting;
         for id in ready {
             if let Some(p) = self.participants.get_mut(&id) {
                 p.phase = Phase::AwaitSnapshot(SnapshotReason::Resync);
@@ -407,14 +419,23 @@ impl SessionHub {
     }
 
     /// Participants that made no progress for `ws.stall_timeout` are cut with 4003 (tick).
+    /// Idle sessions skip the scan: nothing was queued since one found every queue empty.
     pub(super) fn cut_stalled(&mut self) {
+        if !self.pushed.swap(false, Ordering::Relaxed) && !self.maybe_queued {
+            return;
+        }
         let stall = self.cfg.flow.stall_timeout;
-        let stalled: Vec<String> = self
-            .participants
-            .iter()
-            .filter(|(_, p)| p.out.stalled_for() >= stall)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let mut stalled = Vec::new();
+        let mut queued = false;
+        for (id, p) in self.participants.iter() {
+            if p.out.queued_frames() > 0 {
+                queued = true;
+                if p.out.stalled_for() >= stall {
+                    stalled.push(id.clone());
+                }
+            }
+        }
+        self.maybe_queued = queued;
         for id in stalled {
             if let Some(p) = self.participants.get(&id) {
                 metrics::STALL_CLOSES.inc();
