@@ -232,11 +232,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         let Some(shadow) = this.shadow.as_mut() else {
             return Pin::new(&mut this.io).poll_read(cx, out);
         };
-        if shadow.overdue(cx) {
-            // A head dripping in slower than its deadline: cut off like a silent one.
-            this.cut(Some(StatusCode::REQUEST_TIMEOUT));
-            return Poll::Ready(Ok(()));
-        }
+        // The deadline is checked only once nothing more can be read: bytes that arrived in
+        // time but were read late (a busy worker) still count, and no 408 is written to a
+        // client whose request is already here.
         if shadow.idle() && this.drain.started() {
             this.cut(None);
             return Poll::Ready(Ok(()));
@@ -244,6 +242,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         let before = out.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, out) {
             Poll::Pending => {
+                // A head dripping in slower than its deadline: cut off like a silent one.
                 if shadow.overdue(cx) {
                     this.cut(Some(StatusCode::REQUEST_TIMEOUT));
                     return Poll::Ready(Ok(()));
@@ -341,5 +340,39 @@ impl<T: Transport> Transport for Guarded<T> {
             drain,
             drain_wait: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[actix_web::test]
+    async fn a_head_that_arrived_in_time_is_served_even_when_read_late() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let mut g = Guarded::new(server, Duration::from_millis(100), Draining::default());
+        client.write_all(HEAD).await.unwrap();
+        // The worker gets to the connection only after the deadline.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut buf = vec![0u8; 256];
+        let n = g.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], HEAD);
+        assert!(!g.cut && g.answer.is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_head_still_incomplete_at_its_deadline_is_cut_with_408() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let mut g = Guarded::new(server, Duration::from_millis(100), Draining::default());
+        client.write_all(&HEAD[..20]).await.unwrap();
+        let mut buf = vec![0u8; 256];
+        assert_eq!(g.read(&mut buf).await.unwrap(), 20);
+        // Nothing more arrives: the next read waits for the deadline, then reads end of input.
+        assert_eq!(g.read(&mut buf).await.unwrap(), 0);
+        let answer = g.answer.as_ref().expect("an answer for the cut head");
+        assert!(String::from_utf8_lossy(&answer.bytes).starts_with("HTTP/1.1 408"));
     }
 }

@@ -50,13 +50,24 @@ async fn attach_mode_shares_the_container_tty_and_resize_reaches_it() {
     let mut o = attach_as(&srv, &OLIVE, "alpha", "observer").await;
     expect_json(&mut o, "hello", 30).await;
     send_text(&mut d, json!({"type": "resize", "cols": 101, "rows": 33})).await;
-    send_bin(&mut d, b"stty size; echo pod-$((20+1))\n").await;
-    let out = expect_output(&mut d, "pod-21", 30).await;
-    assert!(
-        out.contains("33 101"),
-        "resize did not reach the pod: {out:?}"
-    );
-    expect_output(&mut o, "pod-21", 30).await;
+    // The resize travels on its own exec channel, as in Kubernetes: it is not ordered with
+    // stdin, so ask until the container's tty reports it (a few tries at most).
+    let mut seen = Vec::new();
+    for i in 0..20 {
+        send_bin(
+            &mut d,
+            format!("stty size; echo pod-{i}-$((20+1))\n").as_bytes(),
+        )
+        .await;
+        let out = expect_output(&mut d, &format!("pod-{i}-21"), 30).await;
+        if out.contains("33 101") {
+            expect_output(&mut o, &format!("pod-{i}-21"), 30).await;
+            return;
+        }
+        seen.push(out);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("resize did not reach the pod: {seen:?}");
 }
 
 #[tokio::test]
