@@ -1,4 +1,4 @@
-//! The close codes and `error` frame codes of attach.v1 have one source, `protocol.rs`; the
+//! The close codes and `error` frame codes of attach.v1 have one source, `protocol/`; the
 //! browser client's copies in `web/src/protocol.ts` must match it name for name and value.
 
 use std::collections::BTreeMap;
@@ -51,10 +51,9 @@ fn web_object(name: &str) -> BTreeMap<String, String> {
     ))
 }
 
-/// `pub const NAME: u16 = N;` in `protocol.rs`'s `close` module.
+/// `pub const NAME: u16 = N;` in the `protocol::close` module.
 fn rust_close_codes() -> BTreeMap<String, u16> {
-    let rs = read("src/protocol.rs");
-    block(&rs, "pub mod close {", "}", "actors/src/protocol.rs")
+    read("src/protocol/close.rs")
         .lines()
         .filter_map(|l| {
             let rest = l.trim().strip_prefix("pub const ")?;
@@ -66,8 +65,9 @@ fn rust_close_codes() -> BTreeMap<String, u16> {
 
 /// The variants of `ErrorCode` as they go on the wire (snake_case).
 fn rust_error_codes() -> Vec<String> {
-    let rs = read("src/protocol.rs");
-    block(&rs, "pub enum ErrorCode {", "}", "actors/src/protocol.rs")
+    let rs = read("src/protocol/server.rs");
+    let variants = block(&rs, "pub enum ErrorCode {", "}", "protocol/server.rs");
+    variants
         .lines()
         .map(str::trim)
         .filter(|l| !l.starts_with("//") && !l.is_empty())
@@ -92,14 +92,14 @@ fn web_close_codes_match_the_server_s() {
     sent.sort_unstable();
     let mut all = close::ALL.to_vec();
     all.sort_unstable();
-    assert_eq!(sent, all, "protocol.rs's close constants are close::ALL");
+    assert_eq!(sent, all, "protocol/close.rs's constants are close::ALL");
 
     let web = web_object("CLOSE");
     for (name, code) in &rust {
         assert_eq!(
             web.get(name).map(String::as_str),
             Some(code.to_string().as_str()),
-            "web/src/protocol.ts CLOSE.{name} must be {code} as in actors/src/protocol.rs"
+            "web/src/protocol.ts CLOSE.{name} must be {code} as in actors/src/protocol/close.rs"
         );
     }
     for (name, value) in &web {
@@ -129,7 +129,7 @@ fn web_error_frame_codes_match_the_server_s() {
     rust_codes.sort();
     assert_eq!(
         web_codes, rust_codes,
-        "web/src/protocol.ts FRAME_ERROR and actors/src/protocol.rs ErrorCode differ"
+        "web/src/protocol.ts FRAME_ERROR and actors/src/protocol/server.rs ErrorCode differ"
     );
     for (name, code) in &web {
         assert_eq!(

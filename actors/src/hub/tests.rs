@@ -1,5 +1,5 @@
 //! Actor tests of the hub through its messages, with in-memory leases and a real audit writer.
-//! The seat machine's transitions are unit-tested in `seat.rs`.
+//! The seat machine's transitions are unit-tested in `seat/`.
 
 use std::sync::Arc;
 use std::time::Duration;
