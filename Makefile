@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run build web test test-rust test-web test-deploy lint fmt bench bench-scale fuzz clean
+.PHONY: run build web test test-rust test-web test-deploy lint fmt bench bench-scale bench-flood fuzz clean
 
 ## Start the gateway on the embedded default (local PTY, no Redis), with ./attachd.toml when present.
 run: build web
@@ -38,6 +38,11 @@ bench:
 ## a 3,000-observer crowd, one replica past its open-file limit → bench/results/scale.md.
 bench-scale:
 	bash bench/scale.sh
+
+## 10,000 observers of one session through a flood, each checked to end on the driver's final
+## screen, over 4 client processes (not in bench or test) → bench/results/flood.md.
+bench-flood:
+	bash bench/flood.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -8,6 +8,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use reqwest::Url;
 use serde_json::{json, Value};
 
+use crate::cli::SourceArgs;
+
 /// The server under test: its base URL, resolved loopback address and API client.
 #[derive(Clone)]
 pub struct Target {
@@ -163,8 +165,21 @@ fn error_code(text: &str) -> String {
         .unwrap_or_else(|| text.chars().take(80).collect())
 }
 
+/// Connections per source address when `--sources 0`.
+const PER_SOURCE: usize = 4000;
+
+impl SourceArgs {
+    /// The source addresses for `connections` connections (`--sources 0`: one per 4000).
+    pub fn addrs(&self, connections: usize) -> Vec<Option<IpAddr>> {
+        match self.sources {
+            0 => source_addrs(self.source_base, connections.div_ceil(PER_SOURCE)),
+            n => source_addrs(self.source_base, n),
+        }
+    }
+}
+
 /// Source addresses `127.0.0.2 ..` for spreading many connections (none = kernel's choice).
-pub fn source_addrs(first: usize, n: usize) -> Vec<Option<IpAddr>> {
+fn source_addrs(first: usize, n: usize) -> Vec<Option<IpAddr>> {
     if n == 0 {
         return vec![None];
     }

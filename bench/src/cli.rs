@@ -83,6 +83,9 @@ pub enum Command {
     Fanout(FanoutArgs),
     /// Hold C idle observers for T seconds; server RSS per connection and idle CPU.
     Soak(SoakArgs),
+    /// N observers of one session (possibly shared with other processes) through a flood:
+    /// each must end on the driver's final screen, judged by the client's own emulator.
+    CrowdFlood(CrowdFloodArgs),
     /// Turn a results file (JSON lines) into `latest.json` and `latest.md`.
     Summarize(SummarizeArgs),
     /// Keystroke round trip through a bare PTY (no network): this machine's raw PTY echo.
@@ -195,6 +198,21 @@ pub struct SoakArgs {
     /// Observers per session (attachd's default `limits.session_participants` is 50).
     #[arg(long, default_value_t = 40)]
     pub per_session: usize,
+    /// Where the connections come from.
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    /// After the hold, SIGTERM the server (`--server-pid`) instead of closing: reports how long
+    /// its drain took and the close codes the connections got.
+    #[arg(long)]
+    pub sigterm: bool,
+    /// Attaches in flight while ramping up.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+/// Loopback source addresses a crowd of connections is spread over.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
     /// Source addresses 127.0.0.2.. to spread connections over (0 = one per 4000 connections).
     #[arg(long, default_value_t = 0)]
     pub sources: usize,
@@ -202,10 +220,34 @@ pub struct SoakArgs {
     /// ranges, so each address's ephemeral ports serve one process).
     #[arg(long, default_value_t = 0)]
     pub source_base: usize,
-    /// After the hold, SIGTERM the server (`--server-pid`) instead of closing: reports how long
-    /// its drain took and the close codes the connections got.
+}
+
+/// `crowd-flood`.
+#[derive(Debug, Clone, Args)]
+pub struct CrowdFloodArgs {
+    /// Observers this process attaches.
+    #[arg(long, default_value_t = 100)]
+    pub observers: usize,
+    /// An existing session to attach to (client processes share it); without it this
+    /// process creates one, drives it and deletes it at the end.
     #[arg(long)]
-    pub sigterm: bool,
+    pub session: Option<String>,
+    /// Attach the driver and run the flood (implied without `--session`).
+    #[arg(long)]
+    pub drive: bool,
+    /// Observers the session must have (from every process) before the flood starts;
+    /// default: the ones this process attached.
+    #[arg(long)]
+    pub expect_observers: Option<usize>,
+    /// Longest wait for the expected observers, seconds; the flood then starts anyway.
+    #[arg(long, default_value_t = 120)]
+    pub wait_secs: u64,
+    /// Bytes of flood output: a third each of `seq` lines, base64 lines and coloured numbers.
+    #[arg(long, default_value_t = 4_000_000)]
+    pub bytes: u64,
+    /// Where the observers' connections come from.
+    #[command(flatten)]
+    pub sources: SourceArgs,
     /// Attaches in flight while ramping up.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,

@@ -13,6 +13,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use attachd_actors::protocol::ServerFrame;
+
 use crate::api::Target;
 use crate::cli::Proto;
 use crate::proto::{self, Decoded};
@@ -25,6 +27,17 @@ pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum Event {
     /// Terminal output.
     Output(Bytes),
+    /// The connection ended (close code if the server sent one).
+    Closed(Option<u16>),
+}
+
+/// What a client that follows the terminal state waits for next.
+#[derive(Debug)]
+pub enum Frame {
+    /// Terminal output (a snapshot's bytes, after its `snapshot` frame, included).
+    Output(Bytes),
+    /// An attachd text frame other than `hello`.
+    Server(Box<ServerFrame>),
     /// The connection ended (close code if the server sent one).
     Closed(Option<u16>),
 }
@@ -162,7 +175,7 @@ impl Conn {
                 Decoded::Ready => return Ok(()),
                 Decoded::Reply(r) => self.ws.send(r).await?,
                 Decoded::Closed(code) => bail!("closed before attached ({code:?})"),
-                Decoded::Output(_) | Decoded::Other => {}
+                Decoded::Output(_) | Decoded::Frame(_) | Decoded::Other => {}
             }
         }
     }
@@ -178,21 +191,33 @@ impl Conn {
     /// The next terminal output (or the end of the connection).
     pub async fn recv(&mut self) -> Event {
         loop {
+            match self.recv_frame().await {
+                Frame::Output(b) => return Event::Output(b),
+                Frame::Closed(code) => return Event::Closed(code),
+                Frame::Server(_) => {}
+            }
+        }
+    }
+
+    /// The next terminal output, attachd text frame, or the end of the connection.
+    pub async fn recv_frame(&mut self) -> Frame {
+        loop {
             let msg = match self.ws.next().await {
                 Some(Ok(m)) => m,
-                Some(Err(_)) | None => return Event::Closed(None),
+                Some(Err(_)) | None => return Frame::Closed(None),
             };
             match proto::decode(self.proto, msg) {
                 Decoded::Output(b) => {
                     if self.proto == Proto::Wetty && self.commit(b.len()).await.is_err() {
-                        return Event::Closed(None);
+                        return Frame::Closed(None);
                     }
-                    return Event::Output(b);
+                    return Frame::Output(b);
                 }
-                Decoded::Closed(code) => return Event::Closed(code),
+                Decoded::Frame(f) => return Frame::Server(f),
+                Decoded::Closed(code) => return Frame::Closed(code),
                 Decoded::Reply(r) => {
                     if self.ws.send(r).await.is_err() {
-                        return Event::Closed(None);
+                        return Frame::Closed(None);
                     }
                 }
                 Decoded::Ready | Decoded::Other => {}

@@ -10,6 +10,7 @@ mod proto;
 mod pty;
 mod report;
 mod scenario;
+mod screen;
 mod stats;
 mod summary;
 mod sys;

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
+use attachd_actors::protocol::ServerFrame;
+
 use crate::cli::Proto;
 
 /// What one received WebSocket message means to a client.
@@ -20,6 +22,8 @@ pub enum Decoded {
     Reply(Message),
     /// The server closed (with a close code when it gave one).
     Closed(Option<u16>),
+    /// Another attachd text frame (`snapshot`, `size`, `participants`, ...).
+    Frame(Box<ServerFrame>),
     /// Anything else (control frames, participant counts, pings handled by tungstenite).
     Other,
 }
@@ -68,9 +72,10 @@ fn attachd_text(t: &str) -> Decoded {
     if t.starts_with(r#"{"type":"hello""#) {
         return Decoded::Ready;
     }
-    match serde_json::from_str::<Value>(t) {
-        Ok(v) if v["type"] == "hello" => Decoded::Ready,
-        _ => Decoded::Other,
+    match ServerFrame::parse(t) {
+        Some(ServerFrame::Hello { .. }) => Decoded::Ready,
+        Some(f) => Decoded::Frame(Box::new(f)),
+        None => Decoded::Other,
     }
 }
 
@@ -164,7 +169,17 @@ mod tests {
         let hello = Message::text(r#"{"type":"hello","session_id":"s"}"#);
         assert!(matches!(decode(Proto::Attachd, hello), Decoded::Ready));
         let p = Message::text(r#"{"type":"participants","drivers":1,"observers":0}"#);
-        assert!(matches!(decode(Proto::Attachd, p), Decoded::Other));
+        assert!(matches!(
+            decode(Proto::Attachd, p),
+            Decoded::Frame(f) if matches!(*f, ServerFrame::Participants { drivers: 1, observers: 0 })
+        ));
+        let s = r#"{"type":"snapshot","offset":9,"cols":80,"rows":24,"reason":"resync","skipped_bytes":3}"#;
+        assert!(matches!(
+            decode(Proto::Attachd, Message::text(s)),
+            Decoded::Frame(f) if matches!(*f, ServerFrame::Snapshot { cols: 80, rows: 24, .. })
+        ));
+        let unknown = Message::text(r#"{"type":"from-a-newer-server"}"#);
+        assert!(matches!(decode(Proto::Attachd, unknown), Decoded::Other));
         let b = Message::binary(vec![1, 2]);
         assert!(matches!(decode(Proto::Attachd, b), Decoded::Output(_)));
     }

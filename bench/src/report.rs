@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::cli::Cli;
+use crate::stats::round1;
 
 /// Prints the record and appends it where asked.
 pub fn emit(cli: &Cli, record: &Value) -> Result<()> {
@@ -90,6 +91,16 @@ pub fn headline(r: &Value) -> String {
         "soak" => format!(
             "{} held ({} failed); {} KiB/conn; idle CPU {}%",
             x["connected"], x["failed"], x["rss_kib_per_conn"], x["idle_cpu_percent"]
+        ),
+        "crowd-flood" => format!(
+            "{} of {} observers on the final screen (judged against the {}); {} resyncs; {} MB delivered; last on it {} ms after the flood started; server alive {}",
+            x["on_final_screen"],
+            x["observers_attached"],
+            x["judged_against"],
+            x["resyncs"]["total"],
+            round1(x["bytes_delivered"].as_f64().unwrap_or(0.0) / 1e6),
+            x["driver"]["observers_final_ms"]["last"],
+            x["server_alive"]
         ),
         _ => String::new(),
     }

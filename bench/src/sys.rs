@@ -1,6 +1,8 @@
-//! Process facts from /proc (RSS, CPU ticks, open-file limit of the server under test) and
-//! raising this generator's own RLIMIT_NOFILE to its hard limit.
+//! Process facts from /proc (RSS and its peak, CPU ticks, open-file limit of the server under
+//! test) and raising this generator's own RLIMIT_NOFILE to its hard limit.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -112,6 +114,44 @@ impl Window {
             "server_cpu_secs": server.map(|(a, b)| crate::stats::round_to(cpu_secs(&a, &b), 2)),
             "client_cpu_percent": client.map(|(a, b)| crate::stats::round1(cpu_percent(&a, &b))),
         })
+    }
+}
+
+/// The largest RSS of the server and of this generator, sampled every 250 ms until `finish`.
+pub struct Peak {
+    server: Arc<AtomicU64>,
+    client: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peak {
+    /// Starts sampling (`pid` = the server, when known).
+    pub fn start(pid: Option<u32>) -> Self {
+        let (server, client) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (s, c) = (server.clone(), client.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                if let Some(x) = pid.and_then(sample) {
+                    s.fetch_max(x.rss_kib, Ordering::Relaxed);
+                }
+                if let Some(x) = sample(std::process::id()) {
+                    c.fetch_max(x.rss_kib, Ordering::Relaxed);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        });
+        Peak {
+            server,
+            client,
+            task,
+        }
+    }
+
+    /// Stops sampling: the peaks in KiB (server, client), `None` where nothing was read.
+    pub fn finish(self) -> (Option<u64>, Option<u64>) {
+        self.task.abort();
+        let read = |a: &AtomicU64| Some(a.load(Ordering::Relaxed)).filter(|&k| k > 0);
+        (read(&self.server), read(&self.client))
     }
 }
 

@@ -1,9 +1,11 @@
 //! Scenario dispatch and what scenarios share: sessions (attachd sessions or terminado
 //! terminal names), the shell preparation for echo tests, and the common record fields.
 
+mod crowd_flood;
 mod echo;
 mod fanout;
 mod pty_echo;
+mod ramp;
 mod soak;
 mod storm;
 
@@ -55,6 +57,11 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
             "soak",
             json!({"connections": a.connections, "seconds": a.seconds, "per_session": a.per_session}),
             soak::run(&target, cli.proto, a, cli.server_pid, nofile, deadline).await?,
+        ),
+        Command::CrowdFlood(a) => (
+            "crowd-flood",
+            json!({"observers": a.observers, "bytes": a.bytes, "drive": a.drive || a.session.is_none(), "expect_observers": a.expect_observers}),
+            crowd_flood::run(&target, cli.proto, a, pid, deadline).await?,
         ),
         Command::Summarize(_) | Command::FloorServer(_) | Command::Term(_) => {
             unreachable!("handled before the runtime starts")

@@ -1,21 +1,18 @@
 //! `soak`: C observers (spread over sessions and source addresses) held idle for T seconds;
 //! server RSS per connection from VmRSS deltas, idle CPU from utime+stime, optionally a drain.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::watch;
 
-use crate::api::{source_addrs, Target};
+use super::ramp::{self, Plan};
+use crate::api::Target;
 use crate::cli::{Proto, SoakArgs};
-use crate::client::{self, Event, Role};
+use crate::client::{Conn, Event};
 use crate::stats::{round1, round_to};
 use crate::sys::{self, ProcSample};
-
-/// Connections per source address when `--sources 0`.
-const PER_SOURCE: usize = 4000;
 
 fn kib_per(a: Option<ProcSample>, b: Option<ProcSample>, n: usize) -> Value {
     match (a, b) {
@@ -37,10 +34,7 @@ pub async fn run(
 ) -> Result<Value> {
     let end_at = Instant::now() + deadline;
     let sample = || pid.and_then(sys::sample);
-    let sources = match a.sources {
-        0 => source_addrs(a.source_base, a.connections.div_ceil(PER_SOURCE)),
-        n => source_addrs(a.source_base, n),
-    };
+    let sources = a.sources.addrs(a.connections);
     let rss_start = sample();
     let mut sessions = Vec::new();
     if proto.shares_terminals() {
@@ -56,59 +50,22 @@ pub async fn run(
     let rss_sessions = sample();
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (att_tx, mut att_rx) = mpsc::channel::<Option<String>>(256);
-    let gate = Arc::new(Semaphore::new(a.concurrency.max(1)));
-    let ramp_start = Instant::now();
-    let mut readers = Vec::with_capacity(a.connections);
-    for i in 0..a.connections {
-        let sid = if sessions.is_empty() {
-            String::new()
-        } else {
-            sessions[i / a.per_session.max(1) % sessions.len()].clone()
-        };
-        let (target, gate, att, mut stop) = (
-            target.clone(),
-            gate.clone(),
-            att_tx.clone(),
-            stop_rx.clone(),
-        );
-        let src = sources[i % sources.len()];
-        readers.push(tokio::spawn(async move {
-            let permit = gate.acquire_owned().await.ok();
-            let conn = client::attach(&target, proto, &sid, Role::Observer, src).await;
-            drop(permit);
-            let mut conn = match conn {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = att.send(Some(format!("{e:#}"))).await;
-                    return None;
-                }
-            };
-            let _ = att.send(None).await;
-            drop(att);
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => break,
-                    ev = conn.recv() => if let Event::Closed(code) = ev {
-                        return Some(Some(code));
-                    },
-                }
-            }
-            conn.close_fast().await;
-            Some(None)
-        }));
-    }
-    drop(att_tx);
-    let (mut connected, mut errors) = (0usize, Vec::new());
-    while connected + errors.len() < a.connections {
-        let left = end_at.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, att_rx.recv()).await {
-            Ok(Some(None)) => connected += 1,
-            Ok(Some(Some(e))) => errors.push(e),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    let ramp_secs = ramp_start.elapsed().as_secs_f64();
+    let per_session = a.per_session.max(1);
+    let plan = Plan {
+        n: a.connections,
+        concurrency: a.concurrency,
+        sources: &sources,
+    };
+    let session = |i: usize| match sessions.len() {
+        0 => String::new(),
+        n => sessions[i / per_session % n].clone(),
+    };
+    let ramp = ramp::observers(target, proto, plan, session, end_at, move |conn| {
+        idle(conn, stop_rx.clone())
+    })
+    .await;
+    let (readers, connected, errors, ramp_secs) =
+        (ramp.tasks, ramp.connected, ramp.errors, ramp.secs);
     // Joins fan out participant notices: let them settle before the idle period.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let hold_start = sample();
@@ -168,6 +125,21 @@ pub async fn run(
         "server_nofile": server_nofile,
         "server_nofile_needed": needed,
     }))
+}
+
+/// An idle observer: reads until `stop` (then closes; `None`) or the server closes it
+/// (`Some(code)`).
+async fn idle(mut conn: Conn, mut stop: watch::Receiver<bool>) -> Option<Option<u16>> {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            ev = conn.recv() => if let Event::Closed(code) = ev {
+                return Some(code);
+            },
+        }
+    }
+    conn.close_fast().await;
+    None
 }
 
 /// SIGTERMs the server while every connection is held: how long until each got its close, and
