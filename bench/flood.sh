@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-flood`: FLOOD_OBSERVERS observers of one session receiving a flood, spread over
 # FLOOD_PROCS client processes (each within the open-file limit, each from its own loopback
-# source address), on one replica with `limits.session_participants` raised for it. The first
-# process also drives: it waits until the session has every observer, types FLOOD_BYTES of
+# source address), on one replica with `limits.session_participants` raised for it. A process
+# of its own drives: it waits until the session has every observer, types FLOOD_BYTES of
 # flood and a known final screen, and waits for the observers to leave. Every observer must
 # end on the driver's final screen (judged by the client's own vt100 emulator, cell text and
 # cursor); resyncs are counted. Not part of `make bench` or `make test`; loopback only, each
@@ -15,8 +15,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-results="$root/bench/results"
-mkdir -p "$results"
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 N=${FLOOD_OBSERVERS:-10000}
 PROCS=${FLOOD_PROCS:-4}
 BYTES=${FLOOD_BYTES:-6000000}
@@ -24,31 +24,12 @@ DEADLINE=${FLOOD_DEADLINE:-900}
 OUT=${FLOOD_OUT:-flood}
 [ "$PROCS" -ge 1 ] && [ "$N" -ge "$PROCS" ] || { echo "need FLOOD_OBSERVERS >= FLOOD_PROCS >= 1" >&2; exit 2; }
 
-cargo build --release -p attachd-bench -p attachd
-bench="$root/target/release/attachd-bench"
-attachd="$root/target/release/attachd"
-work=$(mktemp -d /tmp/attachd-flood.XXXXXX)
-jsonl="$work/flood.jsonl"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-# shellcheck source=bench/lib.sh
-. "$root/bench/lib.sh"
-hard_nofile=$(ulimit -Hn)
-ulimit -n "$hard_nofile"
+bench_env flood
 per=$(((N + PROCS - 1) / PROCS))
 if [ $((per + 100)) -gt "$hard_nofile" ]; then
   echo "$per observers per process exceed the open-file limit $hard_nofile: raise FLOOD_PROCS" >&2
   exit 2
 fi
-secret="flood-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
-sha=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
-export ATTACHD_BENCH_TOKEN="$secret"
-export BENCH_RUST_LOG=${BENCH_RUST_LOG:-warn}
 
 echo "== flood: $N observers of one session over $PROCS client processes, $BYTES bytes" >&2
 ATTACHD__LIMITS__SESSION_PARTICIPANTS=$((N + 100)) start_attachd
@@ -56,19 +37,24 @@ sid=$(curl -fsS -X POST -H "Authorization: Bearer $secret" -H 'Content-Type: app
   -d '{"name":"flood"}' "http://127.0.0.1:$port/api/v1/sessions" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 
+run_client() { # label args... (one client process, in the background)
+  local label=$1
+  shift
+  "$bench" --label "$label" --target "http://127.0.0.1:$port" --server-pid "$server_pid" \
+    --out "$jsonl" --deadline-secs "$DEADLINE" crowd-flood --session "$sid" --bytes "$BYTES" \
+    "$@" >/dev/null 2>>"$work/clients.log" &
+  clients+=($!)
+}
 clients=()
+# The driver has a process of its own: the flood runs at its pace, not the observers'.
+run_client flood-driver --observers 0 --drive --expect-observers "$N" --wait-secs $((DEADLINE / 3))
 left=$N
 for i in $(seq 0 $((PROCS - 1))); do
   n=$per
   [ "$n" -le "$left" ] || n=$left
   left=$((left - n))
-  drive=()
-  [ "$i" -eq 0 ] && drive=(--drive --expect-observers "$N" --wait-secs $((DEADLINE / 3)))
-  "$bench" --label "flood-client-$((i + 1))" --target "http://127.0.0.1:$port" \
-    --server-pid "$server_pid" --out "$jsonl" --deadline-secs "$DEADLINE" crowd-flood \
-    --session "$sid" --observers "$n" --bytes "$BYTES" --sources 1 --source-base $((60 + i)) \
-    --concurrency 32 "${drive[@]}" >/dev/null 2>>"$work/clients.log" &
-  clients+=($!)
+  run_client "flood-client-$((i + 1))" --observers "$n" --sources 1 --source-base $((60 + i)) \
+    --concurrency 32
 done
 failed=0
 for c in "${clients[@]}"; do wait "$c" || failed=$((failed + 1)); done

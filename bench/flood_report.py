@@ -59,7 +59,8 @@ def main():
           f"{server.get('healthz')}, panics in its log {server.get('panics')}, client process "
           f"failures {server.get('client_failures')}.")
     print("\nREADME row:\n")
-    print(row([f"{attached:,} observers, {len(clients)} client processes, "
+    procs = sum(1 for r in clients if r["params"]["observers"] > 0)
+    print(row([f"{attached:,} observers, {procs} client processes, "
                f"{clients[0]['params']['bytes'] / 1e6:.0f} MB flood", f"{on_screen:,} / {attached:,}",
                f"{resyncs:,}", f"{delivered / 1e6:,.0f} MB", f"{last_ms:,} ms" if last_ms else "",
                f"{max(peaks) / 1024:.0f} MiB, {cpu[0] if cpu else ''} %",

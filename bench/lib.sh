@@ -1,6 +1,6 @@
 # Shared by the bench scripts (sourced): a free loopback port, the attachd config every bench
 # run uses (limits raised so they are not what gets measured, one static token), and starting
-# and stopping a release attachd.
+# and stopping a release attachd, and the common setup of the many-connection scripts.
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -71,3 +71,36 @@ stop_pid() {
   wait "$1" 2>/dev/null || true
 }
 
+# bench_env NAME: what the many-connection scripts (scale.sh, flood.sh) set up first. Builds the
+# release binaries ($bench, $attachd; BENCH_BIN=DIR takes both from DIR instead), makes $results (bench/results) and $work with $jsonl in it, kills and reaps every pid
+# in $pids on exit, raises the open-file limit to the hard one ($hard_nofile), and makes one
+# static token ($secret, its $sha, ATTACHD_BENCH_TOKEN). Uses the caller's $root.
+bench_env() {
+  results="$root/bench/results"
+  mkdir -p "$results"
+  if [ -n "${BENCH_BIN:-}" ]; then
+    bench="$BENCH_BIN/attachd-bench"
+    attachd="$BENCH_BIN/attachd"
+  else
+    cargo build --release -p attachd-bench -p attachd
+    bench="$root/target/release/attachd-bench"
+    attachd="$root/target/release/attachd"
+  fi
+  work=$(mktemp -d "/tmp/attachd-$1.XXXXXX")
+  jsonl="$work/$1.jsonl"
+  pids=()
+  trap bench_cleanup EXIT
+  hard_nofile=$(ulimit -Hn)
+  ulimit -n "$hard_nofile"
+  secret="$1-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+  sha=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
+  export ATTACHD_BENCH_TOKEN="$secret"
+  # Few log lines per connection, so the log is not what is measured.
+  export BENCH_RUST_LOG=${BENCH_RUST_LOG:-warn}
+}
+
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}

@@ -15,8 +15,6 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-results="$root/bench/results"
-mkdir -p "$results"
 REPLICAS=${SCALE_REPLICAS:-6}
 PER=${SCALE_PER:-16700}
 HOLD=${SCALE_HOLD:-20}
@@ -24,27 +22,9 @@ FULL=${SCALE_FULL:-20500}
 CROWD=${SCALE_CROWD:-3000}
 PARTS=${SCALE_PARTS:-crowd fleet full}
 
-cargo build --release -p attachd-bench -p attachd
-bench="$root/target/release/attachd-bench"
-attachd="$root/target/release/attachd"
-work=$(mktemp -d /tmp/attachd-scale.XXXXXX)
-jsonl="$work/scale.jsonl"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
-hard_nofile=$(ulimit -Hn)
-ulimit -n "$hard_nofile"
-secret="scale-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
-sha=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
-export ATTACHD_BENCH_TOKEN="$secret"
-# Few log lines per connection, so the log is not what is measured.
-export BENCH_RUST_LOG=${BENCH_RUST_LOG:-warn}
+bench_env scale
 
 soak() { # label port pid args... (one client process, in the background)
   local label=$1 p=$2 pid=$3
