@@ -188,6 +188,14 @@ impl Conn {
             .context("sending stdin")
     }
 
+    /// Sends a text frame (one of attachd's JSON client messages).
+    pub async fn send_text(&mut self, text: String) -> Result<()> {
+        self.ws
+            .send(Message::text(text))
+            .await
+            .context("sending a text frame")
+    }
+
     /// The next terminal output (or the end of the connection).
     pub async fn recv(&mut self) -> Event {
         loop {
