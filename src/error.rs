@@ -367,6 +367,33 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_error_code_with_its_status() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let start = readme
+            .find("### Error codes")
+            .expect("README.md has no Error codes section");
+        let documented: std::collections::BTreeSet<(u16, String)> = readme[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut cells = l.split('|').map(str::trim).skip(1);
+                let status = cells.next()?.parse().ok()?;
+                Some((status, cells.next()?.trim_matches('`').to_owned()))
+            })
+            .collect();
+        let rust: std::collections::BTreeSet<(u16, String)> = every_error()
+            .iter()
+            .map(|e| (e.status().as_u16(), e.code().to_owned()))
+            .collect();
+        assert_eq!(
+            documented, rust,
+            "README.md's error table differs from ApiError::{{status, code}}"
+        );
+    }
+
+    #[test]
     fn codes_and_statuses_follow_the_spec() {
         let cases: &[(ApiError, u16, &str)] = &[
             (ApiError::TokenInUrl, 400, "token_in_url"),
