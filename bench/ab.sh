@@ -4,7 +4,10 @@
 # Each round starts each binary fresh (same config as `make bench`) and runs, with the release
 # `attachd-bench` of this checkout: the single-stream rate (fan-out with 0 observers), echo with
 # 0, 10 and 100 observers, and fan-out to 50 observers. Markdown rows go to bench/results/ab.md,
-# JSON lines to bench/results/ab.jsonl. Loopback only; every run is bounded.
+# JSON lines to bench/results/ab.jsonl; after each server's runs, what it recorded (bytes written
+# per MB sent to participants, which is per MB of output while no observer is attached, as with
+# AB_FIRST=2; bytes dropped) is printed and added to bench/results/ab-recording.md.
+# Loopback only; every run is bounded.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 before=$1 after=$2 rounds=${3:-3}
@@ -31,15 +34,31 @@ export ATTACHD_BENCH_TOKEN="$secret"
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 
-start() { # binary → $port, $pid
-  port=$(free_port)
+start() { # binary → $port, $admin, $pid
+  port=$(free_port) admin=$(free_port)
   local dir="$work/$port"
   mkdir -p "$dir"
-  bench_config "$dir/attachd.toml" "$port" "$(free_port)" "$dir/audit.log" "$sha"
+  bench_config "$dir/attachd.toml" "$port" "$admin" "$dir/audit.log" "$sha"
   (cd "$dir" && RUST_LOG=warn exec "$1" serve --config attachd.toml >"$dir/log" 2>&1) &
   pid=$!
   for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && return; sleep 0.1; done
   echo "server did not start" >&2; exit 1
+}
+
+recorded() { # label: the server's recording counters (chunks are sealed within 1 s)
+  sleep 1.5
+  local m
+  m=$(curl -fsS "http://127.0.0.1:$admin/metrics" 2>/dev/null) || return 0
+  python3 - "$1" "$m" <<'EOF_PY' | tee -a "$root/bench/results/ab-recording.md"
+import sys
+label, text = sys.argv[1], sys.argv[2]
+v = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l and not l.startswith("#")}
+out = v.get("attachd_bytes_out_total", 0)
+w = v.get("attachd_recording_written_bytes_total", 0)
+d = v.get("attachd_recording_dropped_bytes_total", 0)
+per = f"{w / out * 1e6:,.0f}" if out else "-"
+print(f"| {label} | sent {out:,.0f} B | recorded {w:,.0f} B ({per} B per MB sent) | dropped {d:,.0f} B |")
+EOF_PY
 }
 
 for r in $(seq "$rounds"); do
@@ -51,6 +70,7 @@ for r in $(seq "$rounds"); do
       "$bench" --label "$side-r$r" --target "http://127.0.0.1:$port" --server-pid "$pid" \
         --out "$out" --md "$md" --deadline-secs 240 $args >/dev/null || echo "(failed: $side $args)" >&2
     done
+    recorded "$side-r$r"
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   done
 done

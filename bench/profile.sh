@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Profiles a release attachd under one bench scenario with perf (cpu-clock, DWARF stacks) and
-# prints the top symbols. Usage: bench/profile.sh echo|fanout|storm  (release build needed:
-# `cargo build --release -p attachd-bench -p attachd`). Output stays in a temp dir it prints.
+# prints the top symbols. Usage: bench/profile.sh echo|fanout|single|storm  (release build needed:
+# `cargo build --release -p attachd-bench -p attachd`; ATTACHD_BIN=PATH profiles another build).
+# Output stays in a temp dir it prints.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-echo}
 bench="$root/target/release/attachd-bench"
-attachd="$root/target/release/attachd"
+attachd="${ATTACHD_BIN:-$root/target/release/attachd}"
 work=$(mktemp -d /tmp/attachd-profile.XXXXXX)
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
@@ -21,8 +22,9 @@ until curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz"; do sleep 0.1; don
 case $what in
   echo) args=(echo --observers 100 --samples 4000) ;;
   fanout) args=(fanout --observers 50 --bytes 20000000) ;;
+  single) args=(fanout --observers 0 --bytes 40000000) ;;
   storm) args=(connect-storm --n 4000 --concurrency 64) ;;
-  *) echo "usage: $0 echo|fanout|storm" >&2; exit 2 ;;
+  *) echo "usage: $0 echo|fanout|single|storm" >&2; exit 2 ;;
 esac
 perf record -F 999 -e cpu-clock --call-graph dwarf,8192 -p "$spid" -o "$work/perf.data" 2>"$work/perf.err" &
 ppid=$!

@@ -92,8 +92,24 @@ pub enum Command {
     PtyEcho(PtyEchoArgs),
     /// The session terminal state alone: feed rate, snapshot time and size, memory per session.
     Term(TermArgs),
+    /// The session recorder alone: CPU per MB and bytes written, per chunk size.
+    Recorder(RecorderArgs),
     /// Serve the latency floor: a one-thread WebSocket-to-PTY bridge (see `floor.rs`).
     FloorServer(FloorArgs),
+}
+
+/// `recorder`.
+#[derive(Debug, Clone, Args)]
+pub struct RecorderArgs {
+    /// Megabytes of output recorded per chunk size.
+    #[arg(long, default_value_t = 200)]
+    pub mbytes: usize,
+    /// Bytes per output chunk handed to the tap (one PTY read).
+    #[arg(long, default_value_t = 16384)]
+    pub piece: usize,
+    /// Chunk sizes to compare, in KiB.
+    #[arg(long, value_delimiter = ',', default_values_t = [64, 1024])]
+    pub chunk_kib: Vec<usize>,
 }
 
 /// `term`.

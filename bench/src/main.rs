@@ -8,6 +8,7 @@ mod floor;
 mod marker;
 mod proto;
 mod pty;
+mod recorder;
 mod report;
 mod scenario;
 mod screen;
@@ -28,6 +29,9 @@ fn main() -> Result<()> {
     }
     if let Command::Term(args) = &cli.command {
         return term::run(args);
+    }
+    if let Command::Recorder(args) = &cli.command {
+        return recorder::run(args);
     }
     if let Command::FloorServer(args) = &cli.command {
         return floor::serve(args);

@@ -63,7 +63,10 @@ pub async fn run(cli: &Cli, nofile: (u64, u64)) -> Result<Value> {
             json!({"observers": a.observers, "bytes": a.bytes, "drive": a.drive || a.session.is_none(), "expect_observers": a.expect_observers}),
             crowd_flood::run(&target, cli.proto, a, pid, deadline).await?,
         ),
-        Command::Summarize(_) | Command::FloorServer(_) | Command::Term(_) => {
+        Command::Summarize(_)
+        | Command::FloorServer(_)
+        | Command::Term(_)
+        | Command::Recorder(_) => {
             unreachable!("handled before the runtime starts")
         }
     };
