@@ -1,6 +1,7 @@
 //! The asciicast v2 format: one JSON header line, then one `[time, code, data]` line per event
 //! (`o` output, `i` input, `r` resize as `"COLSxROWS"`, `m` marker). Writing and reading.
 
+use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -17,14 +18,25 @@ pub fn header_line(width: u16, height: u16, timestamp_secs: u64, title: &str) ->
     format!("{h}\n")
 }
 
-/// One event line (with its newline); `at` is the time since the file's start.
-pub fn event_line(at: Duration, code: &str, data: &str) -> String {
-    let data = Value::from(data);
-    format!(
-        "[{}.{:06}, \"{code}\", {data}]\n",
+/// Appends one event line (with its newline) to `out`; `at` is the time since the file's
+/// start. The data is escaped by serde_json straight into `out` (no intermediate string).
+pub fn write_event(out: &mut Vec<u8>, at: Duration, code: &str, data: &str) {
+    // Writing into a Vec cannot fail, and a `&str` always serializes.
+    let _ = write!(
+        out,
+        "[{}.{:06}, \"{code}\", ",
         at.as_secs(),
         at.subsec_micros()
-    )
+    );
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"]\n");
+}
+
+/// One event line (with its newline), as [`write_event`] appends it.
+pub fn event_line(at: Duration, code: &str, data: &str) -> String {
+    let mut out = Vec::with_capacity(data.len() + 32);
+    write_event(&mut out, at, code, data);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 /// The data of a resize event.
@@ -128,6 +140,29 @@ mod tests {
         assert_eq!(ev[0].data, "a\"b\u{1b}[0m\n");
         assert!((ev[0].time - 1.5).abs() < 1e-9);
         assert_eq!(parse_size(&ev[1].data), Some((100, 30)));
+    }
+
+    #[test]
+    fn event_data_is_escaped_exactly_as_serde_json_escapes_it() {
+        // Random bytes (control characters, quotes, invalid UTF-8) through the lossy decoding
+        // the writer uses.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        };
+        for _ in 0..300 {
+            let bytes: Vec<u8> = (0..257).map(|_| next()).collect();
+            let mut text = String::new();
+            crate::term::utf8::Utf8Stream::default().decode(&bytes, |s| text.push_str(s));
+            let line = event_line(Duration::from_micros(1_234_567), "o", &text);
+            let expected = serde_json::to_string(&text).unwrap();
+            assert_eq!(line, format!("[1.234567, \"o\", {expected}]\n"));
+            let v: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v[2], text.as_str());
+        }
     }
 
     #[test]

@@ -33,7 +33,9 @@ fn a_tap_becomes_a_verified_asciicast_and_rotates() {
         let (audit, rec) = start(dir.path(), 4096);
         let tap = rec.open("s-1", "acme", 80, 24);
         tap.marker("join driver alice".into());
-        for i in 0..200 {
+        // About 10 KB: output that arrives together is one event, so the files rotate by
+        // their content.
+        for i in 0..1000 {
             tap.output(&Bytes::from(format!("line {i}\r\n")));
         }
         tap.input(&Bytes::from_static(b"secret input"));
@@ -64,7 +66,7 @@ fn a_tap_becomes_a_verified_asciicast_and_rotates() {
                 all.push_str(&e.data);
             }
         }
-        let expected: String = (0..200).map(|i| format!("line {i}\r\n")).collect();
+        let expected: String = (0..1000).map(|i| format!("line {i}\r\n")).collect();
         assert_eq!(all, expected, "every byte, in order, across rotations");
         assert!(rec.health().is_ok());
     });

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::file::{CastFile, Chunk};
@@ -21,6 +22,8 @@ pub const CHUNK_RECORD: &str = "recording.chunk";
 
 /// How often pending bytes are checked for age, and a failed file is retried.
 const TICK: Duration = Duration::from_millis(250);
+/// How long the tap's messages gather before a woken writer takes them (see `run`).
+const GATHER: Duration = Duration::from_millis(10);
 /// How long after a failure a new file is tried.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -139,13 +142,7 @@ impl SessionWriter {
             );
         }
         match msg {
-            RecMsg::Output(b, at) => {
-                let mut text = String::new();
-                self.out_utf8.decode(&b, |s| text.push_str(s));
-                if !text.is_empty() {
-                    f.push(at, "o", &text);
-                }
-            }
+            RecMsg::Output(b, at) => self.out_utf8.decode(&b, |s| f.push_output(at, s)),
             RecMsg::Input(b, at) => {
                 let mut text = String::new();
                 self.in_utf8.decode(&b, |s| text.push_str(s));
@@ -212,40 +209,65 @@ impl SessionWriter {
         }
     }
 
+    /// Takes one message: applies it, seals when a chunk is due, answers drains.
+    async fn take(&mut self, m: RecMsg) {
+        if self.apply(m) {
+            self.seal().await;
+        }
+        for w in self.seal_waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    /// The tick: seals pending bytes that are old enough, retries a failed file, and gives
+    /// back an idle file's burst buffer.
+    async fn on_tick(&mut self) {
+        let due = self
+            .file
+            .as_ref()
+            .is_some_and(|f| f.due(self.cfg.chunk_bytes, self.cfg.chunk_interval));
+        if due {
+            self.seal().await;
+        } else if self.file.is_none() && self.health.has_dropped() {
+            // Retry a failed file without waiting for more output.
+            if self.open() {
+                let n = self.health.take_dropped();
+                if let Some(f) = self.file.as_mut() {
+                    f.push(Instant::now(), "m", &format!("gap: {n} bytes not recorded"));
+                }
+                self.seal().await;
+            }
+        }
+        if let Some(f) = self.file.as_mut() {
+            f.trim();
+        }
+    }
+
     /// The writer's loop: until the tap is dropped (the session ended), then a last seal.
+    ///
+    /// A message wakes the writer; it then lets the tap's messages gather for [`GATHER`] and
+    /// takes all of them with `try_recv`, which registers no waker: while the session's output
+    /// flows, the hub's sends wake this thread about once per [`GATHER`], not once per chunk.
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<RecMsg>) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        'run: loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(m) => {
-                        if self.apply(m) {
-                            self.seal().await;
-                        }
-                        for w in self.seal_waiters.drain(..) {
-                            let _ = w.send(());
-                        }
-                    }
+                    Some(m) => self.take(m).await,
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let due = self
-                        .file
-                        .as_ref()
-                        .is_some_and(|f| f.due(self.cfg.chunk_bytes, self.cfg.chunk_interval));
-                    if due {
-                        self.seal().await;
-                    } else if self.file.is_none() && self.health.has_dropped() {
-                        // Retry a failed file without waiting for more output.
-                        if self.open() {
-                            let n = self.health.take_dropped();
-                            if let Some(f) = self.file.as_mut() {
-                                f.push(Instant::now(), "m", &format!("gap: {n} bytes not recorded"));
-                            }
-                            self.seal().await;
-                        }
-                    }
+                    self.on_tick().await;
+                    continue;
+                }
+            }
+            tokio::time::sleep(GATHER).await;
+            loop {
+                match rx.try_recv() {
+                    Ok(m) => self.take(m).await,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => break 'run,
                 }
             }
         }
