@@ -180,10 +180,13 @@ pub fn verify_file(
         return Err((0, "no recording.chunk record names this file".into()));
     }
     if len > offset {
+        // Appended bytes, or a chunk written and synced whose record never followed (the
+        // replica stopped between the two): the bytes cannot be told apart, so neither verifies.
         return Err((
             chunks.len() as u64,
             format!(
-                "{} bytes after the last chunk are not covered by any record",
+                "{} bytes after the last chunk are not covered by any record (appended later, \
+                 or written by a replica that stopped before chaining them)",
                 len - offset
             ),
         ));
@@ -267,4 +270,54 @@ pub fn verify_dir(idx: &ChunkIndex, dir: &Path) -> RecordingReport {
         ),
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Instant, SystemTime};
+
+    use super::*;
+    use crate::recording::file::{CastFile, Chunk};
+
+    fn rec(c: &Chunk) -> ChunkRec {
+        ChunkRec {
+            index: c.index,
+            offset: c.offset,
+            bytes: c.bytes,
+            sha256: c.sha256.clone(),
+            prev_sha256: c.prev_sha256.clone(),
+        }
+    }
+
+    #[test]
+    fn an_empty_file_without_records_verifies_and_an_emptied_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = CastFile::create(dir.path(), "s-1", (80, 24), SystemTime::now()).unwrap();
+        // Created, nothing sealed yet: no byte to check, no record to check it against.
+        assert_eq!(verify_file(f.path(), "s-1", &[]), Ok(0));
+        f.push_output(Instant::now(), "hello");
+        let c = f.seal().unwrap().unwrap();
+        assert_eq!(verify_file(f.path(), "s-1", &[rec(&c)]), Ok(1));
+        std::fs::write(f.path(), b"").unwrap();
+        let (chunk, reason) = verify_file(f.path(), "s-1", &[rec(&c)]).unwrap_err();
+        assert_eq!(chunk, 0);
+        assert!(reason.contains("cut short"), "{reason}");
+    }
+
+    #[test]
+    fn a_chunk_synced_but_never_chained_is_an_uncovered_tail_at_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = CastFile::create(dir.path(), "s-1", (80, 24), SystemTime::now()).unwrap();
+        f.push_output(Instant::now(), "first");
+        let a = f.seal().unwrap().unwrap();
+        f.push_output(Instant::now(), "second");
+        // The replica stops after this chunk is synced, before its record is written.
+        let _unchained = f.seal().unwrap().unwrap();
+        let (chunk, reason) = verify_file(f.path(), "s-1", &[rec(&a)]).unwrap_err();
+        assert_eq!(
+            chunk, 1,
+            "the first chunk verified; the second is the one not covered"
+        );
+        assert!(reason.contains("not covered"), "{reason}");
+    }
 }
