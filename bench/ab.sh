@@ -52,7 +52,14 @@ recorded() { # label: the server's recording counters (chunks are sealed within 
   python3 - "$1" "$m" <<'EOF_PY' | tee -a "$root/bench/results/ab-recording.md"
 import sys
 label, text = sys.argv[1], sys.argv[2]
-v = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l and not l.startswith("#")}
+v = {}
+for line in text.splitlines():
+    name, _, value = line.rpartition(" ")
+    if name and not line.startswith("#"):
+        try:
+            v[name] = float(value)
+        except ValueError:
+            pass
 out = v.get("attachd_bytes_out_total", 0)
 w = v.get("attachd_recording_written_bytes_total", 0)
 d = v.get("attachd_recording_dropped_bytes_total", 0)
@@ -70,7 +77,7 @@ for r in $(seq "$rounds"); do
       "$bench" --label "$side-r$r" --target "http://127.0.0.1:$port" --server-pid "$pid" \
         --out "$out" --md "$md" --deadline-secs 240 $args >/dev/null || echo "(failed: $side $args)" >&2
     done
-    recorded "$side-r$r"
+    recorded "$side-r$r" || true
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   done
 done
