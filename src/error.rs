@@ -340,18 +340,20 @@ mod tests {
         all
     }
 
+    /// A file of this repository from the first `marker` on.
+    fn file_from(rel: &str, marker: &str) -> String {
+        let path = format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let start = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("{rel} has no {marker:?}"));
+        text[start..].to_owned()
+    }
+
     #[test]
     fn the_web_client_knows_every_error_code() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/web/src/api.ts");
-        let ts = std::fs::read_to_string(path).expect("web/src/api.ts");
-        let start = ts
-            .find("export const API_ERROR = {")
-            .expect("web/src/api.ts has no API_ERROR");
-        let body = &ts[start
-            ..ts[start..]
-                .find("} as const;")
-                .expect("API_ERROR is closed")
-                + start];
+        let ts = file_from("web/src/api.ts", "export const API_ERROR = {");
+        let body = &ts[..ts.find("} as const;").expect("API_ERROR is closed")];
         let web: std::collections::BTreeSet<String> = body
             .lines()
             .skip(1)
@@ -368,21 +370,17 @@ mod tests {
 
     #[test]
     fn the_readme_lists_every_error_code_with_its_status() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).expect("README.md");
-        let start = readme
-            .find("### Error codes")
-            .expect("README.md has no Error codes section");
-        let documented: std::collections::BTreeSet<(u16, String)> = readme[start..]
-            .lines()
-            .skip(1)
-            .take_while(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let mut cells = l.split('|').map(str::trim).skip(1);
-                let status = cells.next()?.parse().ok()?;
-                Some((status, cells.next()?.trim_matches('`').to_owned()))
-            })
-            .collect();
+        let documented: std::collections::BTreeSet<(u16, String)> =
+            file_from("README.md", "### Error codes")
+                .lines()
+                .skip(1)
+                .take_while(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let mut cells = l.split('|').map(str::trim).skip(1);
+                    let status = cells.next()?.parse().ok()?;
+                    Some((status, cells.next()?.trim_matches('`').to_owned()))
+                })
+                .collect();
         let rust: std::collections::BTreeSet<(u16, String)> = every_error()
             .iter()
             .map(|e| (e.status().as_u16(), e.code().to_owned()))
