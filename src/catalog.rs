@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix::Addr;
 use attachd_actors::audit::Audit;
 use attachd_actors::backend::BackendIo;
-use attachd_actors::hub::{HubConfig, SessionHub};
+use attachd_actors::hub::{HubConfig, ModerationConfig, SessionHub};
 use attachd_actors::lease::LeaseStore;
 use attachd_actors::recording::Recorder;
 use attachd_actors::redis::bus::ControlBus;
@@ -23,6 +23,8 @@ pub struct Catalog {
     /// The Kubernetes API, when `session.backend = "kube"`.
     pub kube: Option<KubeCatalog>,
     hub: HubConfig,
+    /// What a moderated session's hub is given.
+    moderation: ModerationConfig,
     leases: Arc<dyn LeaseStore>,
     audit: Audit,
 }
@@ -77,6 +79,9 @@ pub fn pod_view(p: &PodSession, s: &kb::KubeSettings) -> SessionView {
             kb::KubeMode::Exec => s.command.clone(),
             kb::KubeMode::Attach => Vec::new(),
         },
+        policy: crate::sessions::SessionPolicy {
+            moderated: p.moderated,
+        },
     }
 }
 
@@ -104,13 +109,21 @@ impl Catalog {
             control_grace: s.attach.control_grace,
             lease_ttl: s.attach.lease_ttl,
             control_request_ttl: s.attach.control_request_ttl,
-            bus,
+            moderated: None,
+            bus: bus.clone(),
             recorder,
+        };
+        // Input held while nobody moderates is bounded by one second of the stdin budget.
+        let moderation = ModerationConfig {
+            hold_bytes: usize::try_from(s.ws.stdin_bytes_per_sec).unwrap_or(usize::MAX),
+            hold_messages: s.ws.stdin_messages_per_sec,
+            registry: bus.as_ref().map(ControlBus::moderators),
         };
         Catalog {
             sessions: SessionRegistry::new(),
             kube,
             hub,
+            moderation,
             leases,
             audit,
         }
@@ -118,10 +131,12 @@ impl Catalog {
 
     /// Starts the hub of a new session over its running backend.
     pub fn start(&self, view: SessionView, io: BackendIo) -> Addr<SessionHub> {
+        let mut hub = self.hub.clone();
+        hub.moderated = view.policy.moderated.then(|| self.moderation.clone());
         self.sessions.start(
             view,
             io,
-            self.hub.clone(),
+            hub,
             self.leases.clone(),
             self.audit.clone(),
         )

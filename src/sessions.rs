@@ -29,6 +29,20 @@ pub struct SessionView {
     pub backend: String,
     /// argv of the process.
     pub command: Vec<String>,
+    /// How the session is run (`{"moderated": true}`: input only while a moderator watches).
+    #[serde(default)]
+    pub policy: SessionPolicy,
+}
+
+/// A session's policy (`POST /api/v1/sessions` `policy`; for pods, their labels).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPolicy {
+    /// stdin is written only while at least one moderator (an observer with
+    /// `attach:moderate`) is attached; meanwhile it is held. Creating one needs
+    /// `attach:moderate`.
+    #[serde(default)]
+    pub moderated: bool,
 }
 
 #[derive(Clone)]
@@ -159,8 +173,13 @@ pub fn now_rfc3339() -> String {
 
 /// The audit record of a session lifecycle event.
 pub fn lifecycle_event(ty: &str, view: &SessionView, subject: &str) -> AuditEvent {
-    AuditEvent::new(ty, "ok")
+    let event = AuditEvent::new(ty, "ok")
         .subject(subject)
         .tenant(&view.tenant)
-        .session_id(&view.id)
+        .session_id(&view.id);
+    if view.policy.moderated {
+        event.field_str("policy", "moderated")
+    } else {
+        event
+    }
 }

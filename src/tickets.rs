@@ -30,6 +30,9 @@ pub struct TicketClaims {
     /// Output offset the client has rendered and wants to resume from (SPEC §8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_from: Option<u64>,
+    /// The subject had `attach:moderate`: observing a moderated session, it moderates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moderator: bool,
 }
 
 /// Why a ticket was not accepted.
@@ -325,6 +328,7 @@ mod tests {
             tenant: "t".into(),
             expires_at_ms: now_ms() + ttl_ms,
             resume_from: None,
+            moderator: false,
         }
     }
 

@@ -23,6 +23,8 @@ use tokio::{
 
 /// Pod label naming the tenant a session belongs to.
 pub const DEFAULT_TENANT_LABEL: &str = "attachd.dev/tenant";
+/// Pod label that makes a session moderated when its value is `true`.
+pub const DEFAULT_MODERATED_LABEL: &str = "attachd.dev/moderated";
 /// Label selector of sandbox pods unless configured otherwise.
 pub const DEFAULT_LABEL_SELECTOR: &str = "app.kubernetes.io/part-of=sandbox";
 // Every request to the API server is bounded by `KubeSettings::api_timeout`. The long-lived
@@ -75,6 +77,9 @@ pub struct KubeSettings {
     pub mode: KubeMode,
     /// Pod label carrying the tenant; pods without it are never sessions.
     pub tenant_label: String,
+    /// Pod label whose value `true` makes the session moderated (input only while a
+    /// moderator is attached); whoever creates the pod decides.
+    pub moderated_label: String,
     /// API server URL; none = in-cluster config or kubeconfig.
     pub api_url: Option<String>,
     /// File holding the bearer token for `api_url`.
@@ -97,6 +102,7 @@ impl Default for KubeSettings {
             command: vec!["/bin/sh".into()],
             mode: KubeMode::Attach,
             tenant_label: DEFAULT_TENANT_LABEL.into(),
+            moderated_label: DEFAULT_MODERATED_LABEL.into(),
             api_url: None,
             token_file: None,
             api_timeout: DEFAULT_API_TIMEOUT,
@@ -133,6 +139,8 @@ pub struct PodSession {
     pub phase: String,
     /// `metadata.creationTimestamp`.
     pub created_at: Option<SystemTime>,
+    /// Its `moderated_label` is `true`.
+    pub moderated: bool,
 }
 
 /// Why a kube operation failed.
@@ -295,9 +303,13 @@ pub fn is_valid_label_value(value: &str) -> bool {
             && b[b.len() - 1].is_ascii_alphanumeric())
 }
 
-fn to_session(pod: Pod, tenant_label: &str) -> Option<PodSession> {
+fn to_session(pod: Pod, settings: &KubeSettings) -> Option<PodSession> {
     let name = pod.metadata.name?;
-    let tenant = pod.metadata.labels?.remove(tenant_label)?;
+    let mut labels = pod.metadata.labels?;
+    let moderated = labels
+        .get(&settings.moderated_label)
+        .is_some_and(|v| v == "true");
+    let tenant = labels.remove(&settings.tenant_label)?;
     if tenant.is_empty() {
         return None;
     }
@@ -312,6 +324,7 @@ fn to_session(pod: Pod, tenant_label: &str) -> Option<PodSession> {
             let secs = u64::try_from(t.0.as_second()).ok()?;
             SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
         }),
+        moderated,
     })
 }
 
@@ -337,7 +350,7 @@ async fn list_matching(
         .items
         .into_iter()
         .filter(|pod| pod.metadata.deletion_timestamp.is_none())
-        .filter_map(|pod| to_session(pod, &settings.tenant_label))
+        .filter_map(|pod| to_session(pod, settings))
         .collect();
     sessions.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(sessions)

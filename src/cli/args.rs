@@ -71,6 +71,9 @@ pub enum SessionsCmd {
         /// Print only the new session's id.
         #[arg(long, short)]
         quiet: bool,
+        /// Input is written only while a moderator watches (needs `attach:moderate`).
+        #[arg(long)]
+        moderated: bool,
         /// argv of the process; must be one the server allows.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use attachd_actors::protocol::{
-    ClientMessage, ControlAction, ErrorCode, RequestOutcome, Role, ServerFrame, SnapshotReason,
+    ClientMessage, ControlAction, ErrorCode, ModerationState, RequestOutcome, Role, ServerFrame, SnapshotReason,
     TermSize,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -48,6 +48,8 @@ struct Conn {
     told_rate: bool,
     /// Our own `acquire` is in flight: its `control_denied` is expected.
     acquiring: bool,
+    /// The moderated session's state, as last told.
+    moderation: Option<ModerationState>,
 }
 
 /// The attached client: what survives from one connection to the next.
@@ -100,6 +102,7 @@ impl Client {
             told_no_control: false,
             told_rate: false,
             acquiring: false,
+            moderation: None,
         };
         self.resize.reset();
         let end = loop {
@@ -299,6 +302,15 @@ impl Client {
                 }
                 _ => notice(&format!("the server refused a message: {message}")),
             },
+            ServerFrame::Moderation { state, .. } if c.moderation != Some(state) => {
+                c.moderation = Some(state);
+                notice(match state {
+                    ModerationState::Frozen => {
+                        "moderated session: waiting for a moderator; typing is held"
+                    }
+                    ModerationState::Live => "moderated session: a moderator is attached; live",
+                });
+            }
             ServerFrame::Exit { code } => c.exit = Some(code),
             ServerFrame::Shutdown {} => notice("the server is shutting down"),
             ServerFrame::ControlRequest { from, .. } if from.connection_id != c.id => {
@@ -319,6 +331,7 @@ impl Client {
             ServerFrame::ControlRequest { .. }
             | ServerFrame::ControlRequestEnded { .. }
             | ServerFrame::Participants { .. }
+            | ServerFrame::Moderation { .. }
             | ServerFrame::Idle { .. } => {}
         }
         Ok(send)

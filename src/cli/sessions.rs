@@ -31,11 +31,13 @@ pub async fn run(args: SessionsArgs) -> u8 {
             name,
             json,
             quiet,
+            moderated,
             command,
         } => {
             let req = CreateSession {
                 command: (!command.is_empty()).then_some(command),
                 name,
+                policy: moderated.then_some(crate::sessions::SessionPolicy { moderated }),
             };
             api.create_session(&req).await.map(|(s, raw)| {
                 if json {

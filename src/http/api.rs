@@ -17,7 +17,7 @@ use crate::config::BackendKind;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, JsonObject};
 use crate::scope::Scope;
-use crate::sessions::{lifecycle_event, new_session_id, now_rfc3339, SessionView};
+use crate::sessions::{lifecycle_event, new_session_id, now_rfc3339, SessionPolicy, SessionView};
 use crate::state::AppState;
 use crate::tickets::{now_ms, TicketClaims};
 
@@ -36,6 +36,9 @@ pub struct CreateSession {
     /// Display name, 1–64 printable characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `{"moderated": true}` needs `attach:moderate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<SessionPolicy>,
 }
 
 /// `GET /api/v1/sessions` response.
@@ -186,6 +189,7 @@ pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, Api
 
 /// Creates a local session.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSession,
+    description = "Creates a local session. `policy: {\"moderated\": true}` makes it moderated         (stdin is written only while a moderator is attached) and needs the scope         `attach:moderate` besides `sessions:write` (403 `forbidden` otherwise). Pods of the kube         backend are moderated by their label `kube.moderated_label` (default         `attachd.dev/moderated`) set to `true`.",
     responses((status = 201, body = SessionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 503, body = ErrorBody)),
@@ -196,6 +200,10 @@ pub async fn create_session(
     JsonObject(body): JsonObject<CreateSession>,
 ) -> Result<HttpResponse, ApiError> {
     p.require(Scope::SessionsWrite)?;
+    let policy = body.policy.unwrap_or_default();
+    if policy.moderated {
+        p.require(Scope::AttachModerate)?;
+    }
     if st.is_draining() {
         return Err(ApiError::ShuttingDown);
     }
@@ -222,6 +230,7 @@ pub async fn create_session(
         created_at: now_rfc3339(),
         backend: "local".into(),
         command,
+        policy,
     };
     st.catalog.start(view.clone(), io);
     st.audit
@@ -317,6 +326,7 @@ pub async fn issue_ticket(
         tenant: p.tenant.clone(),
         expires_at_ms,
         resume_from: req.resume_from,
+        moderator: req.role == Role::Observer && p.has(Scope::AttachModerate),
     };
     let secret = st.tickets.issue(claims, ttl).await?;
     // Queued, not awaited: the ticket grants nothing until its connect record is durable.

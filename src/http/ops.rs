@@ -126,6 +126,7 @@ pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
     components(schemas(
         crate::error::ErrorBody,
         crate::sessions::SessionView,
+        crate::sessions::SessionPolicy,
         crate::http::api::CreateSession,
         crate::http::api::SessionList,
         crate::http::api::SessionDetail,
@@ -152,6 +153,54 @@ impl utoipa::Modify for Security {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        jwks_unavailable(openapi);
+    }
+}
+
+/// What a 503 of a route that verifies API tokens may also mean.
+const JWKS_UNAVAILABLE: &str =
+    "`jwks_unavailable`: the token names a JWKS issuer whose keys cannot be fetched and none \
+     are cached";
+
+/// Every route that takes an API token may answer 503 `jwks_unavailable` (a JWT whose issuer's
+/// keys cannot be had); the attach route takes a ticket instead.
+fn jwks_unavailable(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, Ref, RefOr, Response};
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        if path.ends_with("/attach") {
+            continue;
+        }
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            if op.security.is_none() {
+                continue;
+            }
+            let answer = op
+                .responses
+                .responses
+                .entry("503".into())
+                .or_insert_with(|| {
+                    let mut r = Response::new("");
+                    r.content.insert(
+                        "application/json".into(),
+                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                    );
+                    RefOr::T(r)
+                });
+            if let RefOr::T(r) = answer {
+                r.description = if r.description.is_empty() {
+                    JWKS_UNAVAILABLE.to_owned()
+                } else {
+                    format!("{}; or {JWKS_UNAVAILABLE}", r.description)
+                };
+            }
+        }
     }
 }
 

@@ -201,4 +201,25 @@ async fn without_cached_keys_an_unreachable_idp_is_503() {
             .status,
         200
     );
+
+    // Every route that takes an API token documents that 503; the attach route (a ticket)
+    // does not.
+    let doc = srv.api(&ALICE).call("GET", "/openapi.json", None).await.body;
+    let mut documented = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            if op.get("security").is_none() {
+                continue;
+            }
+            let answer = op["responses"]["503"]["description"].as_str().unwrap_or("");
+            let expected = !path.ends_with("/attach");
+            assert_eq!(
+                answer.contains("jwks_unavailable"),
+                expected,
+                "{method} {path}: {answer:?}"
+            );
+            documented += usize::from(expected);
+        }
+    }
+    assert!(documented >= 10, "{documented} routes");
 }

@@ -18,6 +18,7 @@ mod jwks;
 mod kube;
 mod limits;
 mod listen;
+mod moderation;
 mod monitoring;
 mod recording;
 mod redis;

@@ -68,6 +68,19 @@ pub const MALLORY: Tok = Tok {
     scopes: ALL_SCOPES,
     name: None,
 };
+/// A driver of acme who may create sessions but not moderate them.
+pub const DREW: Tok = Tok {
+    secret: "tok-drew-0123456789",
+    subject: "drew",
+    tenant: "acme",
+    scopes: &[
+        "sessions:read",
+        "sessions:write",
+        "attach:observe",
+        "attach:drive",
+    ],
+    name: None,
+};
 /// A moderator of acme.
 pub const MOD: Tok = Tok {
     secret: "tok-mod-0123456789",
@@ -129,7 +142,7 @@ pub fn bin() -> PathBuf {
 
 pub fn tokens_toml() -> String {
     let mut s = String::new();
-    for t in [&ALICE, &BOB, &OLIVE, &MALLORY, &MOD] {
+    for t in [&ALICE, &BOB, &OLIVE, &MALLORY, &MOD, &DREW] {
         let scopes: Vec<String> = t.scopes.iter().map(|s| format!("\"{s}\"")).collect();
         let name = t
             .name
@@ -934,6 +947,16 @@ pub struct KubeEmu {
 impl KubeEmu {
     /// Starts the emulator with `pods` as (name, tenant).
     pub fn start(pods: &[(&str, &str)]) -> KubeEmu {
+        let specs: Vec<String> = pods
+            .iter()
+            .map(|(name, tenant)| format!("name={name},tenant={tenant}"))
+            .collect();
+        Self::start_specs(&specs)
+    }
+
+    /// Starts the emulator with pods given as kube-emu `--pod` specs
+    /// (`name=N,tenant=T[,label=k=v]...`).
+    pub fn start_specs(specs: &[String]) -> KubeEmu {
         let exe = bin().parent().expect("target dir").join("kube-emu");
         assert!(
             exe.exists(),
@@ -953,8 +976,8 @@ impl KubeEmu {
             "--namespace",
             "sandboxes",
         ]);
-        for (name, tenant) in pods {
-            cmd.arg("--pod").arg(format!("name={name},tenant={tenant}"));
+        for spec in specs {
+            cmd.arg("--pod").arg(spec);
         }
         let mut child = cmd
             .stdout(Stdio::piped())

@@ -26,6 +26,7 @@ import {
   idleLevel,
   idleText,
   idleWarningText,
+  moderationText,
   participantsText,
   retryText,
   roleText,
@@ -65,6 +66,8 @@ const ui = {
   holder: byId('holder'),
   participants: byId('participants'),
   idle: byId('idle'),
+  moderationField: byId('moderation-field'),
+  moderation: byId('moderation'),
   acquire: byId<HTMLButtonElement>('acquire'),
   release: byId<HTMLButtonElement>('release'),
   retry: byId<HTMLButtonElement>('retry'),
@@ -166,6 +169,9 @@ function render(state: AttachState, now = Date.now()): void {
   ui.holder.textContent = holderText(state);
   ui.whoami.textContent = whoamiText(state, api !== null);
   ui.participants.textContent = participantsText(state);
+  ui.moderation.textContent = moderationText(state);
+  ui.moderation.dataset.state = state.phase === 'connected' ? state.moderation?.state ?? '' : '';
+  ui.moderationField.hidden = ui.moderation.textContent === '';
   ui.idle.textContent = idleText(state, now);
   ui.idle.dataset.level = idleLevel(state, now);
   ui.idleWarning.textContent = idleWarningText(state, now) ?? '';

@@ -2,6 +2,7 @@
 // SPEC §5/§8 text frames and WebSocket close codes, plus the close-code -> message/reconnect map.
 
 import { count, isObject, type Json, str } from './json';
+import { type Moderation, moderationNotice, parseModeration } from './moderation';
 import { parseSize, parseSnapshot, snapshotNotice, type TermSize } from './snapshot';
 
 export type { TermSize } from './snapshot';
@@ -31,6 +32,8 @@ export const FRAME_ERROR = {
   INVALID_MESSAGE: 'invalid_message',
   RATE_LIMITED: 'rate_limited',
   CONTROL_DENIED: 'control_denied',
+  /** A moderated session without a moderator: what is typed past the hold is refused. */
+  MODERATION_REQUIRED: 'moderation_required',
 } as const;
 
 /** idle: not attached; closed: the server ended it for good; failed: gave up or was refused. */
@@ -84,6 +87,8 @@ export interface AttachState {
   /** This connection asked the holder for control and waits for the answer. */
   readonly asked: boolean;
   readonly participants: Participants | null;
+  /** A moderated session's state (null for a session that is not moderated). */
+  readonly moderation: Moderation | null;
   /** Unix ms at which the session is closed for idleness, if known. */
   readonly idleDeadline: number | null;
   readonly maxMessageBytes: number | null;
@@ -148,6 +153,7 @@ export const initialState: AttachState = {
   requests: [],
   asked: false,
   participants: null,
+  moderation: null,
   idleDeadline: null,
   maxMessageBytes: null,
   size: null,
@@ -359,6 +365,7 @@ function onText(state: AttachState, data: string): AttachState {
         you,
         requests: [],
         asked: false,
+        moderation: null,
         idleDeadline: parseDeadline(f.idle_deadline),
         maxMessageBytes: typeof limits.max_message_bytes === 'number' ? limits.max_message_bytes : null,
         size: parseSize(f.size),
@@ -410,6 +417,12 @@ function onText(state: AttachState, data: string): AttachState {
       return { ...state, size: parseSize(f) ?? state.size };
     case 'participants':
       return { ...state, participants: { drivers: count(f.drivers), observers: count(f.observers) } };
+    case 'moderation': {
+      const moderation = parseModeration(f);
+      if (!moderation) return state;
+      const notice = moderationNotice(state.moderation, moderation);
+      return { ...state, moderation, ...(notice ? { notice } : {}) };
+    }
     case 'idle':
       return { ...state, idleDeadline: parseDeadline(f.deadline) ?? state.idleDeadline };
     case 'error': {
@@ -463,6 +476,7 @@ export function reduce(state: AttachState, event: AttachEvent): AttachState {
         requests: [],
         asked: false,
         participants: null,
+        moderation: null,
         closeCode: event.code,
         closeMessage: message,
         refusedStatus: null,

@@ -2,6 +2,7 @@
 // Pure functions, so the wording shown to people is unit tested.
 
 import { formatDuration } from './format';
+import { moderationText as textOf } from './moderation';
 import { type AttachState, displayName, rateLimited } from './protocol';
 
 export { formatDuration } from './format';
@@ -50,6 +51,11 @@ export function whoamiText(state: AttachState, signedIn: boolean): string {
   if (!signedIn) return '';
   const me = state.phase === 'connected' ? displayName(state) : null;
   return me ? `you are ${me}` : 'signed in';
+}
+
+/** The moderation field: empty unless connected to a moderated session. */
+export function moderationText(state: AttachState): string {
+  return state.phase === 'connected' ? textOf(state.moderation) : '';
 }
 
 export function participantsText(state: AttachState): string {

@@ -11,6 +11,7 @@ import {
   idleLevel,
   idleText,
   idleWarningText,
+  moderationText,
   participantsText,
   retryText,
   roleText,
@@ -85,5 +86,36 @@ describe('status texts', () => {
     expect(connStateText(s, 8_000)).toBe('rate limited (next try in 12s)');
     expect(retryText(s, 8_000)).toBe('Retry in 0:12');
     expect(retryText(s, 20_000)).toBe('Retry');
+  });
+});
+
+describe('moderation', () => {
+  const frame = (state: string, moderators: number): AttachEvent => msg({ type: 'moderation', state, moderators });
+
+  it('is empty for a session that is not moderated', () => {
+    expect(moderationText(connected({ holder: 'me', you: true }))).toBe('');
+  });
+
+  it('frozen: waiting for a moderator, typing held; live: with the count', () => {
+    const frozen = reduce(connected({ holder: 'me', you: true }), frame('frozen', 0));
+    expect(moderationText(frozen)).toBe('moderated: waiting for a moderator — typing is held');
+    expect(frozen.notice).toBe('This session is moderated: typing is held until a moderator attaches.');
+    const live = reduce(frozen, frame('live', 1));
+    expect(moderationText(live)).toBe('moderated: live (1 moderator)');
+    expect(live.notice).toBe('A moderator is attached: typing is live.');
+    const two = reduce(live, frame('live', 2));
+    expect(moderationText(two)).toBe('moderated: live (2 moderators)');
+    expect(two.notice).toBe(live.notice);
+    const again = reduce(two, frame('frozen', 0));
+    expect(again.notice).toBe('The moderator left: typing is held until a moderator attaches.');
+  });
+
+  it('ignores a malformed frame, and forgets the state on close and on a new hello', () => {
+    const live = reduce(connected({ holder: 'me', you: true }), frame('live', 1));
+    expect(reduce(live, frame('paused', 1)).moderation).toEqual(live.moderation);
+    expect(reduce(live, { type: 'close', code: 1006, reason: '' }).moderation).toBeNull();
+    const rehello = reduce(live, msg({ type: 'hello', connection_id: 'me2', role: 'driver', control: { holder: null, you: false } }));
+    expect(rehello.moderation).toBeNull();
+    expect(moderationText(reduce(live, { type: 'close', code: 1006, reason: '' }))).toBe('');
   });
 });

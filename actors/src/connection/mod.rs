@@ -85,6 +85,9 @@ pub struct ConnIdentity {
     pub remote_ip: String,
     /// The ticket's `resume_from`: the output offset the client has rendered.
     pub resume_from: Option<u64>,
+    /// The ticket's principal has `attach:moderate` (a moderator when it observes a moderated
+    /// session).
+    pub moderator: bool,
 }
 
 /// The connection actor.
@@ -433,6 +436,7 @@ impl Actor for Connection {
             },
             max_invalid: self.cfg.max_invalid,
             resume_from: self.id.resume_from,
+            moderator: self.id.moderator,
         };
         ctx.wait(
             self.hub

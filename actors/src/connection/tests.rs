@@ -56,6 +56,7 @@ async fn a_panicking_handler_still_leaves_frees_and_audits() {
             control_request_ttl: Duration::from_secs(30),
             bus: None,
             recorder: None,
+            moderated: None,
         },
         io,
         Arc::new(LocalLeases::new()),
@@ -81,6 +82,7 @@ async fn a_panicking_handler_still_leaves_frees_and_audits() {
             role: Role::Driver,
             remote_ip: "127.0.0.1".into(),
             resume_from: None,
+            moderator: false,
         },
         ConnConfig {
             ping_interval: Duration::from_secs(15),

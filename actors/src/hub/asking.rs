@@ -28,6 +28,27 @@ impl SessionHub {
         let Some(from) = self.view_of(&conn) else {
             return;
         };
+        if self.seat.lease().is_none() && self.remote_holder.is_some() {
+            // Only heard of a holder elsewhere: the store decides. A lease that expired, or a
+            // grant to this very subject whose note never arrived, is taken at once.
+            let (c, subject) = (conn.clone(), from.subject);
+            self.try_seat(ctx, conn, subject.clone(), move |hub, seated, ctx| {
+                if seated {
+                    hub.control_changed(ControlReason::Acquired, &subject, &c);
+                } else {
+                    hub.queue_request(ctx, c);
+                }
+            });
+            return;
+        }
+        self.queue_request(ctx, conn);
+    }
+
+    /// Queues `conn`'s request for the holder (or acquires a free seat).
+    fn queue_request(&mut self, ctx: &mut Context<Self>, conn: String) {
+        let Some(from) = self.view_of(&conn) else {
+            return;
+        };
         let now = Instant::now();
         match self
             .seat
@@ -42,7 +63,7 @@ impl SessionHub {
                         hub.control_changed(ControlReason::Acquired, &subject, &c);
                     } else if hub.remote_holder.is_some() {
                         // Held on another replica after all: ask that holder.
-                        hub.request_control(ctx, c);
+                        hub.queue_request(ctx, c);
                     } else {
                         hub.acquire_denied(&subject, &c);
                     }

@@ -43,6 +43,11 @@ impl Handler<Join> for SessionHub {
                 discarded_at_resync: 0,
             },
         );
+        if msg.moderator && msg.role == Role::Observer {
+            self.moderator_joined(&conn);
+        }
+        // A joiner on another replica's moderated session learns its moderators at once.
+        self.count_moderators(ctx);
         let subject = msg.subject;
         let resume_from = msg.resume_from;
         if msg.role == Role::Driver {
@@ -111,17 +116,8 @@ impl Handler<Stdin> for SessionHub {
             return;
         }
         self.last_activity = now;
-        let data = msg.data.clone();
-        if self.input.try_send(BackendInput::Stdin(msg.data)).is_ok() {
-            if let Some(r) = &self.rec {
-                r.input(&data);
-            }
-        } else {
-            self.send_error(
-                &msg.connection_id,
-                ErrorCode::RateLimited,
-                "terminal input is backed up",
-            );
+        if let Some(data) = self.moderate_stdin(&msg.connection_id, msg.data, now) {
+            self.write_stdin(&msg.connection_id, data);
         }
     }
 }
@@ -286,10 +282,14 @@ impl Handler<Snapshot> for SessionHub {
 impl Handler<RemoteControl> for SessionHub {
     type Result = ();
 
-    fn handle(&mut self, msg: RemoteControl, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: RemoteControl, ctx: &mut Context<Self>) {
         let note = msg.0;
         if let Some(request) = note.request {
             self.remote_request(request);
+            return;
+        }
+        if note.reason == crate::redis::bus::MODERATION_NOTE {
+            self.count_moderators(ctx);
             return;
         }
         let Some(reason) = ControlReason::parse(&note.reason) else {

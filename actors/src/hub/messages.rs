@@ -33,6 +33,9 @@ pub struct Join {
     pub max_invalid: u32,
     /// The ticket's `resume_from`.
     pub resume_from: Option<u64>,
+    /// Its principal may moderate (`attach:moderate`): as an observer of a moderated session
+    /// it is a moderator.
+    pub moderator: bool,
 }
 
 /// Output up to `offset` was rendered by a connection (SPEC §8 `ack`).

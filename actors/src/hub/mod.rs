@@ -7,6 +7,8 @@ mod coalesce;
 mod control;
 mod handlers;
 mod messages;
+mod moderating;
+pub mod moderation;
 mod output;
 mod participant;
 pub mod requests;
@@ -42,9 +44,11 @@ pub use messages::{
     Ack, ControlRequest, Drain, HubSnapshot, Join, JoinError, Leave, OutputOffset, ParticipantView,
     RemoteControl, Resize, Revoke, Snapshot, Stdin, Terminate,
 };
+pub use moderation::ModerationConfig;
 pub use participant::ParticipantStats;
 pub use thumb::{Thumb, THUMBNAIL_MAX_AGE};
 
+use moderation::Moderation;
 use participant::Participant;
 use seat::{SeatMachine, SeatTimes};
 
@@ -81,6 +85,8 @@ pub struct HubConfig {
     pub bus: Option<crate::redis::bus::ControlBus>,
     /// Records the session (SPEC §9); `None` when `recording.mode = "off"`.
     pub recorder: Option<crate::recording::Recorder>,
+    /// A moderated session's settings; `None` for a session that is not moderated.
+    pub moderated: Option<ModerationConfig>,
 }
 
 /// Flow-control settings of a hub.
@@ -147,6 +153,8 @@ pub struct SessionHub {
     maybe_queued: bool,
     /// Someone may be resyncing: the tick looks for drained queues to snapshot.
     resyncs: bool,
+    /// Who moderates and the input held meanwhile, for a moderated session.
+    moderation: Option<Moderation>,
 }
 
 /// Runs once when a hub stops, with its session id (unregisters the session).
@@ -184,6 +192,10 @@ impl SessionHub {
             lease_ttl: cfg.lease_ttl,
             request_ttl: cfg.control_request_ttl,
         };
+        let moderation = cfg
+            .moderated
+            .clone()
+            .map(|m| Moderation::new(m, cfg.lease_ttl));
         SessionHub {
             session_id,
             tenant,
@@ -215,6 +227,7 @@ impl SessionHub {
             announce_armed: false,
             on_end: Some(on_end),
             rec,
+            moderation,
         }
     }
 
@@ -342,6 +355,7 @@ impl SessionHub {
             );
         }
         self.withdraw_request(conn);
+        self.moderator_left(conn);
         true
     }
 
@@ -374,7 +388,11 @@ impl SessionHub {
         for p in self.participants.values() {
             p.close(code);
         }
-        self.participants.clear();
+        let gone: Vec<String> = self.participants.drain().map(|(id, _)| id).collect();
+        // Their moderation ends here too (other replicas would otherwise wait out the ttl).
+        for conn in gone {
+            self.moderator_left(&conn);
+        }
     }
 
     /// Seat bookkeeping, idle deadlines and lease renewal; runs every second.
@@ -382,6 +400,7 @@ impl SessionHub {
         // Removals outside a handler with a context (refused frames) are announced here.
         self.send_participants();
         self.tick_seat(ctx);
+        self.tick_moderation(ctx);
         self.expire_requests();
         self.cut_stalled();
         self.poll_resyncs(ctx);

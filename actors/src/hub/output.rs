@@ -366,6 +366,9 @@ impl SessionHub {
         self.send_to(conn, OutFrame::text(hello.to_json()));
         let counts = self.participants_frame();
         self.send_to(conn, OutFrame::text(counts.to_json()));
+        if let Some(m) = self.moderation_frame() {
+            self.send_to(conn, OutFrame::text(m.to_json()));
+        }
     }
 
     /// Whoever holds the seat paces the session; called after every seat change.

@@ -27,10 +27,15 @@ fn config() -> HubConfig {
         control_request_ttl: Duration::from_secs(30),
         bus: None,
         recorder: None,
+        moderated: None,
     }
 }
 
 fn start_hub(dir: &tempfile::TempDir) -> Addr<SessionHub> {
+    start_hub_over(dir, Arc::new(LocalLeases::new()))
+}
+
+fn start_hub_over(dir: &tempfile::TempDir, leases: Arc<LocalLeases>) -> Addr<SessionHub> {
     let audit = Audit::start(AuditConfig {
         path: dir.path().join("audit.log"),
         max_file_bytes: 1 << 24,
@@ -44,7 +49,7 @@ fn start_hub(dir: &tempfile::TempDir) -> Addr<SessionHub> {
         "t".into(),
         config(),
         io,
-        Arc::new(LocalLeases::new()),
+        leases,
         audit,
         Box::new(|_| {}),
     )
@@ -66,6 +71,7 @@ async fn join(hub: &Addr<SessionHub>, conn: &str, role: Role) -> (OutboundTx, Ou
         },
         max_invalid: 10,
         resume_from: None,
+        moderator: false,
     })
     .await
     .unwrap()
@@ -161,4 +167,39 @@ fn thousands_of_participants_leave_at_once_without_recursing() {
         .unwrap()
         .join()
         .unwrap();
+}
+
+/// A holder on another replica granted this subject's request, but the grant's note never
+/// arrived: the next request takes the seat from the store instead of waiting for the note.
+#[actix::test]
+async fn a_request_takes_a_seat_granted_elsewhere_whose_note_was_lost() {
+    use crate::lease::{Holder, LeaseStore};
+    use crate::protocol::ControlAction;
+    let dir = tempfile::tempdir().unwrap();
+    let leases = Arc::new(LocalLeases::new());
+    let ttl = Duration::from_secs(15);
+    let far = Holder {
+        connection_id: "far".into(),
+        subject: "subject-far".into(),
+    };
+    let lease = leases.acquire("s1", &far, ttl).await.unwrap().unwrap();
+    let hub = start_hub_over(&dir, leases.clone());
+    let (_tx, _rx) = join(&hub, "b", Role::Driver).await;
+    let snap = hub.send(Snapshot).await.unwrap();
+    assert_eq!(snap.control.unwrap().connection_id, "far", "held elsewhere");
+
+    let b = Holder {
+        connection_id: "b".into(),
+        subject: "subject-b".into(),
+    };
+    leases.transfer("s1", lease.epoch, &b, ttl).await.unwrap().unwrap();
+    hub.send(ControlRequest {
+        connection_id: "b".into(),
+        action: ControlAction::Request,
+        to: None,
+    })
+    .await
+    .unwrap();
+    let snap = hub.send(Snapshot).await.unwrap();
+    assert_eq!(snap.control.unwrap().connection_id, "b");
 }

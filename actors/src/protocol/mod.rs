@@ -4,8 +4,10 @@
 mod client;
 pub mod close;
 mod control;
+mod moderation;
 mod server;
 
 pub use client::{ClientMessage, ControlAction, MAX_CONNECTION_ID, MAX_TERMINAL_DIM};
 pub use control::{ControlReason, HolderView, RequestOutcome, Role};
+pub use moderation::ModerationState;
 pub use server::{ErrorCode, HelloControl, HelloLimits, ServerFrame, SnapshotReason, TermSize};

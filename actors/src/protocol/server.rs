@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::control::{ControlReason, HolderView, RequestOutcome, Role};
+use super::moderation::ModerationState;
 
 /// `hello.control`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +132,14 @@ pub enum ServerFrame {
         /// Connected observers.
         observers: usize,
     },
+    /// A moderated session froze (no moderator attached: stdin is held) or went live; also
+    /// right after `hello`.
+    Moderation {
+        /// `frozen` or `live`.
+        state: ModerationState,
+        /// Moderators attached, on every replica as last counted.
+        moderators: usize,
+    },
     /// The session's idle deadline moved.
     Idle {
         /// RFC 3339 time at which the session idles out.
@@ -218,6 +227,8 @@ pub enum ErrorCode {
     RateLimited,
     /// Control cannot be acquired now, or not by this role.
     ControlDenied,
+    /// stdin of a moderated session while no moderator is attached, past what is held.
+    ModerationRequired,
 }
 
 #[cfg(test)]

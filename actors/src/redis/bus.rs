@@ -20,7 +20,7 @@ pub struct ControlNote {
     /// The new holder, if any.
     pub holder: Option<HolderView>,
     /// `acquired`, `released`, `expired`, `revoked`, `disconnected`, `granted`; `request` for a
-    /// note about a request (see `request`).
+    /// note about a request (see `request`); `moderation` when moderators joined or left.
     pub reason: String,
     /// The new holder's lease epoch after a grant: its replica seats it with this lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +53,12 @@ pub enum NoteBody {
     },
     /// A request queued or ended.
     Request(RequestNote),
+    /// A moderator joined or left here: other replicas count the session's moderators again.
+    Moderation,
 }
+
+/// `ControlNote.reason` of a moderation note.
+pub const MODERATION_NOTE: &str = "moderation";
 
 /// Publishes this replica's control changes.
 #[derive(Clone)]
@@ -82,6 +87,11 @@ impl ControlBus {
         }
     }
 
+    /// The registry of moderators on the same Redis.
+    pub fn moderators(&self) -> super::moderators::ModeratorRegistry {
+        super::moderators::ModeratorRegistry::new(self.redis.clone())
+    }
+
     /// This process's replica id.
     pub fn replica(&self) -> &str {
         &self.replica
@@ -97,6 +107,7 @@ impl ControlBus {
                 epoch,
             } => (holder, reason, epoch, None),
             NoteBody::Request(r) => (None, "request", None, Some(r)),
+            NoteBody::Moderation => (None, MODERATION_NOTE, None, None),
         };
         let note = ControlNote {
             replica: self.replica.to_string(),

@@ -7,6 +7,7 @@ pub mod conn;
 pub mod lease;
 pub mod limiter;
 pub mod refresh;
+pub mod moderators;
 pub mod scripts;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

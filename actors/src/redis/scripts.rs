@@ -157,3 +157,37 @@ return {0}
 "#,
     )
 });
+
+/// Moderators of a session on every replica. KEYS[1] zset (connection → expiry ms);
+/// ARGV ttl_ms, a, r, then `a` members that joined, `r` members to refresh (never re-added once
+/// removed), then members that left. Returns {attached, refreshed members that were missing}
+/// (members of dead replicas expire with their ttl).
+pub static MODERATORS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local a = tonumber(ARGV[2])
+local r = tonumber(ARGV[3])
+local missing = 0
+for i = 4, 3 + a do
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+end
+for i = 4 + a, 3 + a + r do
+  if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + ttl, ARGV[i]) == 0 then
+    missing = missing + 1
+  end
+end
+for i = 4 + a + r, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local count = redis.call('ZCARD', KEYS[1])
+if count > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+end
+return {count, missing}
+"#,
+    )
+});
