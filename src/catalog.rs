@@ -133,13 +133,8 @@ impl Catalog {
     pub fn start(&self, view: SessionView, io: BackendIo) -> Addr<SessionHub> {
         let mut hub = self.hub.clone();
         hub.moderated = view.policy.moderated.then(|| self.moderation.clone());
-        self.sessions.start(
-            view,
-            io,
-            hub,
-            self.leases.clone(),
-            self.audit.clone(),
-        )
+        self.sessions
+            .start(view, io, hub, self.leases.clone(), self.audit.clone())
     }
 
     /// Sessions of `tenant`.

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use attachd_actors::protocol::{
-    ClientMessage, ControlAction, ErrorCode, ModerationState, RequestOutcome, Role, ServerFrame, SnapshotReason,
-    TermSize,
+    ClientMessage, ControlAction, ErrorCode, ModerationState, RequestOutcome, Role, ServerFrame,
+    SnapshotReason, TermSize,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;

@@ -204,7 +204,11 @@ async fn without_cached_keys_an_unreachable_idp_is_503() {
 
     // Every route that takes an API token documents that 503; the attach route (a ticket)
     // does not.
-    let doc = srv.api(&ALICE).call("GET", "/openapi.json", None).await.body;
+    let doc = srv
+        .api(&ALICE)
+        .call("GET", "/openapi.json", None)
+        .await
+        .body;
     let mut documented = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("operations") {

@@ -95,14 +95,27 @@ async fn a_moderated_session_needs_attach_moderate_and_others_are_unaffected() {
     assert_eq!(created["session_id"], r.body["id"]);
 
     // The OpenAPI document names the policy, its scope, the frame and the error code.
-    let doc = srv.api(&ALICE).call("GET", "/openapi.json", None).await.body;
+    let doc = srv
+        .api(&ALICE)
+        .call("GET", "/openapi.json", None)
+        .await
+        .body;
     let schemas = &doc["components"]["schemas"];
-    assert!(schemas["CreateSession"]["properties"]["policy"].is_object(), "{schemas}");
-    assert!(schemas["SessionPolicy"]["properties"]["moderated"].is_object(), "{schemas}");
+    assert!(
+        schemas["CreateSession"]["properties"]["policy"].is_object(),
+        "{schemas}"
+    );
+    assert!(
+        schemas["SessionPolicy"]["properties"]["moderated"].is_object(),
+        "{schemas}"
+    );
     let create = doc["paths"]["/api/v1/sessions"]["post"].to_string();
     assert!(create.contains("attach:moderate"), "{create}");
     let attach = doc["paths"]["/api/v1/sessions/{id}/attach"]["get"].to_string();
-    for word in ["moderation {state: frozen|live, moderators}", "moderation_required"] {
+    for word in [
+        "moderation {state: frozen|live, moderators}",
+        "moderation_required",
+    ] {
         assert!(attach.contains(word), "{word} is not documented: {attach}");
     }
 }
@@ -118,12 +131,18 @@ async fn input_is_held_until_a_moderator_joins_and_refused_past_the_hold() {
     let mut d = attach_as(&srv, &BOB, &sid, "driver").await;
     expect_json(&mut d, "hello", 5).await;
     let m = expect_json(&mut d, "moderation", 5).await;
-    assert_eq!((m["state"].as_str(), m["moderators"].as_u64()), (Some("frozen"), Some(0)));
+    assert_eq!(
+        (m["state"].as_str(), m["moderators"].as_u64()),
+        (Some("frozen"), Some(0))
+    );
 
     // An observer without attach:moderate does not moderate.
     let mut o = attach_as(&srv, &OLIVE, &sid, "observer").await;
     expect_json(&mut o, "hello", 5).await;
-    assert_eq!(expect_json(&mut o, "moderation", 5).await["state"], "frozen");
+    assert_eq!(
+        expect_json(&mut o, "moderation", 5).await["state"],
+        "frozen"
+    );
 
     // Typed while frozen: the PTY gets nothing (not even the echo of the keys).
     send_bin(&mut d, b"echo one-$((1+1))\r").await;
@@ -136,18 +155,31 @@ async fn input_is_held_until_a_moderator_joins_and_refused_past_the_hold() {
     let mut a = attach_as(&srv, &ALICE, &sid, "observer").await;
     let ah = expect_json(&mut a, "hello", 5).await;
     let am = expect_json(&mut a, "moderation", 5).await;
-    assert_eq!((am["state"].as_str(), am["moderators"].as_u64()), (Some("live"), Some(1)));
+    assert_eq!(
+        (am["state"].as_str(), am["moderators"].as_u64()),
+        (Some("live"), Some(1))
+    );
     assert_eq!(expect_moderation(&mut o, "live", 5).await["moderators"], 1);
     let out = expect_output(&mut d, "two-4", 10).await;
-    let (one, two) = (out.find("one-2").expect("one ran"), out.find("two-4").unwrap());
+    let (one, two) = (
+        out.find("one-2").expect("one ran"),
+        out.find("two-4").unwrap(),
+    );
     assert!(one < two, "out of order: {out:?}");
     let (rest, _) = gather(&mut d, Duration::from_millis(500)).await;
     let all = format!("{out}{rest}");
-    assert_eq!((count(&all, "one-2"), count(&all, "two-4")), (1, 1), "{all:?}");
+    assert_eq!(
+        (count(&all, "one-2"), count(&all, "two-4")),
+        (1, 1),
+        "{all:?}"
+    );
     let live = srv
         .wait_audit("live", |r| r["type"] == "session.moderation.live")
         .await;
-    assert_eq!((live["session_id"].as_str(), live["moderators"].as_u64()), (Some(sid.as_str()), Some(1)));
+    assert_eq!(
+        (live["session_id"].as_str(), live["moderators"].as_u64()),
+        (Some(sid.as_str()), Some(1))
+    );
     assert_eq!(live["reason"], "moderator_joined");
 
     // The moderator leaves: frozen again, for everyone, audited.
@@ -184,7 +216,10 @@ async fn input_is_held_until_a_moderator_joins_and_refused_past_the_hold() {
     expect_moderation(&mut a, "live", 5).await;
     let out = expect_output(&mut d, "three-9", 10).await;
     let (rest, _) = gather(&mut d, Duration::from_millis(800)).await;
-    assert!(!format!("{out}{rest}").contains("over-16"), "{out:?}{rest:?}");
+    assert!(
+        !format!("{out}{rest}").contains("over-16"),
+        "{out:?}{rest:?}"
+    );
 }
 
 fn moderated_pod_replica(emu: &KubeEmu, redis: &Redis) -> Server {
@@ -198,7 +233,7 @@ fn moderated_pod_replica(emu: &KubeEmu, redis: &Redis) -> Server {
 #[tokio::test]
 async fn a_moderator_on_another_replica_unfreezes_the_driver_until_it_leaves_or_its_replica_dies() {
     let emu = KubeEmu::start_specs(&[
-        "name=gamma,tenant=acme,label=attachd.dev/moderated=true".to_string(),
+        "name=gamma,tenant=acme,label=attachd.dev/moderated=true".to_string()
     ]);
     let redis = Redis::start();
     let ra = moderated_pod_replica(&emu, &redis);

@@ -11,10 +11,13 @@ export interface Moderation {
   readonly moderators: number;
 }
 
+function isState(v: unknown): v is ModerationState {
+  return v === 'frozen' || v === 'live';
+}
+
 /** A `moderation` frame's fields, or null when they are not a moderation state. */
 export function parseModeration(f: Json): Moderation | null {
-  if (f.state !== 'frozen' && f.state !== 'live') return null;
-  return { state: f.state, moderators: count(f.moderators) };
+  return isState(f.state) ? { state: f.state, moderators: count(f.moderators) } : null;
 }
 
 /** The status bar's moderation field; empty for a session that is not moderated. */

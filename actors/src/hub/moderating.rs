@@ -103,7 +103,12 @@ impl SessionHub {
 
     /// stdin from the holder of a moderated session: written, held, or refused over the hold
     /// (`moderation_required` once per freeze). `None` when it is not to be written now.
-    pub(super) fn moderate_stdin(&mut self, conn: &str, data: Bytes, now: Instant) -> Option<Bytes> {
+    pub(super) fn moderate_stdin(
+        &mut self,
+        conn: &str,
+        data: Bytes,
+        now: Instant,
+    ) -> Option<Bytes> {
         let Some(m) = self.moderation.as_mut() else {
             return Some(data);
         };

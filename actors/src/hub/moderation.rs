@@ -327,11 +327,17 @@ mod tests {
         // The local moderator leaves: the two elsewhere keep the session live.
         m.leave("here");
         let c = m.update(t0).unwrap();
-        assert_eq!((c.state, c.moderators, c.flipped), (ModerationState::Live, 2, false));
+        assert_eq!(
+            (c.state, c.moderators, c.flipped),
+            (ModerationState::Live, 2, false)
+        );
         // No newer count within the ttl (the registry is unreachable): frozen.
         let later = t0 + Duration::from_secs(3);
         let c = m.update(later).unwrap();
-        assert_eq!((c.state, c.moderators, c.flipped), (ModerationState::Frozen, 0, true));
+        assert_eq!(
+            (c.state, c.moderators, c.flipped),
+            (ModerationState::Frozen, 0, true)
+        );
     }
 
     #[test]
@@ -386,6 +392,10 @@ mod tests {
         let next = m.refresh();
         assert_eq!(next.joined, vec!["a".to_string(), "b".to_string()]);
         assert!(next.refresh.is_empty());
-        assert_eq!(m.refresh().refresh.len(), 2, "added once, then refreshed again");
+        assert_eq!(
+            m.refresh().refresh.len(),
+            2,
+            "added once, then refreshed again"
+        );
     }
 }

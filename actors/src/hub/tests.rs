@@ -192,7 +192,11 @@ async fn a_request_takes_a_seat_granted_elsewhere_whose_note_was_lost() {
         connection_id: "b".into(),
         subject: "subject-b".into(),
     };
-    leases.transfer("s1", lease.epoch, &b, ttl).await.unwrap().unwrap();
+    leases
+        .transfer("s1", lease.epoch, &b, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     hub.send(ControlRequest {
         connection_id: "b".into(),
         action: ControlAction::Request,

@@ -6,8 +6,8 @@ pub mod bus;
 pub mod conn;
 pub mod lease;
 pub mod limiter;
-pub mod refresh;
 pub mod moderators;
+pub mod refresh;
 pub mod scripts;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
