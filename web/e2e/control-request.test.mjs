@@ -1,5 +1,6 @@
 // End-to-end: two people (two tokens) share a session in Chromium. Names are shown, bob asks
 // alice for control from the page, alice's page prompts her, a grant moves control, alice is told.
+// In a moderated session bob's typing is held until alice watches with attach:moderate.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +12,8 @@ import {
   launchBrowser,
   Recorder,
   signIn,
+  sleep,
+  terminalText,
   typeCommand,
   uniqueEcho,
   waitFor,
@@ -18,7 +21,7 @@ import {
   waitForText,
 } from './support/harness.mjs';
 
-describe('asking for control between two people', { timeout: 180_000 }, () => {
+describe('two people sharing a session', { timeout: 180_000 }, () => {
   let server;
   let browser;
   const rec = new Recorder();
@@ -77,5 +80,48 @@ describe('asking for control between two people', { timeout: 180_000 }, () => {
     await bob.click('[data-testid="control-request"] button.deny');
     await waitForText(alice, '#notice', /^Bob denied your request for control\.$/);
     await waitForText(bob, '#holder', /^you$/);
+  });
+
+  it('holds the driver\'s typing until a moderator watches, and again after she leaves', async () => {
+    const created = await fetch(`${server.origin}/api/v1/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ policy: { moderated: true } }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const sessionId = (await created.json()).id;
+
+    const bob = await (await rec.newContext(browser)).newPage();
+    await signIn(bob, server.origin, server.bobToken.secret);
+    await attach(bob, sessionId, 'driver');
+    await waitForText(bob, '#moderation', /^moderated: waiting for a moderator — typing is held$/);
+    assert.equal(await bob.isHidden('#moderation-field'), false);
+
+    const held = uniqueEcho('held');
+    await typeCommand(bob, held.command);
+    await sleep(1000);
+    assert.ok(!(await terminalText(bob)).includes(held.output), 'held input ran without a moderator');
+
+    // Alice moderates: bob's page goes live and the held command runs.
+    const alice = await (await rec.newContext(browser)).newPage();
+    await signIn(alice, server.origin, server.token.secret);
+    await attach(alice, sessionId, 'observer');
+    await waitForText(alice, '#moderation', /^moderated: live \(1 moderator\)$/);
+    await waitForText(bob, '#moderation', /^moderated: live \(1 moderator\)$/);
+    await waitForText(bob, '#notice', /^A moderator is attached: typing is live\.$/);
+    await waitForTerminal(bob, held.output);
+    await waitForTerminal(alice, held.output);
+
+    // She detaches: held again, and bob is told.
+    await alice.click('#detach');
+    await waitForText(bob, '#moderation', /^moderated: waiting for a moderator — typing is held$/);
+    await waitForText(bob, '#notice', /^The moderator left: typing is held until a moderator attaches\.$/);
+    const again = uniqueEcho('again');
+    await typeCommand(bob, again.command);
+    await sleep(1000);
+    assert.ok(!(await terminalText(bob)).includes(again.output), 'input ran after the moderator left');
+    await waitFor(async () => (await bob.getAttribute('#moderation', 'data-state')) === 'frozen', {
+      message: '#moderation data-state frozen',
+    });
   });
 });
