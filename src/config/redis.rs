@@ -23,7 +23,8 @@ pub enum RedisOnError {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
-    /// `redis://host:port/db`; none (and no sentinels or cluster nodes) = per-process state.
+    /// `redis://host:port/db`, or Sentinel as one URL (`redis+sentinel://host:port,…/master`);
+    /// none (and no sentinels or cluster nodes) = per-process state.
     pub url: Option<String>,
     /// `host:port` of each Sentinel watching the master (with `sentinel_master`).
     pub sentinels: Vec<String>,
@@ -64,10 +65,18 @@ impl RedisSettings {
             ));
         }
         if let Some(url) = &self.url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            if url.starts_with(SENTINEL_SCHEME) {
+                sentinel_url(url).map_err(|m| ConfigError::new("redis.url", m))?;
+                if self.sentinel_master.is_some() {
+                    return Err(ConfigError::new(
+                        "redis.sentinel_master",
+                        "goes with redis.sentinels; a redis+sentinel:// URL names the master itself",
+                    ));
+                }
+            } else if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(ConfigError::new(
                     "redis.url",
-                    "must start with redis:// or rediss://",
+                    "must start with redis://, rediss:// or redis+sentinel://",
                 ));
             }
         }
@@ -117,8 +126,49 @@ impl RedisSettings {
         if !self.cluster_nodes.is_empty() {
             return Some(Topology::Cluster(urls(&self.cluster_nodes)));
         }
-        self.url.clone().map(Topology::Single)
+        let url = self.url.as_deref()?;
+        Some(match sentinel_url(url) {
+            Ok((sentinels, master)) => Topology::Sentinel { sentinels, master },
+            Err(_) => Topology::Single(url.to_string()),
+        })
     }
+}
+
+/// Sentinel as one URL: `redis+sentinel://[user:password@]host:port[,host:port…]/master`,
+/// the same as `redis.sentinels` (each sentinel with those credentials) and
+/// `redis.sentinel_master`.
+const SENTINEL_SCHEME: &str = "redis+sentinel://";
+
+/// The sentinels' URLs and the master's name in a `redis+sentinel://` URL.
+fn sentinel_url(url: &str) -> Result<(Vec<String>, String), String> {
+    const FORM: &str = "redis+sentinel://[user:password@]host:port[,host:port…]/master";
+    let rest = url
+        .strip_prefix(SENTINEL_SCHEME)
+        .ok_or_else(|| format!("is not {FORM}"))?;
+    let (hosts, master) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("names no master: {FORM}"))?;
+    if master.is_empty() || master.contains(['/', '?', '#']) {
+        return Err(format!("the path is the master's name alone: {FORM}"));
+    }
+    let (auth, hosts) = match hosts.rsplit_once('@') {
+        Some((auth, hosts)) => (Some(auth), hosts),
+        None => (None, hosts),
+    };
+    let sentinels = hosts
+        .split(',')
+        .map(|h| {
+            if h.contains("://") {
+                return Err(format!("{h:?} is not host:port: {FORM}"));
+            }
+            let u = node_url(h)?;
+            Ok(match auth {
+                Some(a) => format!("redis://{a}@{h}"),
+                None => u,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((sentinels, master.to_string()))
 }
 
 /// `host:port` (or a `redis://` / `rediss://` URL) as a URL.
@@ -174,6 +224,58 @@ mod tests {
         assert_eq!(
             r("url = \"redis://a/\"\ncluster_nodes = [\"b:1\"]"),
             Err("redis.cluster_nodes".into())
+        );
+    }
+
+    #[test]
+    fn a_sentinel_url_is_the_sentinel_list_and_master() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("attachd.toml");
+        let r = |toml: &str| -> Result<Option<Topology>, String> {
+            std::fs::write(&file, format!("[redis]\n{toml}\n")).unwrap();
+            let s = super::super::load(Some(&file), true).map_err(|e| e.key.clone())?;
+            s.redis.validate().map_err(|e| e.key)?;
+            Ok(s.redis.topology())
+        };
+        let listed = r("sentinels = [\"127.0.0.1:26379\", \"h:26380\"]\nsentinel_master = \"m\"");
+        assert_eq!(
+            r("url = \"redis+sentinel://127.0.0.1:26379,h:26380/m\""),
+            listed,
+            "one URL, the same topology as the list"
+        );
+        assert_eq!(
+            r("url = \"redis+sentinel://u:p%40ss@[::1]:26379,h:1/mymaster\""),
+            Ok(Some(Topology::Sentinel {
+                sentinels: vec![
+                    "redis://u:p%40ss@[::1]:26379".into(),
+                    "redis://u:p%40ss@h:1".into()
+                ],
+                master: "mymaster".into()
+            })),
+            "credentials go to every sentinel"
+        );
+        for bad in [
+            "redis+sentinel://h:1",
+            "redis+sentinel://h:1/",
+            "redis+sentinel://h:1/m/0",
+            "redis+sentinel://h/m",
+            "redis+sentinel://h:1,/m",
+            "redis+sentinel:///m",
+            "sentinel://h:1/m",
+        ] {
+            assert_eq!(
+                r(&format!("url = \"{bad}\"")),
+                Err("redis.url".into()),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            r("url = \"redis+sentinel://h:1/m\"\nsentinel_master = \"m\""),
+            Err("redis.sentinel_master".into())
+        );
+        assert_eq!(
+            r("url = \"redis+sentinel://h:1/m\"\nsentinels = [\"h:1\"]"),
+            Err("redis.sentinels".into())
         );
     }
 }

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::redis_procs::Redis;
 use crate::support::*;
 
 #[tokio::test]

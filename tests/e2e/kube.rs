@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::redis_procs::Redis;
 use crate::support::*;
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::redis_procs::Redis;
 use crate::support::*;
 
 fn replica(redis: &Redis, extra: &[(&str, &str)]) -> Server {

@@ -134,14 +134,15 @@ async fn bob_takes_the_seat(db: &mut Ws) {
 }
 
 /// The checks before and after `kill`, which kills a master, waits for its replacement and
-/// hands back the deployment (kept until the end).
+/// hands back the deployment (kept until the end). Replica A is configured with `redis[0]`,
+/// B with `redis[1]`.
 async fn failover_keeps_limits_tickets_and_the_lease<T: Send + 'static>(
-    redis: RedisEnv,
+    redis: [RedisEnv; 2],
     kill: impl FnOnce() -> (Duration, T) + Send + 'static,
 ) {
     let emu = KubeEmu::start(&[("alpha", "acme")]);
-    let a = replica(&emu, &redis);
-    let b = replica(&emu, &redis);
+    let a = replica(&emu, &redis[0]);
+    let b = replica(&emu, &redis[1]);
     for s in [&a, &b] {
         let (st, body) = s.ready_status().await;
         assert_eq!(
@@ -234,9 +235,14 @@ async fn failover_keeps_limits_tickets_and_the_lease<T: Send + 'static>(
 #[tokio::test]
 async fn sentinel_failover_keeps_limits_tickets_and_the_lease() {
     let mut set = SentinelSet::start();
-    let redis = vec![
-        ("ATTACHD__REDIS__SENTINELS", set.sentinels_env()),
-        ("ATTACHD__REDIS__SENTINEL_MASTER", MASTER_NAME.to_string()),
+    // A names the sentinels in one URL, B in the list form: the same deployment either way.
+    let url = format!("redis+sentinel://{}/{MASTER_NAME}", set.sentinels_env());
+    let redis = [
+        vec![("ATTACHD__REDIS__URL", url)],
+        vec![
+            ("ATTACHD__REDIS__SENTINELS", set.sentinels_env()),
+            ("ATTACHD__REDIS__SENTINEL_MASTER", MASTER_NAME.to_string()),
+        ],
     ];
     let old = set.master_port();
     failover_keeps_limits_tickets_and_the_lease(redis, move || {
@@ -250,7 +256,8 @@ async fn sentinel_failover_keeps_limits_tickets_and_the_lease() {
 #[tokio::test]
 async fn cluster_failover_keeps_limits_tickets_and_the_lease() {
     let mut set = ClusterSet::start();
-    let redis = vec![("ATTACHD__REDIS__CLUSTER_NODES", set.nodes_env())];
+    let nodes = vec![("ATTACHD__REDIS__CLUSTER_NODES", set.nodes_env())];
+    let redis = [nodes.clone(), nodes];
     // The master that holds pod alpha's control lease dies.
     let key = "attachd:{lease:alpha}";
     failover_keeps_limits_tickets_and_the_lease(redis, move || {

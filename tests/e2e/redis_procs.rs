@@ -1,30 +1,23 @@
-//! Real Redis deployments on loopback for the failover tests: a master, a replica and three
-//! sentinels; a three-master cluster with one replica each. Every process dies with its value.
+//! Real Redis on loopback: one server (killed and restarted on its port by outage tests), and
+//! the failover deployments: a master, a replica and three sentinels; a three-master cluster
+//! with one replica each. Every process dies with its value.
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::free_port;
 
-/// One `redis-server` (plain, replica, sentinel or cluster node), killed on drop.
-pub struct Proc {
+/// One `redis-server` (plain, replica, sentinel or cluster node) on a free loopback port,
+/// killed on drop.
+pub struct Redis {
     pub port: u16,
+    args: Vec<String>,
     child: Option<Child>,
     dir: tempfile::TempDir,
-}
-
-fn redis_server(args: &[String], dir: &std::path::Path) -> Child {
-    Command::new("redis-server")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("redis-server is required for this test (apt-get install redis-server): {e}")
-        })
 }
 
 /// `redis-cli -p PORT ARGS…`'s output, trimmed.
@@ -49,11 +42,27 @@ fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     panic!("{what} within {secs} s");
 }
 
-impl Proc {
+/// Whether a server answers `PING` on `port` (spoken directly: no redis-cli needed).
+fn pongs(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 16];
+    s.write_all(b"PING\r\n").is_ok()
+        && s.read(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+}
+
+impl Redis {
+    /// A plain server.
+    pub fn start() -> Redis {
+        Redis::with(&[])
+    }
+
     /// A server with `extra` arguments (after port, bind and no persistence).
-    fn start(extra: &[String]) -> Proc {
+    fn with(extra: &[String]) -> Redis {
         let port = free_port();
-        let dir = tempfile::tempdir().expect("tempdir");
         let mut args: Vec<String> = [
             "--port",
             &port.to_string(),
@@ -68,20 +77,11 @@ impl Proc {
         .map(|s| s.to_string())
         .collect();
         args.extend_from_slice(extra);
-        let child = redis_server(&args, dir.path());
-        let p = Proc {
-            port,
-            child: Some(child),
-            dir,
-        };
-        wait_until("redis-server answers PING", 10, || {
-            cli(port, &["PING"]) == "PONG"
-        });
-        p
+        Redis::launch(port, args, tempfile::tempdir().expect("tempdir"))
     }
 
     /// A sentinel watching `master_port` as `name` (quorum 2, down after 1 s).
-    fn sentinel(name: &str, master_port: u16) -> Proc {
+    fn sentinel(name: &str, master_port: u16) -> Redis {
         let port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
         let conf = dir.path().join("sentinel.conf");
@@ -94,19 +94,35 @@ impl Proc {
             ),
         )
         .expect("sentinel.conf");
-        let child = redis_server(
-            &[conf.display().to_string(), "--sentinel".to_string()],
-            dir.path(),
-        );
-        let p = Proc {
+        let args = vec![conf.display().to_string(), "--sentinel".to_string()];
+        Redis::launch(port, args, dir)
+    }
+
+    fn launch(port: u16, args: Vec<String>, dir: tempfile::TempDir) -> Redis {
+        let mut r = Redis {
             port,
-            child: Some(child),
+            args,
+            child: None,
             dir,
         };
-        wait_until("redis-server --sentinel answers PING", 10, || {
-            cli(port, &["PING"]) == "PONG"
-        });
-        p
+        r.spawn();
+        r
+    }
+
+    /// Runs the server (in its directory, on its port) and waits until it answers.
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server is required for this test (apt-get install redis-server): {e}")
+            });
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("redis-server answers PING", 10, || pongs(port));
     }
 
     pub fn url(&self) -> String {
@@ -123,9 +139,15 @@ impl Proc {
             let _ = c.wait();
         }
     }
+
+    /// Kills the server and starts it again on the same port (its data is gone).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
 }
 
-impl Drop for Proc {
+impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
     }
@@ -133,17 +155,17 @@ impl Drop for Proc {
 
 /// A master, one replica and three sentinels monitoring it as `mymaster`.
 pub struct SentinelSet {
-    pub master: Proc,
-    pub replica: Proc,
-    pub sentinels: Vec<Proc>,
+    pub master: Redis,
+    pub replica: Redis,
+    pub sentinels: Vec<Redis>,
 }
 
 pub const MASTER_NAME: &str = "mymaster";
 
 impl SentinelSet {
     pub fn start() -> SentinelSet {
-        let master = Proc::start(&[]);
-        let replica = Proc::start(&[
+        let master = Redis::start();
+        let replica = Redis::with(&[
             "--replicaof".into(),
             "127.0.0.1".into(),
             master.port.to_string(),
@@ -151,8 +173,8 @@ impl SentinelSet {
         wait_until("the replica is in sync", 15, || {
             cli(replica.port, &["INFO", "replication"]).contains("master_link_status:up")
         });
-        let sentinels: Vec<Proc> = (0..3)
-            .map(|_| Proc::sentinel(MASTER_NAME, master.port))
+        let sentinels: Vec<Redis> = (0..3)
+            .map(|_| Redis::sentinel(MASTER_NAME, master.port))
             .collect();
         let set = SentinelSet {
             master,
@@ -182,7 +204,7 @@ impl SentinelSet {
     pub fn sentinels_env(&self) -> String {
         self.sentinels
             .iter()
-            .map(Proc::addr)
+            .map(Redis::addr)
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -211,14 +233,14 @@ impl SentinelSet {
 /// Three masters with one replica each, cluster-enabled, slots spread by `redis-cli --cluster
 /// create`.
 pub struct ClusterSet {
-    pub nodes: Vec<Proc>,
+    pub nodes: Vec<Redis>,
 }
 
 impl ClusterSet {
     pub fn start() -> ClusterSet {
-        let nodes: Vec<Proc> = (0..6)
+        let nodes: Vec<Redis> = (0..6)
             .map(|_| {
-                Proc::start(&[
+                Redis::with(&[
                     "--cluster-enabled".into(),
                     "yes".into(),
                     "--cluster-config-file".into(),
@@ -233,7 +255,7 @@ impl ClusterSet {
             })
             .collect();
         let mut args = vec!["--cluster".to_string(), "create".to_string()];
-        args.extend(nodes.iter().map(Proc::addr));
+        args.extend(nodes.iter().map(Redis::addr));
         args.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
         let out = Command::new("redis-cli")
             .args(&args)
@@ -259,7 +281,7 @@ impl ClusterSet {
     pub fn nodes_env(&self) -> String {
         self.nodes
             .iter()
-            .map(Proc::addr)
+            .map(Redis::addr)
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -312,7 +334,7 @@ impl ClusterSet {
         self.nodes[i].kill();
         let dead = self.nodes[i].port;
         wait_until("the cluster promotes the dead master's replica", 30, || {
-            let live: Vec<&Proc> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+            let live: Vec<&Redis> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
             live.iter()
                 .all(|n| cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
                 && self
