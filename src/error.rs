@@ -78,6 +78,9 @@ pub enum ApiError {
     /// The server is draining.
     #[error("server is shutting down")]
     ShuttingDown,
+    /// This replica holds `server.max_connections` connections.
+    #[error("this server holds all the connections it can; retry, or another replica")]
+    AtCapacity,
     /// A bug or unexpected condition; details go to the log, never to the client.
     #[error("internal error")]
     Internal(String),
@@ -180,6 +183,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BackendUnavailable(_) => "backend_unavailable",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::AtCapacity => "at_capacity",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -204,7 +208,7 @@ impl ApiError {
 
     /// The refusals of the attach handshake (SPEC §4, plus malformed upgrades and draining),
     /// for exporting their metrics at zero.
-    pub fn handshake_refusals() -> [ApiError; 16] {
+    pub fn handshake_refusals() -> [ApiError; 17] {
         [
             ApiError::TokenInUrl,
             ApiError::OriginNotAllowed,
@@ -223,6 +227,7 @@ impl ApiError {
             ApiError::UpgradeRequired,
             ApiError::BackendUnavailable(String::new()),
             ApiError::ShuttingDown,
+            ApiError::AtCapacity,
             ApiError::Internal(String::new()),
         ]
     }
@@ -257,7 +262,8 @@ impl ApiError {
             | ApiError::RecordingUnavailable
             | ApiError::RedisUnavailable
             | ApiError::JwksUnavailable
-            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::ShuttingDown
+            | ApiError::AtCapacity => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BackendUnavailable(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -286,8 +292,15 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut resp = HttpResponse::build(self.status());
-        if let ApiError::RateLimited { retry_after_secs } = self {
-            resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        match self {
+            ApiError::RateLimited { retry_after_secs } => {
+                resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // Connections close all the time: a second is a fair wait (or try another replica).
+            ApiError::AtCapacity => {
+                resp.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
         }
         resp.insert_header((header::CACHE_CONTROL, "no-store"));
         resp.content_type("application/json").body(self.body_json())
@@ -334,6 +347,7 @@ mod tests {
                 | ApiError::MethodNotAllowed
                 | ApiError::BackendUnavailable(_)
                 | ApiError::ShuttingDown
+                | ApiError::AtCapacity
                 | ApiError::Internal(_) => {}
             }
         }
@@ -412,6 +426,7 @@ mod tests {
             (ApiError::RedisUnavailable, 503, "redis_unavailable"),
             (ApiError::RecordingUnavailable, 503, "recording_unavailable"),
             (ApiError::JwksUnavailable, 503, "jwks_unavailable"),
+            (ApiError::AtCapacity, 503, "at_capacity"),
             (ApiError::UnsupportedProtocol, 400, "unsupported_protocol"),
             (ApiError::CommandNotAllowed, 400, "command_not_allowed"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),

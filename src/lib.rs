@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod capacity;
 pub mod catalog;
 pub mod cli;
 pub mod client_ip;

@@ -25,6 +25,7 @@ use attachd_actors::metrics;
 use futures_util::future::ready;
 
 use crate::auth::{Authenticator, Principal};
+use crate::capacity::{self, Capacity};
 use crate::catalog::{Catalog, KubeCatalog};
 use crate::config::Settings;
 use crate::http;
@@ -216,6 +217,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     .map_err(|e| StartError::Audit(e.to_string()))?;
     // Dev origins name the port actually bound (`:0` included).
     let origins = settings.effective_origins(listeners.api_addr().port());
+    let capacity = Capacity::new(capacity::max_connections(settings.server.max_connections));
     let shared = shared_stores(&settings).await?;
     if let Some(redis) = &shared.redis {
         attachd_actors::audit::remote::anchor_in_redis(&audit, redis.clone()).await;
@@ -268,6 +270,7 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
         recorder,
         origins,
         draining: Default::default(),
+        capacity: capacity.clone(),
     });
 
     let web_root = settings.server.web_root.clone();
@@ -306,20 +309,30 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
                 .finish(app_factory(make_app()))
         };
     }
+    // Each connection takes its place in `server.max_connections` here (see capacity.rs);
+    // one past the headroom is dropped, so closed, before anything is read.
     let builder = match tls {
         Some(cfg) => builder.listen("attachd", listeners.api, move || {
-            tls_connections(cfg.clone(), handshake_timeout, conns.clone())
-                .and_then(http_service!().map_err(TlsError::Service))
+            tls_connections(
+                cfg.clone(),
+                handshake_timeout,
+                conns.clone(),
+                capacity.clone(),
+            )
+            .and_then(http_service!().map_err(TlsError::Service))
         }),
         None => builder.listen("attachd", listeners.api, move || {
-            let conns = conns.clone();
+            let (conns, capacity) = (conns.clone(), capacity.clone());
             fn_service(move |io: TcpStream| {
                 let peer = io.peer_addr().ok();
-                ready(Ok::<_, DispatchError>((
-                    Guarded::new(io, handshake_timeout, conns.clone()),
-                    Protocol::Http1,
-                    peer,
-                )))
+                ready(match capacity.admit() {
+                    Some(permit) => Ok((
+                        Guarded::new(io, handshake_timeout, conns.clone(), permit),
+                        Protocol::Http1,
+                        peer,
+                    )),
+                    None => Err(over_capacity()),
+                })
             })
             .and_then(http_service!())
         }),
@@ -327,13 +340,17 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     let server = builder.run();
 
     let admin_state = state.clone();
+    // The probes answer here whatever the API listener holds; this listener's own connections
+    // are few and come out of the open-file reserve.
     let admin = HttpServer::new(move || {
         App::new()
             .app_data(admin_state.clone())
             .route("/metrics", web::get().to(http::ops::metrics))
             .route("/healthz", web::get().to(http::ops::healthz))
+            .route("/readyz", web::get().to(http::ops::readyz))
     })
     .workers(1)
+    .max_connections(capacity::ADMIN_CONNECTIONS)
     .disable_signals();
     let admin = admin.listen(listeners.admin)?.run();
 
@@ -376,11 +393,19 @@ pub async fn run(settings: Settings, listeners: Listeners) -> Result<(), StartEr
     Ok(())
 }
 
-/// TLS connections (HTTP/1.1 by ALPN) with their request heads checked by `http::wire`.
+/// The error that ends a connection accepted past `server.max_connections` and its headroom.
+fn over_capacity() -> DispatchError {
+    DispatchError::Io(std::io::Error::other("at capacity"))
+}
+
+/// TLS connections (HTTP/1.1 by ALPN) with their request heads checked by `http::wire`. A TLS
+/// connection takes its place in `server.max_connections` once its handshake is done
+/// (handshakes in progress are bounded by actix-tls, 256 per worker).
 fn tls_connections(
     mut cfg: rustls::ServerConfig,
     head_timeout: Duration,
     drain: Draining,
+    capacity: Arc<Capacity>,
 ) -> impl ServiceFactory<
     TcpStream,
     Config = (),
@@ -398,11 +423,14 @@ fn tls_connections(
         .map_err(TlsError::into_service_error)
         .and_then(move |io: TlsStream<TcpStream>| {
             let peer = io.get_ref().0.peer_addr().ok();
-            ready(Ok((
-                Guarded::new(io, head_timeout, drain.clone()),
-                Protocol::Http1,
-                peer,
-            )))
+            ready(match capacity.admit() {
+                Some(permit) => Ok((
+                    Guarded::new(io, head_timeout, drain.clone(), permit),
+                    Protocol::Http1,
+                    peer,
+                )),
+                None => Err(TlsError::Service(over_capacity())),
+            })
         })
 }
 

@@ -38,6 +38,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// Redis health, when `redis.url` is set.
     pub redis: Option<Arc<attachd_actors::redis::RedisHealth>>,
+    /// Open API connections against `server.max_connections`.
+    pub capacity: Arc<crate::capacity::Capacity>,
 }
 
 impl AppState {

@@ -234,6 +234,42 @@ pub static REDIS_DOWN: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
+/// Open client connections on the API listener, HTTP and WebSocket (set when metrics are
+/// gathered).
+pub static API_CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    must(
+        register_int_gauge!(
+            "attachd_api_connections",
+            "Open client connections on the API listener (HTTP and WebSocket)"
+        ),
+        "attachd_api_connections",
+    )
+});
+
+/// `server.max_connections` in force.
+pub static API_CONNECTIONS_MAX: LazyLock<IntGauge> = LazyLock::new(|| {
+    must(
+        register_int_gauge!(
+            "attachd_api_connections_max",
+            "server.max_connections: past it attaches get 503 at_capacity"
+        ),
+        "attachd_api_connections_max",
+    )
+});
+
+/// Connections refused for capacity: `answered` (an attach got 503 `at_capacity`) or `closed`
+/// (closed as soon as accepted, past the headroom).
+pub static CAPACITY_REFUSALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    must(
+        register_int_counter_vec!(
+            "attachd_capacity_refusals_total",
+            "Connections refused at capacity: answered 503 at_capacity, or closed when accepted",
+            &["how"]
+        ),
+        "attachd_capacity_refusals_total",
+    )
+});
+
 /// The label values of `attachd_rate_limit_decisions_total` that dashboards are drawn over.
 const RATE_LIMITS: [&str; 2] = ["ip_attempts", "connections"];
 
@@ -264,6 +300,11 @@ pub fn init() {
     }
     LazyLock::force(&READY);
     LazyLock::force(&REDIS_DOWN);
+    LazyLock::force(&API_CONNECTIONS);
+    LazyLock::force(&API_CONNECTIONS_MAX);
+    for how in ["answered", "closed"] {
+        CAPACITY_REFUSALS.with_label_values(&[how]);
+    }
     LazyLock::force(&BYTES_OUT);
     LazyLock::force(&BYTES_IN);
     LazyLock::force(&SLOW_CONSUMER_CLOSES);

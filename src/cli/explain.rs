@@ -25,6 +25,7 @@ pub fn failure(f: &Failure) -> String {
                 (429, Some("too_many_connections")) => "too many connections for this token",
                 (429, Some("session_full")) => "the session is full",
                 (429, _) => "too many attempts",
+                (503, Some("at_capacity")) => "the server holds all the connections it can",
                 (503, _) => "the server is unavailable",
                 (400, Some("token_in_url")) => "a credential was sent in the URL",
                 (400, _) => "the server refused the request",
@@ -162,6 +163,7 @@ mod tests {
             "too many attempts (HTTP 429 rate_limited); retry after 12 s"
         );
         assert!(failure(&refused(503, "audit_unavailable")).contains("unavailable"));
+        assert!(failure(&refused(503, "at_capacity")).contains("all the connections it can"));
         assert!(failure(&refused(404, "not_found")).contains("no such session"));
         assert!(failure(&refused(403, "forbidden")).contains("scope"));
         for (f, again) in [
@@ -170,6 +172,7 @@ mod tests {
             (refused(404, "not_found"), false),
             (refused(429, "rate_limited"), true),
             (refused(503, "audit_unavailable"), true),
+            (refused(503, "at_capacity"), true),
             (Failure::Unreachable("refused".into()), true),
         ] {
             assert_eq!(retriable(&f), again, "{f:?}");

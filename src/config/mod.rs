@@ -227,6 +227,11 @@ mod tests {
         s.recording.max_file_bytes = ByteSize::mib(1);
         s.recording.retention = Duration::ZERO;
         assert_eq!(s.validate().unwrap_err().key, "recording.retention");
+        s.recording.retention = Duration::from_secs(60);
+        s.server.max_connections = Some(0);
+        assert_eq!(s.validate().unwrap_err().key, "server.max_connections");
+        s.server.max_connections = Some(19_000);
+        s.validate().unwrap();
     }
 
     #[test]

@@ -188,16 +188,18 @@ fn node_url(node: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn redis_is_one_server_sentinels_or_a_cluster() {
+    /// The topology of a `[redis]` section, or the key its validation names.
+    fn r(toml: &str) -> Result<Option<Topology>, String> {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("attachd.toml");
-        let r = |toml: &str| -> Result<Option<Topology>, String> {
-            std::fs::write(&file, format!("[redis]\n{toml}\n")).unwrap();
-            let s = super::super::load(Some(&file), true).map_err(|e| e.key.clone())?;
-            s.redis.validate().map_err(|e| e.key)?;
-            Ok(s.redis.topology())
-        };
+        std::fs::write(&file, format!("[redis]\n{toml}\n")).unwrap();
+        let s = super::super::load(Some(&file), true).map_err(|e| e.key.clone())?;
+        s.redis.validate().map_err(|e| e.key)?;
+        Ok(s.redis.topology())
+    }
+
+    #[test]
+    fn redis_is_one_server_sentinels_or_a_cluster() {
         assert_eq!(r(""), Ok(None));
         assert_eq!(
             r("sentinels = [\"127.0.0.1:26379\", \"redis://h:26380\"]\nsentinel_master = \"m\""),
@@ -229,14 +231,6 @@ mod tests {
 
     #[test]
     fn a_sentinel_url_is_the_sentinel_list_and_master() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("attachd.toml");
-        let r = |toml: &str| -> Result<Option<Topology>, String> {
-            std::fs::write(&file, format!("[redis]\n{toml}\n")).unwrap();
-            let s = super::super::load(Some(&file), true).map_err(|e| e.key.clone())?;
-            s.redis.validate().map_err(|e| e.key)?;
-            Ok(s.redis.topology())
-        };
         let listed = r("sentinels = [\"127.0.0.1:26379\", \"h:26380\"]\nsentinel_master = \"m\"");
         assert_eq!(
             r("url = \"redis+sentinel://127.0.0.1:26379,h:26380/m\""),

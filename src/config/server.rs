@@ -41,6 +41,9 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Mounts `/__conformance/echo` for frame-level tests; refused in prod.
     pub conformance_echo: bool,
+    /// Client connections (HTTP and WebSocket) past which attaches get 503 `at_capacity`;
+    /// none = the open-file limit less a reserve (`capacity::default_max`).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +61,7 @@ impl Default for ServerSettings {
             web_root: PathBuf::from("web/dist"),
             max_body_bytes: 64 * 1024,
             conformance_echo: false,
+            max_connections: None,
         }
     }
 }
@@ -127,6 +131,12 @@ impl ServerSettings {
             return Err(ConfigError::new(
                 "server.conformance_echo",
                 "the conformance echo endpoint is for tests only and cannot run in prod",
+            ));
+        }
+        if self.max_connections == Some(0) {
+            return Err(ConfigError::new(
+                "server.max_connections",
+                "must be at least 1 (leave it out for the open-file limit less a reserve)",
             ));
         }
         nonzero("server.handshake_timeout", self.handshake_timeout)

@@ -196,7 +196,7 @@ impl Attempted<'_> {
             description = "`rate_limited` (with Retry-After), `too_many_connections` or `session_full`"),
         (status = 502, body = ErrorBody, description = "`backend_unavailable`"),
         (status = 503, body = ErrorBody,
-            description = "`audit_unavailable`, `recording_unavailable`, `redis_unavailable` or `shutting_down`"),
+            description = "`audit_unavailable`, `recording_unavailable`, `redis_unavailable`, `shutting_down`, or `at_capacity` (with Retry-After: the replica holds `server.max_connections` connections; the ticket is not used up)"),
     ),
     security(("bearer" = [])))]
 pub async fn attach(
@@ -234,6 +234,10 @@ pub async fn attach(
     }
     if st.is_draining() {
         return Err(att.refuse(ApiError::ShuttingDown));
+    }
+    // Before the ticket is redeemed: a client told `at_capacity` may retry with it elsewhere.
+    if st.capacity.refuses_attach() {
+        return Err(att.refuse(ApiError::AtCapacity));
     }
     if actix_http::ws::verify_handshake(req.head()).is_err() || !upgrade::can_take_socket(&req) {
         return Err(att.refuse(ApiError::UpgradeRequired));
@@ -383,7 +387,14 @@ pub async fn attach(
     Ok(upgrade::switching_protocols(
         resp,
         Accept::new(move |up: Upgraded| {
-            let socket = WsSocket::new(up.io, &up.early, out_rx, max_message, read_pause.clone());
+            let socket = WsSocket::new(
+                up.io,
+                &up.early,
+                up.permit,
+                out_rx,
+                max_message,
+                read_pause.clone(),
+            );
             Connection::create(move |ctx| {
                 ctx.add_stream(socket);
                 Connection::new(identity, cfg, hub, out_tx, slots, audit, read_pause)

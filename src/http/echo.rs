@@ -35,7 +35,14 @@ pub async fn echo(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRespo
     Ok(upgrade::switching_protocols(
         resp,
         Accept::new(move |up: Upgraded| {
-            let mut socket = WsSocket::new(up.io, &up.early, rx, max_message, Default::default());
+            let mut socket = WsSocket::new(
+                up.io,
+                &up.early,
+                up.permit,
+                rx,
+                max_message,
+                Default::default(),
+            );
             actix_web::rt::spawn(async move {
                 while let Some(frame) = socket.next().await {
                     let out = match frame {

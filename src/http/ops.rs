@@ -81,13 +81,14 @@ fn readiness(st: &AppState) -> (bool, serde_json::Value) {
     (ready, body)
 }
 
-/// `GET /metrics` (admin listener). Readiness and Redis health are sampled into their gauges
-/// first, so alerts see them even where nothing polls `/readyz`.
+/// `GET /metrics` (admin listener). Readiness, Redis health and open API connections are
+/// sampled into their gauges first, so alerts see them even where nothing polls `/readyz`.
 pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
     let (ready, _) = readiness(&st);
     metrics::READY.set(i64::from(ready));
     let down = crate::redis_state::status(&st) == crate::redis_state::RedisStatus::Down;
     metrics::REDIS_DOWN.set(i64::from(down));
+    metrics::API_CONNECTIONS.set(i64::try_from(st.capacity.open()).unwrap_or(i64::MAX));
     let families = prometheus::gather();
     let mut buf = Vec::new();
     if prometheus::TextEncoder::new()

@@ -30,6 +30,7 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 use tokio::time::{sleep, Sleep};
 
+use crate::capacity::Permit;
 use crate::error::ApiError;
 use crate::ws::upgrade::Transport;
 
@@ -84,11 +85,13 @@ pub struct Guarded<T> {
     drain: Draining,
     /// Registered while a read waits, so the drain wakes it.
     drain_wait: Option<Pin<Box<OwnedNotified>>>,
+    /// The connection's place in `server.max_connections`; an upgraded socket takes it along.
+    permit: Option<Permit>,
 }
 
 impl<T> Guarded<T> {
     /// Wraps a fresh connection; its first head must be complete within `head_timeout`.
-    pub fn new(io: T, head_timeout: Duration, drain: Draining) -> Self {
+    pub fn new(io: T, head_timeout: Duration, drain: Draining, permit: Permit) -> Self {
         Guarded {
             io,
             shadow: Some(Shadow {
@@ -102,6 +105,7 @@ impl<T> Guarded<T> {
             head_timeout,
             drain,
             drain_wait: None,
+            permit: Some(permit),
         }
     }
 
@@ -329,6 +333,7 @@ impl<T: Transport> Transport for Guarded<T> {
             head_timeout,
             cut,
             drain,
+            permit,
             ..
         } = self;
         io.detach().map_err(|io| Guarded {
@@ -339,7 +344,12 @@ impl<T: Transport> Transport for Guarded<T> {
             head_timeout,
             drain,
             drain_wait: None,
+            permit,
         })
+    }
+
+    fn take_permit(&mut self) -> Option<Permit> {
+        self.permit.take()
     }
 }
 

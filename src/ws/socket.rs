@@ -20,6 +20,7 @@ use futures_util::{Future, Stream};
 use smallvec::SmallVec;
 use tokio::time::Sleep;
 
+use crate::capacity::Permit;
 use crate::ws::decode::FrameDecoder;
 use crate::ws::frame::{self, MAX_HEADER};
 
@@ -90,13 +91,17 @@ pub struct WsSocket {
     pause: std::sync::Arc<ReadPause>,
     pause_timer: Option<Pin<Box<Sleep>>>,
     ended: bool,
+    /// The socket's place in `server.max_connections`, given back when it is dropped.
+    _permit: Option<Permit>,
 }
 
 impl WsSocket {
-    /// Takes over `io`; `early` holds bytes the client sent right behind its handshake.
+    /// Takes over `io`; `early` holds bytes the client sent right behind its handshake, and
+    /// `permit` the socket's place in `server.max_connections` while it is open.
     pub fn new(
         io: Box<dyn WsIo>,
         early: &[u8],
+        permit: Option<Permit>,
         out: OutboundRx,
         max_message: usize,
         pause: std::sync::Arc<ReadPause>,
@@ -117,6 +122,7 @@ impl WsSocket {
             pause,
             pause_timer: None,
             ended: false,
+            _permit: permit,
         }
     }
 

@@ -25,6 +25,7 @@ use bytes::BytesMut;
 use futures_util::future::LocalBoxFuture;
 use futures_util::SinkExt;
 
+use crate::capacity::Permit;
 use crate::ws::socket::WsIo;
 
 /// How long writing a handshake answer may take before the socket is given up.
@@ -45,6 +46,8 @@ pub struct Upgraded {
     pub io: Box<dyn WsIo>,
     /// Bytes already read past the handshake.
     pub early: BytesMut,
+    /// The connection's place in `server.max_connections`, held as long as the socket.
+    pub permit: Option<Permit>,
 }
 
 /// Put into a 101 response's extensions: runs once the 101 is on the wire (or failed to get
@@ -87,6 +90,10 @@ pub trait Transport: WsIo + Sized {
     /// Takes the socket off this thread's reactor, to be registered on another one; `Err`
     /// gives it back when it cannot move.
     fn detach(self) -> Result<std::io::Result<std::net::TcpStream>, Self>;
+    /// The connection's capacity permit, to travel with the upgraded socket.
+    fn take_permit(&mut self) -> Option<Permit> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -141,38 +148,45 @@ impl AsyncWrite for Broken {
     }
 }
 
-/// Runs `take` on `home` with the socket moved there, or here if that thread has stopped.
-fn take_on(
-    home: &ArbiterHandle,
-    moved: std::io::Result<std::net::TcpStream>,
+/// A socket on its way to another thread, with what goes along.
+struct Moving {
+    socket: std::io::Result<std::net::TcpStream>,
     early: BytesMut,
+    permit: Option<Permit>,
     take: Box<dyn FnOnce(Upgraded) + Send>,
-) {
-    fn run(
-        moved: std::io::Result<std::net::TcpStream>,
-        early: BytesMut,
-        take: Box<dyn FnOnce(Upgraded) + Send>,
-    ) {
-        let io: Box<dyn WsIo> = match moved.and_then(TcpStream::from_std) {
+}
+
+impl Moving {
+    /// Registers the socket on this thread's reactor and hands it to its owner.
+    fn arrive(self) {
+        let io: Box<dyn WsIo> = match self.socket.and_then(TcpStream::from_std) {
             Ok(tcp) => Box::new(tcp),
             Err(e) => {
                 tracing::warn!(error = %e, "socket could not move to its session's thread");
                 Box::new(Broken)
             }
         };
-        take(Upgraded { io, early });
+        (self.take)(Upgraded {
+            io,
+            early: self.early,
+            permit: self.permit,
+        });
     }
+}
+
+/// Runs the moving socket's owner on `home`, or here if that thread has stopped.
+fn take_on(home: &ArbiterHandle, moving: Moving) {
     // Handed over once: if `home` refuses the task, it comes back and runs here.
-    let parcel = Arc::new(Mutex::new(Some((moved, early, take))));
+    let parcel = Arc::new(Mutex::new(Some(moving)));
     let remote = Arc::clone(&parcel);
     let sent = home.spawn(async move {
-        if let Some((m, e, t)) = remote.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            run(m, e, t);
+        if let Some(m) = remote.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            m.arrive();
         }
     });
     if !sent {
-        if let Some((m, e, t)) = parcel.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            run(m, e, t);
+        if let Some(m) = parcel.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            m.arrive();
         }
     }
 }
@@ -268,19 +282,30 @@ async fn answer<T: Transport>(res: Response<BoxBody>, mut framed: Framed<T, h1::
         if !matches!(sent, Ok(Ok(()))) {
             tracing::debug!("101 not delivered; the connection will see the broken socket");
         }
-        let parts = framed.into_parts();
+        let mut parts = framed.into_parts();
         let early = parts.read_buf;
+        let permit = parts.io.take_permit();
         match home {
             Some(home) => match parts.io.detach() {
-                Ok(moved) => take_on(&home, moved, early, take),
+                Ok(socket) => take_on(
+                    &home,
+                    Moving {
+                        socket,
+                        early,
+                        permit,
+                        take,
+                    },
+                ),
                 Err(io) => take(Upgraded {
                     io: Box::new(io),
                     early,
+                    permit,
                 }),
             },
             None => take(Upgraded {
                 io: Box::new(parts.io),
                 early,
+                permit,
             }),
         }
         return;

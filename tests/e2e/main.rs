@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod authz_matrix;
 mod canary;
+mod capacity;
 mod cli;
 mod conformance;
 mod core;

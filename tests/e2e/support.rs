@@ -168,6 +168,8 @@ pub struct Server {
     pub env: Vec<(String, String)>,
     pub extra_toml: String,
     pub tls: bool,
+    /// The open-file limit (soft and hard) attachd runs under, when set.
+    pub nofile: Option<u64>,
 }
 
 /// How to start a server.
@@ -181,6 +183,8 @@ pub struct Opts {
     pub dev: bool,
     /// The listener speaks TLS (health is probed with openssl).
     pub tls: bool,
+    /// Runs attachd with this open-file limit (soft and hard, so it cannot raise it).
+    pub nofile: Option<u64>,
 }
 
 impl Opts {
@@ -198,6 +202,10 @@ impl Opts {
             .env("ATTACHD__SERVER__TLS_CERT", cert.to_str().unwrap())
             .env("ATTACHD__SERVER__TLS_KEY", key.to_str().unwrap())
             .tls()
+    }
+    pub fn nofile(mut self, n: u64) -> Self {
+        self.nofile = Some(n);
+        self
     }
     pub fn toml(mut self, t: &str) -> Self {
         self.toml.push_str(t);
@@ -219,6 +227,7 @@ impl Server {
             env: opts.env.clone(),
             extra_toml: opts.toml.clone(),
             tls: opts.tls,
+            nofile: opts.nofile,
         };
         srv.spawn(opts.dev);
         srv
@@ -295,6 +304,20 @@ impl Server {
         cmd.env("ATTACHD__LIMITS__IP_ATTEMPTS", "100000");
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            let lim = rustix::process::Rlimit {
+                current: Some(n),
+                maximum: Some(n),
+            };
+            // SAFETY: only setrlimit (a system call, async-signal-safe) runs in the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    rustix::process::setrlimit(rustix::process::Resource::Nofile, lim)
+                        .map_err(std::io::Error::from)
+                });
+            }
         }
         let mut child = cmd.spawn().expect("spawn attachd");
         // Copy output from the test process, so limits set on attachd never apply to its log.

@@ -34,6 +34,7 @@ export const API_ERROR = {
   METHOD_NOT_ALLOWED: 'method_not_allowed',
   BACKEND_UNAVAILABLE: 'backend_unavailable',
   SHUTTING_DOWN: 'shutting_down',
+  AT_CAPACITY: 'at_capacity',
   INTERNAL: 'internal',
 } as const;
 
