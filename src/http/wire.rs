@@ -360,10 +360,15 @@ mod tests {
 
     const HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 
+    fn guarded<T>(io: T) -> Guarded<T> {
+        let permit = crate::capacity::Capacity::new(1).admit().expect("room");
+        Guarded::new(io, Duration::from_millis(100), Draining::default(), permit)
+    }
+
     #[actix_web::test]
     async fn a_head_that_arrived_in_time_is_served_even_when_read_late() {
         let (mut client, server) = tokio::io::duplex(4096);
-        let mut g = Guarded::new(server, Duration::from_millis(100), Draining::default());
+        let mut g = guarded(server);
         client.write_all(HEAD).await.unwrap();
         // The worker gets to the connection only after the deadline.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -376,7 +381,7 @@ mod tests {
     #[actix_web::test]
     async fn a_head_still_incomplete_at_its_deadline_is_cut_with_408() {
         let (mut client, server) = tokio::io::duplex(4096);
-        let mut g = Guarded::new(server, Duration::from_millis(100), Draining::default());
+        let mut g = guarded(server);
         client.write_all(&HEAD[..20]).await.unwrap();
         let mut buf = vec![0u8; 256];
         assert_eq!(g.read(&mut buf).await.unwrap(), 20);
