@@ -131,6 +131,17 @@ impl From<attachd_actors::audit::AuditError> for ApiError {
     }
 }
 
+/// A file that is gone (a recording removed since it was listed) is not found; any other I/O
+/// failure is logged and shown as internal.
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::NotFound,
+            _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 /// The blocking pool refused or lost a job.
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
@@ -402,6 +413,25 @@ mod tests {
         assert_eq!(
             documented, rust,
             "README.md's error table differs from ApiError::{{status, code}}"
+        );
+    }
+
+    #[test]
+    fn io_errors_are_not_found_when_the_file_is_gone_and_internal_otherwise() {
+        use std::io::{Error, ErrorKind};
+        let gone = ApiError::from(Error::new(ErrorKind::NotFound, "recording removed"));
+        assert!(matches!(gone, ApiError::NotFound), "{gone:?}");
+        let denied = ApiError::from(Error::new(ErrorKind::PermissionDenied, "/data: denied"));
+        match &denied {
+            ApiError::Internal(detail) => assert!(detail.contains("denied"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(denied.status().as_u16(), 500);
+        assert!(
+            !String::from_utf8(denied.body_json())
+                .unwrap()
+                .contains("/data"),
+            "the detail goes to the log, never to the client"
         );
     }
 

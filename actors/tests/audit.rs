@@ -1,6 +1,9 @@
 //! Integration tests of the audit subsystem: the writer actor on real files (restart, rotation,
 //! failing sinks and recovery, locking) and verification, cross-checked by an independent Python
 //! verifier (`tests/tools/verify_audit.py`).
+//!
+//! Over 500 lines: each test is one failure mode of the single writer, and all share its file
+//! fixtures and the Python cross-check.
 
 use std::fs;
 use std::path::{Path, PathBuf};

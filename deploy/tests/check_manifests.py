@@ -8,6 +8,7 @@
 
 Exit status 0 when everything holds; otherwise every failure is printed and the status is 1.
 Needs: Python >= 3.11 (tomllib), PyYAML, kubectl >= 1.27 (kustomize v5).
+Over 500 lines: one short check per deployment rule; the rules, not the code, make it long.
 """
 
 from __future__ import annotations

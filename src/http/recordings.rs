@@ -34,10 +34,6 @@ pub struct RecordingView {
     pub verified: bool,
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(e.to_string())
-}
-
 /// The caller's view of a session's recordings: 404 unless the session is live in the
 /// caller's tenant or has recordings there (so ended sessions stay listable), then 403
 /// without `audit:read`.
@@ -47,10 +43,7 @@ async fn files_of(st: &AppState, p: &Principal, id: &str) -> Result<Vec<(String,
         p.tenant.clone(),
         id.to_owned(),
     );
-    let files = web::block(move || names::list_files(&dir, &tenant, &sid))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let files = web::block(move || names::list_files(&dir, &tenant, &sid)).await??;
     if files.is_empty() {
         visible(st, p, id).await?;
     }
@@ -73,8 +66,7 @@ pub async fn list_recordings(
     let dir = st.settings.recording.dir.clone();
     let (tenant, sid) = (p.tenant.clone(), id.into_inner());
     let views = web::block(move || -> Result<Vec<RecordingView>, ApiError> {
-        let idx =
-            ChunkIndex::load(&chain_files(&audit_path).map_err(internal)?).map_err(internal)?;
+        let idx = ChunkIndex::load(&chain_files(&audit_path)?)?;
         Ok(files
             .into_iter()
             .map(|(file, bytes)| {
@@ -94,8 +86,7 @@ pub async fn list_recordings(
             })
             .collect())
     })
-    .await
-    .map_err(internal)??;
+    .await??;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(views))
@@ -119,10 +110,8 @@ pub async fn get_recording(
     }
     let path: PathBuf = names::file_path(&st.settings.recording.dir, &p.tenant, &id, &file)
         .ok_or(ApiError::NotFound)?;
-    let data = web::block(move || std::fs::read(path))
-        .await
-        .map_err(internal)?
-        .map_err(|_| ApiError::NotFound)?;
+    // A file removed since the listing (retention) is a 404, through `From<io::Error>`.
+    let data = web::block(move || std::fs::read(path)).await??;
     Ok(HttpResponse::Ok()
         .content_type(ASCIICAST)
         .insert_header((header::CACHE_CONTROL, "no-store"))

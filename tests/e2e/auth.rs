@@ -1,5 +1,8 @@
 //! Authentication and authorization: static tokens, JWTs (HS256 and EdDSA), tenancy (404,
 //! never 403, across tenants), scopes (403), and the prod configuration rules at startup.
+//!
+//! Over 500 lines: each credential kind (static, HS256, EdDSA, JWKS) brings its own keys and
+//! server configuration, and its cases sit beside them.
 
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,5 +1,7 @@
 //! Secrets never leak: unique canaries in every credential position (header, cookie, bearer
 //! subprotocol, query string), on success and refusal paths, must not reach logs, audit or errors.
+//!
+//! Over 500 lines: one case per credential position, each checked on success and refusal paths.
 
 use std::time::{Duration, Instant};
 

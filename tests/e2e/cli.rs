@@ -1,5 +1,8 @@
 //! The command-line client (`attachd attach`, `attachd sessions`) driven inside real PTYs
 //! against a real attachd: typing, resizes, `~.`, exit codes, reconnects, refusals, TLS.
+//!
+//! Over 500 lines: each case drives the client in its own PTY, and reads top to bottom beside the
+//! PTY harness it uses.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -10,6 +10,8 @@
 //!
 //! Limits: `ws.max_message_bytes = 65536`, so Autobahn's 9.x sizes above 64 KiB must close
 //! with 1009. Every read has a timeout and every case a global deadline: a hang fails.
+//!
+//! Over 500 lines: one test per Autobahn case in the suite's order, so a case is found by its number.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, Weak};

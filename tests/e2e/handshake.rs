@@ -1,5 +1,7 @@
 //! Every refusal of the attach handshake (SPEC §4), subprotocol negotiation, and the audit of
 //! each attempt. Refusals are checked with a raw HTTP upgrade so nothing hides the status.
+//!
+//! Over 500 lines: one test per SPEC §4 refusal, in SPEC order.
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::redis_procs::Redis;
 use crate::support::*;
 
 /// Everything a client receives for `dur`: output as text, and the JSON frames.

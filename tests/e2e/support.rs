@@ -1,5 +1,8 @@
 //! Test support: real attachd processes on loopback ports they pick, known API tokens, an HTTP
 //! client and WebSocket clients (a library client and a raw-socket one for framing cases).
+//!
+//! Over 500 lines: the harness every e2e file shares (processes, tokens, HTTP, a library and a raw
+//! WebSocket client); a new kind of client goes into a module of its own.
 
 #![allow(dead_code)]
 

@@ -1,5 +1,7 @@
 //! Sessions are terminals (SPEC §8): a late joiner's screen judged cell by cell against the
 //! driver's by an independent emulator, resume without gaps, `resume_from` bounds, resize.
+//!
+//! Over 500 lines: the screen-fidelity cases share the pyte judge and their session fixtures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

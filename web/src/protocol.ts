@@ -1,5 +1,6 @@
 // attach.v1 client state machine: a pure reducer (state + event -> state) over the
 // SPEC §5/§8 text frames and WebSocket close codes, plus the close-code -> message/reconnect map.
+// Over 500 lines: one reducer over every frame and close code, whose cases follow SPEC §5's list.
 
 import { count, isObject, type Json, str } from './json';
 import { type Moderation, moderationNotice, parseModeration } from './moderation';
