@@ -89,16 +89,10 @@ impl ApiClient {
         })
     }
 
-    fn url(&self, path: &str) -> Result<Url, Failure> {
-        self.base
-            .join(path)
-            .map_err(|e| Failure::Local(format!("bad URL {path}: {e}")))
-    }
-
     async fn call(
         &self,
         method: Method,
-        path: &str,
+        path: &[&str],
         body: Option<serde_json::Value>,
     ) -> Result<(StatusCode, bytes::Bytes), Failure> {
         let mut bearer = HeaderValue::from_str(&self.token.bearer())
@@ -106,7 +100,7 @@ impl ApiClient {
         bearer.set_sensitive(true);
         let mut req = self
             .http
-            .request(method, self.url(path)?)
+            .request(method, endpoint(&self.base, path))
             .header(AUTHORIZATION, bearer);
         if let Some(b) = body {
             req = req.json(&b);
@@ -124,10 +118,12 @@ impl ApiClient {
     async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
-        path: &str,
+        path: &[&str],
         body: Option<serde_json::Value>,
     ) -> Result<(T, serde_json::Value), Failure> {
         let (_, bytes) = self.call(method, path, body).await?;
+        let url = endpoint(&self.base, path);
+        let path = url.path();
         let raw: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| Failure::Local(format!("unreadable answer from {path}: {e}")))?;
         let typed = serde_json::from_value(raw.clone())
@@ -137,7 +133,7 @@ impl ApiClient {
 
     /// `GET /api/v1/sessions`: the typed list and the raw JSON (for `--json`).
     pub async fn list_sessions(&self) -> Result<(SessionList, serde_json::Value), Failure> {
-        self.json(Method::GET, "/api/v1/sessions", None).await
+        self.json(Method::GET, &SESSIONS, None).await
     }
 
     /// `POST /api/v1/sessions`.
@@ -146,13 +142,12 @@ impl ApiClient {
         req: &CreateSession,
     ) -> Result<(SessionView, serde_json::Value), Failure> {
         let body = serde_json::to_value(req).map_err(|e| Failure::Local(e.to_string()))?;
-        self.json(Method::POST, "/api/v1/sessions", Some(body))
-            .await
+        self.json(Method::POST, &SESSIONS, Some(body)).await
     }
 
     /// `DELETE /api/v1/sessions/{id}`.
     pub async fn delete_session(&self, id: &str) -> Result<(), Failure> {
-        self.call(Method::DELETE, &session_path(id, ""), None)
+        self.call(Method::DELETE, &session_path(id, None), None)
             .await
             .map(|_| ())
     }
@@ -170,7 +165,7 @@ impl ApiClient {
             resume_from,
         };
         let body = serde_json::to_value(&req).map_err(|e| Failure::Local(e.to_string()))?;
-        let path = session_path(id, "/attach-tickets");
+        let path = session_path(id, Some("attach-tickets"));
         self.json(Method::POST, &path, Some(body))
             .await
             .map(|(t, _)| t)
@@ -184,23 +179,31 @@ impl ApiClient {
 
 /// The attach URL of a session (`ws://` or `wss://`): no credential ever goes in it.
 pub fn attach_url(base: &Url, id: &str) -> Result<Url, Failure> {
-    let mut url = base
-        .join(&session_path(id, "/attach"))
-        .map_err(|e| Failure::Local(format!("bad attach URL: {e}")))?;
+    let mut url = endpoint(base, &session_path(id, Some("attach")));
     let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
     url.set_scheme(scheme)
         .map_err(|()| Failure::Local("cannot make a WebSocket URL".into()))?;
     Ok(url)
 }
 
-/// `/api/v1/sessions/{id}{rest}` with the id percent-encoded as one path segment.
-fn session_path(id: &str, rest: &str) -> String {
-    let mut url = Url::parse("http://x/api/v1/sessions/").expect("static URL");
+/// The path of the session collection, as segments.
+const SESSIONS: [&str; 3] = ["api", "v1", "sessions"];
+
+/// The segments of `/api/v1/sessions/{id}[/{rest}]`.
+fn session_path<'a>(id: &'a str, rest: Option<&'a str>) -> Vec<&'a str> {
+    SESSIONS.into_iter().chain([id]).chain(rest).collect()
+}
+
+/// `base` with `segments` appended to its path, each percent-encoded as one segment. The
+/// base's own path is kept, with or without its trailing slash: behind a reverse proxy at
+/// `https://host/attachd/` the sessions are at `https://host/attachd/api/v1/sessions`.
+pub fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
     url.path_segments_mut()
-        .expect("http URLs have segments")
+        .expect("parse_server admits only http and https URLs, which have a path")
         .pop_if_empty()
-        .push(id);
-    format!("{}{rest}", url.path())
+        .extend(segments);
+    url
 }
 
 fn unreachable(e: reqwest::Error) -> Failure {
@@ -216,7 +219,8 @@ fn unreachable(e: reqwest::Error) -> Failure {
     Failure::Unreachable(text)
 }
 
-/// Parses `--server`: an `http` or `https` URL without credentials or a query.
+/// Parses `--server`: an `http` or `https` URL, perhaps with a path prefix (a gateway behind
+/// a reverse proxy), without credentials, a query or a fragment.
 pub fn parse_server(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| format!("--server {s:?} is not a URL: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -224,8 +228,12 @@ pub fn parse_server(s: &str) -> Result<Url, String> {
             "--server must be an http:// or https:// URL, not {s:?}"
         ));
     }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
-        return Err("--server must not carry credentials or a query".into());
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err("--server must not carry credentials, a query or a fragment".into());
     }
     Ok(url)
 }
@@ -234,26 +242,60 @@ pub fn parse_server(s: &str) -> Result<Url, String> {
 mod tests {
     use super::*;
 
+    fn at(server: &str, segments: &[&str]) -> String {
+        endpoint(&parse_server(server).unwrap(), segments).to_string()
+    }
+
     #[test]
     fn paths_and_urls() {
+        let plain = parse_server("http://127.0.0.1:8080").unwrap();
         assert_eq!(
-            session_path("s-1", "/attach"),
+            endpoint(&plain, &session_path("s-1", Some("attach"))).path(),
             "/api/v1/sessions/s-1/attach"
         );
-        assert_eq!(session_path("a/b?c", ""), "/api/v1/sessions/a%2Fb%3Fc");
+        assert_eq!(
+            endpoint(&plain, &session_path("a/b?c", None)).path(),
+            "/api/v1/sessions/a%2Fb%3Fc"
+        );
         assert!(parse_server("ftp://x").is_err());
         assert!(parse_server("http://u:p@x").is_err());
         assert!(parse_server("http://x/?token=1").is_err());
+        assert!(parse_server("http://x/#frag").is_err());
         let base = parse_server("https://gw.example.com:8443").unwrap();
         assert_eq!(
             attach_url(&base, "s-1").unwrap().as_str(),
             "wss://gw.example.com:8443/api/v1/sessions/s-1/attach"
         );
-        let plain = parse_server("http://127.0.0.1:8080").unwrap();
         assert_eq!(
             attach_url(&plain, "s-1").unwrap().as_str(),
             "ws://127.0.0.1:8080/api/v1/sessions/s-1/attach"
         );
+    }
+
+    #[test]
+    fn a_path_prefix_is_kept_with_or_without_its_slash() {
+        for server in ["http://h:1", "http://h:1/"] {
+            assert_eq!(at(server, &SESSIONS), "http://h:1/api/v1/sessions");
+        }
+        for server in ["https://h/attachd", "https://h/attachd/"] {
+            assert_eq!(at(server, &SESSIONS), "https://h/attachd/api/v1/sessions");
+            assert_eq!(
+                at(server, &session_path("s-1", Some("attach-tickets"))),
+                "https://h/attachd/api/v1/sessions/s-1/attach-tickets"
+            );
+            assert_eq!(
+                attach_url(&parse_server(server).unwrap(), "s-1")
+                    .unwrap()
+                    .as_str(),
+                "wss://h/attachd/api/v1/sessions/s-1/attach"
+            );
+        }
+        assert_eq!(
+            at("http://h/a/b/", &session_path("s 1", None)),
+            "http://h/a/b/api/v1/sessions/s%201"
+        );
+        // Only the base's last empty segment goes; one written twice stays as written.
+        assert_eq!(at("http://h/a//", &SESSIONS), "http://h/a//api/v1/sessions");
     }
 
     #[test]

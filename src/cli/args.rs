@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 /// Where the gateway is and how to prove who we are.
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
-    /// Base URL of the gateway (`http://`, or `https://` for TLS).
+    /// Base URL of the gateway (`http://`, or `https://` for TLS), with its path prefix when
+    /// it is served under one (`https://host/attachd/`).
     #[arg(
         long,
         global = true,
@@ -29,7 +30,9 @@ pub struct ServerArgs {
 /// `attachd attach`.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "\
-Keys: `~.` at the start of a line detaches (the session keeps running); `~~` sends one `~`.
+Keys, at the start of a line: `~.` detaches (the session keeps running), `~r` asks the holder
+for control, `~?` lists the escapes, `~~` sends one `~`. While someone asks you for control,
+`~y` gives it and `~n` denies, anywhere in a line.
 Exit status: the remote process's exit code; 0 after `~.`; 255 when the session is lost for
 good or cannot be reached; 128+N after signal N.")]
 pub struct AttachArgs {

@@ -1,17 +1,19 @@
 //! One attached client across its connections: the loop of one connection (frames to the
-//! terminal, keystrokes and resizes to the server, acks), and the waits between connections.
+//! terminal, keystrokes, escapes and resizes to the server, acks), and the waits between them.
 
 use std::time::{Duration, Instant};
 
 use attachd_actors::protocol::{
-    ClientMessage, ControlAction, ErrorCode, ModerationState, RequestOutcome, Role, ServerFrame,
-    SnapshotReason, TermSize,
+    ClientMessage, ControlAction, ErrorCode, ModerationState, Role, ServerFrame, SnapshotReason,
+    TermSize,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::cli::asking::{who, Asking, Step};
+use crate::cli::escape::{Escape, HELP};
 use crate::cli::local::{Local, LocalEvent};
 use crate::cli::offset::{AckThrottle, OutputOffset};
 use crate::cli::socket::Socket;
@@ -50,6 +52,10 @@ struct Conn {
     acquiring: bool,
     /// The moderated session's state, as last told.
     moderation: Option<ModerationState>,
+    /// Who holds control, as a person is told (`None`: nobody, or not yet known).
+    holder: Option<String>,
+    /// Requests for control: ours, and those addressed to us as the holder.
+    asking: Asking,
 }
 
 /// The attached client: what survives from one connection to the next.
@@ -103,7 +109,10 @@ impl Client {
             told_rate: false,
             acquiring: false,
             moderation: None,
+            holder: None,
+            asking: Asking::default(),
         };
+        self.local.set_answering(false);
         self.resize.reset();
         let end = loop {
             let ack_due = self.acks.due();
@@ -185,7 +194,9 @@ impl Client {
         };
         written
             .await
-            .map_err(|e| End::Lost(format!("cannot write to the terminal: {e}")))
+            .map_err(|e| End::Lost(format!("cannot write to the terminal: {e}")))?;
+        terminal::wrote(bytes);
+        Ok(())
     }
 
     async fn frame(
@@ -208,6 +219,10 @@ impl Client {
             } => {
                 c.id = connection_id;
                 c.you = control.you;
+                c.holder = control
+                    .subject
+                    .as_deref()
+                    .map(|s| who(control.name.as_deref(), Some(s)));
                 c.silence =
                     Duration::from_millis(limits.ping_interval_ms) * 2 + Duration::from_secs(5);
                 self.offset.hello(output_offset);
@@ -228,7 +243,8 @@ impl Client {
                     Role::Driver => {
                         let who = who(control.name.as_deref(), control.subject.as_deref());
                         notice(&format!(
-                            "{who} holds control: your input is not sent until it is released"
+                            "{who} holds control: your input is not sent until it is released \
+                             (~r asks for it)"
                         ));
                         c.told_no_control = true;
                     }
@@ -262,6 +278,9 @@ impl Client {
             }
             ServerFrame::Control { holder, reason } => {
                 let you = holder.as_ref().is_some_and(|h| h.connection_id == c.id);
+                let named = holder
+                    .as_ref()
+                    .map(|h| who(h.name.as_deref(), Some(&h.subject)));
                 if you && !c.you {
                     self.resize.reset();
                     send.extend(self.push_local_size(now));
@@ -270,9 +289,7 @@ impl Client {
                     }
                     c.told_no_control = false;
                 } else if !you && self.role == Role::Driver {
-                    let other = holder
-                        .as_ref()
-                        .map(|h| who(h.name.as_deref(), Some(&h.subject)));
+                    let other = named.clone();
                     if c.you {
                         let now_held =
                             other.map_or_else(String::new, |o| format!("; {o} holds it"));
@@ -288,6 +305,9 @@ impl Client {
                 }
                 c.you = you;
                 c.acquiring = false;
+                c.holder = named;
+                c.asking.control_changed();
+                self.local.set_answering(false);
                 if holder.is_none() && self.role == Role::Driver {
                     c.acquiring = true;
                     send.push(control(ControlAction::Acquire));
@@ -313,24 +333,15 @@ impl Client {
             }
             ServerFrame::Exit { code } => c.exit = Some(code),
             ServerFrame::Shutdown {} => notice("the server is shutting down"),
-            ServerFrame::ControlRequest { from, .. } if from.connection_id != c.id => {
-                let who = who(from.name.as_deref(), Some(&from.subject));
-                notice(&format!(
-                    "{who} asks for control (answer from the web client; unanswered, it expires)"
-                ));
+            ServerFrame::ControlRequest { from, .. } => {
+                let step = c.asking.requested(from, &c.id, c.you, c.holder.as_deref());
+                send.extend(self.take(step, c));
             }
-            ServerFrame::ControlRequestEnded { from, outcome } if from.connection_id != c.id => {
-                let who = who(from.name.as_deref(), Some(&from.subject));
-                let how = match outcome {
-                    RequestOutcome::Denied => "denied",
-                    RequestOutcome::Expired => "expired",
-                    RequestOutcome::Withdrawn => "withdrawn",
-                };
-                notice(&format!("{who}'s request for control ended: {how}"));
+            ServerFrame::ControlRequestEnded { from, outcome } => {
+                let step = c.asking.ended(&from, outcome, &c.id);
+                send.extend(self.take(step, c));
             }
-            ServerFrame::ControlRequest { .. }
-            | ServerFrame::ControlRequestEnded { .. }
-            | ServerFrame::Participants { .. }
+            ServerFrame::Participants { .. }
             | ServerFrame::Moderation { .. }
             | ServerFrame::Idle { .. } => {}
         }
@@ -354,19 +365,32 @@ impl Client {
                 }
                 Role::Driver if !c.you => {
                     if !std::mem::replace(&mut c.told_no_control, true) {
-                        notice("you do not hold control: your input is not sent");
+                        notice("you do not hold control: your input is not sent (~r asks for it)");
                     }
                     Ok(vec![])
                 }
                 Role::Driver => Ok(vec![Message::binary(keys)]),
             },
+            LocalEvent::Escape(Escape::Detach) => Err(End::Detached),
+            LocalEvent::Escape(e) => {
+                let step = c.asking.escape(e, self.role, c.you);
+                Ok(self.take(step, c).into_iter().collect())
+            }
             LocalEvent::Resized if self.role == Role::Driver && c.you => {
                 Ok(self.push_local_size(now).into_iter().collect())
             }
             LocalEvent::Resized => Ok(vec![]),
-            LocalEvent::Detach => Err(End::Detached),
             LocalEvent::Signal(n) => Err(End::Signal(n)),
         }
+    }
+
+    /// Shows a step's lines, arms `~y`/`~n` while a request waits for us, and gives its message.
+    fn take(&mut self, step: Step, c: &Conn) -> Option<Message> {
+        for line in &step.notices {
+            notice(line);
+        }
+        self.local.set_answering(c.asking.answering());
+        step.send.map(|m| Message::text(m.to_json()))
     }
 
     fn push_local_size(&mut self, now: Instant) -> Option<Message> {
@@ -383,20 +407,13 @@ impl Client {
             tokio::select! {
                 _ = sleep_until(until) => return None,
                 ev = self.local.next() => match ev {
-                    LocalEvent::Detach => return Some(End::Detached),
+                    LocalEvent::Escape(Escape::Detach) => return Some(End::Detached),
+                    LocalEvent::Escape(Escape::Help) => notice(HELP),
                     LocalEvent::Signal(n) => return Some(End::Signal(n)),
-                    LocalEvent::Keys(_) | LocalEvent::Resized => {}
+                    LocalEvent::Keys(_) | LocalEvent::Escape(_) | LocalEvent::Resized => {}
                 },
             }
         }
-    }
-}
-
-/// How a control holder is named: display name, else subject.
-fn who(name: Option<&str>, subject: Option<&str>) -> String {
-    match (name, subject) {
-        (Some(n), _) | (None, Some(n)) => n.to_string(),
-        (None, None) => "another driver".into(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod args;
+pub mod asking;
 pub mod attach;
 pub mod client;
 pub mod escape;

@@ -12,6 +12,8 @@ use rustix::termios::{self, OptionalActions, Termios};
 static SAVED: OnceLock<Termios> = OnceLock::new();
 /// Raw mode is on and not yet restored.
 static RAW: AtomicBool = AtomicBool::new(false);
+/// The session's output written since the last notice may have left the cursor mid-line.
+static MID_LINE: AtomicBool = AtomicBool::new(false);
 
 /// Leaves modes a remote program may have switched on in the local terminal: mouse reporting,
 /// focus events, bracketed paste, application cursor keys and keypad, hidden cursor, colours,
@@ -89,18 +91,37 @@ pub fn size() -> Option<TermSize> {
     })
 }
 
+/// The session's output `bytes` were written to the terminal: whether they end at the start
+/// of a line (a line feed, or the reset before a snapshot) decides how the next notice begins.
+pub fn wrote(bytes: &[u8]) {
+    if !bytes.is_empty() {
+        MID_LINE.store(
+            !(bytes.ends_with(b"\n") || bytes.ends_with(RESET)),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// One line on standard error, `attachd: <msg>`, on a line of its own even in raw mode and
 /// even when the remote cursor was mid-line. Never on standard output.
 pub fn notice(msg: &str) {
     let tty = termios::isatty(std::io::stderr());
-    let line = notice_line(msg, tty, SAVED.get().is_some());
+    let mid_line = MID_LINE.swap(false, Ordering::Relaxed);
+    let line = notice_line(msg, tty, SAVED.get().is_some(), mid_line);
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(line.as_bytes());
     let _ = err.flush();
 }
 
-fn notice_line(msg: &str, tty: bool, was_raw: bool) -> String {
-    let lead = if tty && was_raw { "\r\n" } else { "" };
+/// A notice on a terminal that was put in raw mode starts a new line only when the output
+/// left the cursor mid-line: two notices in a row, or a notice after a line feed, add no
+/// empty line.
+fn notice_line(msg: &str, tty: bool, was_raw: bool, mid_line: bool) -> String {
+    let lead = match (tty && was_raw, mid_line) {
+        (false, _) => "",
+        (true, true) => "\r\n",
+        (true, false) => "\r",
+    };
     let end = if tty { "\r\n" } else { "\n" };
     format!("{lead}attachd: {msg}{end}")
 }
@@ -111,9 +132,26 @@ mod tests {
 
     #[test]
     fn notices_keep_to_their_own_line() {
-        assert_eq!(notice_line("x", false, true), "attachd: x\n");
-        assert_eq!(notice_line("x", true, false), "attachd: x\r\n");
-        assert_eq!(notice_line("x", true, true), "\r\nattachd: x\r\n");
+        assert_eq!(notice_line("x", false, true, true), "attachd: x\n");
+        assert_eq!(notice_line("x", true, false, true), "attachd: x\r\n");
+        assert_eq!(notice_line("x", true, true, true), "\r\nattachd: x\r\n");
+        assert_eq!(notice_line("x", true, true, false), "\rattachd: x\r\n");
+    }
+
+    #[test]
+    fn output_decides_whether_the_next_notice_needs_a_new_line() {
+        wrote(b"$ ");
+        assert!(MID_LINE.load(Ordering::Relaxed));
+        wrote(b"");
+        assert!(
+            MID_LINE.load(Ordering::Relaxed),
+            "nothing written changes nothing"
+        );
+        wrote(b"done\r\n");
+        assert!(!MID_LINE.load(Ordering::Relaxed));
+        wrote(b"x");
+        wrote(RESET);
+        assert!(!MID_LINE.load(Ordering::Relaxed));
     }
 
     #[test]

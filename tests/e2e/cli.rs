@@ -7,197 +7,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
 use serde_json::{json, Value};
 
+use crate::cli_pty::*;
+use crate::prefix_proxy::PrefixProxy;
 use crate::support::*;
-
-/// The client running on the slave side of a PTY the test holds the master of.
-struct CliPty {
-    master: Box<dyn MasterPty + Send>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn Child + Send + Sync>,
-    out: Arc<Mutex<Vec<u8>>>,
-    /// `stty -a` of the terminal before the client started.
-    before: String,
-}
-
-fn pty_size(cols: u16, rows: u16) -> PtySize {
-    PtySize {
-        rows,
-        cols,
-        pixel_width: 0,
-        pixel_height: 0,
-    }
-}
-
-impl CliPty {
-    /// Runs `program args` on a fresh `cols`x`rows` PTY with `env`, in `dir`.
-    fn spawn(program: &str, args: &[&str], env: &[(&str, &str)], dir: &Path) -> CliPty {
-        let pair = native_pty_system()
-            .openpty(pty_size(80, 24))
-            .expect("openpty");
-        let before = stty(pair.master.as_ref());
-        let mut cmd = CommandBuilder::new(program);
-        cmd.args(args);
-        cmd.cwd(dir);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = pair.slave.spawn_command(cmd).expect("spawn in the PTY");
-        drop(pair.slave);
-        let out = collect(vec![pair.master.try_clone_reader().expect("reader")]);
-        let writer = pair.master.take_writer().expect("writer");
-        CliPty {
-            master: pair.master,
-            writer,
-            child,
-            out,
-            before,
-        }
-    }
-
-    /// `attachd attach <sid> extra…` as `tok` against `srv`.
-    fn attach(srv: &Server, tok: &Tok, sid: &str, extra: &[&str]) -> CliPty {
-        CliPty::attach_at(&srv.url(""), srv, tok, sid, extra)
-    }
-
-    /// The same through `server` (a proxy, or `https://`).
-    fn attach_at(server: &str, srv: &Server, tok: &Tok, sid: &str, extra: &[&str]) -> CliPty {
-        let bin = bin();
-        let mut args = vec!["attach", sid];
-        args.extend_from_slice(extra);
-        CliPty::spawn(
-            bin.to_str().unwrap(),
-            &args,
-            &[("ATTACHD_TOKEN", tok.secret), ("ATTACHD_SERVER", server)],
-            srv.dir.path(),
-        )
-    }
-
-    /// Runs a command in the session, then `exit <code>`: the client exits with it.
-    fn run_then_exit(&mut self, code: u32) {
-        self.shell_until("$((6*7))", "42", 10);
-        self.type_keys(&format!("exit {code}\r"));
-        assert_eq!(self.wait(10), code, "{:?}", self.text());
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
-    }
-
-    /// Waits until the output (from the start) contains `needle`; returns all of it.
-    fn expect(&self, needle: &str, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let t = self.text();
-            if t.contains(needle) {
-                return t;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} within {secs} s; the terminal shows:\n{t:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn type_keys(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    /// Types `echo "[<expr>]"` until its output shows `[<want>]` (a resize travels on its own).
-    fn shell_until(&mut self, expr: &str, want: &str, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let needle = format!("[{want}]");
-        loop {
-            self.type_keys(&format!("echo \"[{expr}]\"\r"));
-            let seen = Instant::now() + Duration::from_millis(700);
-            while Instant::now() < seen {
-                if self.text().contains(&needle) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?}; the terminal shows:\n{:?}",
-                self.text()
-            );
-        }
-    }
-
-    /// The client's exit status, within `secs`.
-    fn wait(&mut self, secs: u64) -> u32 {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.exit_code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "the client did not exit; the terminal shows:\n{:?}",
-                    self.text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `stty -a` of the PTY now.
-    fn stty(&self) -> String {
-        stty(self.master.as_ref())
-    }
-}
-
-/// `stty -a` of a PTY, read from outside whatever runs on it.
-fn stty(master: &(dyn MasterPty + Send)) -> String {
-    let tty: PathBuf = master.tty_name().expect("tty name");
-    let out = Command::new("stty")
-        .arg("-F")
-        .arg(&tty)
-        .arg("-a")
-        .output()
-        .expect("stty (coreutils) is required");
-    assert!(
-        out.status.success(),
-        "stty: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-impl Drop for CliPty {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// The client has its `hello` and the session's snapshot (the reset before it).
-fn attached(cli: &CliPty) {
-    cli.expect("\x1bc", 10);
-}
-
-/// Runs a non-interactive client command; (status, stdout, stderr).
-fn run_cli(srv: &Server, token: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .env("ATTACHD_SERVER", srv.url(""))
-        .env("ATTACHD_TOKEN", token)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run attachd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_types_resizes_and_exits_with_the_remote_code() {
@@ -292,6 +108,26 @@ async fn a_dropped_connection_resumes_and_a_lost_session_exits_255() {
         cli.expect("the connection was lost (close 1006); reconnecting", 10);
         cli.expect("reconnected; output resumes where it stopped", 15);
         cli.shell_until("$((7*7))", "49", 10);
+        // The two notices take a line each, and nothing more: the next line is the session's.
+        let screen = crate::judge::screen_rows(80, 24, &cli.bytes());
+        let lost = screen
+            .iter()
+            .position(|r| r.starts_with("attachd: the connection was lost"))
+            .unwrap_or_else(|| panic!("no notice on the screen: {screen:#?}"));
+        assert_eq!(
+            screen[lost + 1],
+            "attachd: reconnected; output resumes where it stopped",
+            "{screen:#?}"
+        );
+        // (A seat still held by the dropped connection is one more notice, never a blank.)
+        let next = screen[lost + 2..]
+            .iter()
+            .find(|r| !r.starts_with("attachd: "))
+            .expect("the session's output after the notices");
+        assert!(
+            next.starts_with("echo \"[$((7*7))]\""),
+            "a line between the resume and the session's output: {screen:#?}"
+        );
     });
     let tickets: Vec<Value> = srv
         .audit_records()
@@ -303,13 +139,119 @@ async fn a_dropped_connection_resumes_and_a_lost_session_exits_255() {
     tokio::task::block_in_place(|| {
         let before = cli.text().matches("reconnecting").count();
         srv.restart();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while cli.text().matches("reconnecting").count() == before {
-            assert!(Instant::now() < deadline, "{:?}", cli.text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        cli.expect_times("reconnecting", before + 1, 10);
         assert_eq!(cli.wait(40), 255);
         cli.expect("no such session in your tenant", 5);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_url_with_a_path_prefix_keeps_it() {
+    let srv = Server::start(Opts::default());
+    let proxy = PrefixProxy::start(srv.port, "/attachd").await;
+    let base = format!("http://127.0.0.1:{}", proxy.port);
+    let (with_slash, without) = (format!("{base}/attachd/"), format!("{base}/attachd"));
+    let (code, out, err) = run_cli(
+        &srv,
+        ALICE.secret,
+        &["sessions", "create", "-q", "--server", &with_slash],
+    );
+    assert_eq!(code, 0, "{err}");
+    let sid = out.trim().to_string();
+    let (code, out, err) = run_cli(
+        &srv,
+        ALICE.secret,
+        &["sessions", "list", "--server", &without],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&sid), "{out}");
+    for server in [&with_slash, &without] {
+        let mut cli =
+            tokio::task::block_in_place(|| CliPty::attach_at(server, &srv, &ALICE, &sid, &[]));
+        tokio::task::block_in_place(|| {
+            attached(&cli);
+            cli.shell_until("$((6*7))", "42", 10);
+            cli.type_keys("~.");
+            assert_eq!(cli.wait(10), 0, "{:?}", cli.text());
+        });
+    }
+    assert_eq!(
+        proxy.stray(),
+        Vec::<String>::new(),
+        "requests outside the prefix"
+    );
+    let forwarded = proxy.forwarded();
+    for path in [
+        "/api/v1/sessions".to_string(),
+        format!("/api/v1/sessions/{sid}/attach-tickets"),
+        format!("/api/v1/sessions/{sid}/attach"),
+    ] {
+        assert_eq!(
+            forwarded.iter().filter(|p| **p == path).count(),
+            2,
+            "{path}: {forwarded:?}"
+        );
+    }
+    // The proxy serves nothing outside its prefix: a client that dropped it would be refused.
+    let (code, _, err) = run_cli(&srv, ALICE.secret, &["sessions", "list", "--server", &base]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 404"), "{err}");
+    assert_eq!(proxy.stray(), vec!["/api/v1/sessions".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_gives_the_terminal_back() {
+    let srv = Server::start(Opts::default());
+    let sid = srv.api(&ALICE).create_session().await;
+    let url = srv.url("");
+    tokio::task::block_in_place(|| {
+        // Debug builds panic when the keys typed contain this word (release builds cannot).
+        let mut cli = CliPty::attach_env(
+            &url,
+            &srv,
+            &ALICE,
+            &sid,
+            &[],
+            &[
+                ("ATTACHD_CLI_PANIC_TEST", "PANIC_NOW"),
+                ("RUST_BACKTRACE", "0"),
+            ],
+        );
+        attached(&cli);
+        cli.shell_until("$((6*7))", "42", 10);
+        // The remote program takes the alternate screen, hides the cursor, asks for the mouse.
+        cli.type_keys("printf '\\033[?1049h\\033[?25l\\033[?1000h[ALT_%s]' $((2+2))\r");
+        cli.expect("[ALT_4]", 10);
+        let during = crate::judge::render(80, 24, &cli.bytes());
+        assert_eq!(during["alternate_screen"], true, "{during}");
+        assert!(cli.stty().contains("-icanon"));
+        cli.type_keys("PANIC_NOW");
+        assert_eq!(
+            cli.wait(10),
+            101,
+            "a panic exits with 101: {:?}",
+            cli.text()
+        );
+        cli.expect("ATTACHD_CLI_PANIC_TEST was typed", 5);
+        assert_eq!(cli.before, cli.stty(), "the panic left the terminal raw");
+        let after = crate::judge::render(80, 24, &cli.bytes());
+        assert_eq!(after["alternate_screen"], false, "{after}");
+        assert_eq!(after["cursor"]["hidden"], false, "{after}");
+        assert!(
+            !after["modes"].as_array().unwrap().contains(&"?1000".into()),
+            "{after}"
+        );
+        let rows: Vec<&str> = after["display"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            rows.iter().any(|r| r.starts_with("[42]"))
+                && !rows.iter().any(|r| r.contains("[ALT_4]")),
+            "the normal screen is shown again: {rows:#?}"
+        );
     });
 }
 

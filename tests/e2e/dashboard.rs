@@ -27,34 +27,6 @@ fn thumb_rows(t: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The screen pyte renders from `bytes` on a `cols`×`rows` terminal, trailing blanks dropped.
-fn judge_rows(cols: u16, rows: u16, bytes: &[u8]) -> Vec<String> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("stream.bin");
-    std::fs::write(&file, bytes).expect("write stream");
-    let script = repo_root().join("tests/tools/screen.py");
-    let out = python3(&[
-        &script.display().to_string(),
-        "render",
-        "--size",
-        &format!("{cols}x{rows}"),
-        &file.display().to_string(),
-    ]);
-    assert!(
-        out.status.success(),
-        "the screen judge failed (pip install {}): {}",
-        crate::judge::PYTE_PIN,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("judge report");
-    v["display"]
-        .as_array()
-        .expect("display")
-        .iter()
-        .map(|r| r.as_str().unwrap_or_default().trim_end().to_string())
-        .collect()
-}
-
 /// Collects a participant's output for `quiet` after the last frame (or `max` in all).
 async fn drain_output(ws: &mut Ws, into: &mut Vec<u8>, quiet: Duration, max: Duration) {
     let end = Instant::now() + max;
@@ -163,7 +135,7 @@ async fn thumbnail_is_the_drivers_screen_with_its_attributes() {
             Duration::from_secs(3),
         )
         .await;
-        let want = judge_rows(cols, rows, &seen);
+        let want = crate::judge::screen_rows(cols, rows, &seen);
         let t = alice
             .call("GET", &format!("/api/v1/sessions/{sid}/thumbnail"), None)
             .await;

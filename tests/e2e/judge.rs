@@ -67,6 +67,38 @@ fn run_compare(a: &Side, b: &Side, history: usize, b_plain: bool) -> Value {
     })
 }
 
+/// The judge's rendering of `bytes` on a fresh `cols`×`rows` terminal: its state (`cursor`,
+/// `modes`, `alternate_screen`, ...) and `display`, the rows as text.
+pub fn render(cols: u16, rows: u16, bytes: &[u8]) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("stream.bin");
+    std::fs::write(&file, bytes).expect("write stream");
+    let script = repo_root().join("tests/tools/screen.py");
+    let out = python3(&[
+        &script.display().to_string(),
+        "render",
+        "--size",
+        &format!("{cols}x{rows}"),
+        &file.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "the screen judge failed (pip install {PYTE_PIN}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("judge report")
+}
+
+/// The rows pyte renders from `bytes` on a `cols`×`rows` terminal, trailing blanks dropped.
+pub fn screen_rows(cols: u16, rows: u16, bytes: &[u8]) -> Vec<String> {
+    render(cols, rows, bytes)["display"]
+        .as_array()
+        .expect("display")
+        .iter()
+        .map(|r| r.as_str().unwrap_or_default().trim_end().to_string())
+        .collect()
+}
+
 /// Compares two streams on terminals of the same size.
 pub fn compare_same(cols: u16, rows: u16, a: &[u8], b: &[u8]) -> Value {
     compare(
