@@ -189,7 +189,11 @@ pub async fn list_sessions(st: State, Auth(p): Auth) -> Result<HttpResponse, Api
 
 /// Creates a local session.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSession,
-    description = "Creates a local session. `policy: {\"moderated\": true}` makes it moderated         (stdin is written only while a moderator is attached) and needs the scope         `attach:moderate` besides `sessions:write` (403 `forbidden` otherwise). Pods of the kube         backend are moderated by their label `kube.moderated_label` (default         `attachd.dev/moderated`) set to `true`.",
+    description = "Creates a local session. `policy: {\"moderated\": true}` makes it moderated \
+        (stdin is written only while a moderator is attached) and needs the scope \
+        `attach:moderate` besides `sessions:write` (403 `forbidden` otherwise). Pods of the kube \
+        backend are moderated by their label `kube.moderated_label` (default \
+        `attachd.dev/moderated`) set to `true`.",
     responses((status = 201, body = SessionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 503, body = ErrorBody)),

@@ -178,7 +178,12 @@ impl Attempted<'_> {
         `granted`; client `{\"type\":\"control\",\"action\":\"request\"}` and, from the holder, \
         `{\"type\":\"control\",\"action\":\"grant\"|\"deny\",\"to\":connection_id}`; server \
         `control_request {from: {connection_id, subject, name?}, expires_at}` and \
-        `control_request_ended {from, outcome: denied|expired|withdrawn}`. A moderated session         (`policy.moderated`) sends `moderation {state: frozen|live, moderators}` right after         `hello` and on every change; while `frozen` the holder's stdin is held (up to one second         of the stdin budget) and written in order once a moderator (an observer whose ticket's         subject has `attach:moderate`) attaches; past the hold it is refused with `error         moderation_required`, once per freeze.",
+        `control_request_ended {from, outcome: denied|expired|withdrawn}`. A moderated session \
+        (`policy.moderated`) sends `moderation {state: frozen|live, moderators}` right after \
+        `hello` and on every change; while `frozen` the holder's stdin is held (up to one second \
+        of the stdin budget) and written in order once a moderator (an observer whose ticket's \
+        subject has `attach:moderate`) attaches; past the hold it is refused with `error \
+        moderation_required`, once per freeze.",
     params(
         ("id" = String, Path, description = "session id"),
         ("Sec-WebSocket-Protocol" = Option<String>, Header,
