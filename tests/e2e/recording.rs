@@ -257,25 +257,27 @@ fn copy_dir(from: &Path, to: &Path) {
 async fn rotation_and_every_kind_of_tampering_are_found_at_the_right_file_and_chunk() {
     let mut srv = Server::start(
         Opts::default()
-            .env("ATTACHD__RECORDING__MAX_FILE_BYTES", "256 KiB")
+            // A chunk is sealed at a quarter of the file size (256 KiB) plus at most one 64 KiB
+            // read (escaped, under 90 KB): every file holds at least 3 chunks.
+            .env("ATTACHD__RECORDING__MAX_FILE_BYTES", "1 MiB")
             .env("ATTACHD__WS__MAX_OUTBOUND_BYTES", "67108864"),
     );
     let api = srv.api(&ALICE);
     let other = api.create_session().await;
     let sid = api.create_session().await;
     let mut d = Driver::attach(&srv, &sid).await;
-    // About 600 KB of output: several chunks per file, several files.
-    d.run("seq 1 100000; echo REC-''DONE\r", DONE).await;
+    // About 1.6 MB of output (2 MB as asciicast): several chunks per file, several files.
+    d.run("seq 1 250000; echo REC-''DONE\r", DONE).await;
     drop(d);
     tokio::time::sleep(Duration::from_millis(200)).await;
     drain(&mut srv);
 
     let files = cast_files(&srv, &sid);
-    assert!(files.len() >= 2, "rotated at 256 KiB: {files:?}");
+    assert!(files.len() >= 2, "rotated at 1 MiB: {files:?}");
     let mut output = String::new();
     for f in &files {
         assert!(
-            std::fs::metadata(f).unwrap().len() <= 512 * 1024,
+            std::fs::metadata(f).unwrap().len() <= 2 * 1024 * 1024,
             "{f:?} was not rotated"
         );
         let (h, ev) = read_cast(f);
@@ -283,7 +285,7 @@ async fn rotation_and_every_kind_of_tampering_are_found_at_the_right_file_and_ch
         output.extend(ev.iter().filter(|e| e.1 == "o").map(|e| e.2.clone()));
     }
     assert!(
-        output.contains("\n99999\r\n100000\r\n"),
+        output.contains("\n249999\r\n250000\r\n"),
         "the files, in order, hold all the output"
     );
     let (ok, report) = cli_verify(&srv.audit_path(), None);
