@@ -85,12 +85,16 @@ describe('resume', { timeout: 300_000 }, () => {
     // the shell may start the next one, so it is pressed again until the shell answers.
     await page.click('#terminal');
     const after = uniqueEcho('after-gap');
-    let answered = false;
-    for (let i = 0; i < 5 && !answered; i++) {
+    for (let attempt = 1; ; attempt++) {
       await page.keyboard.press('Control+C');
       await typeCommand(page, after.command);
-      answered = await waitForTerminal(page, after.output, 20_000).then(() => true, () => false);
+      try {
+        await waitForTerminal(page, after.output, 20_000);
+        break;
+      } catch (err) {
+        // After the fifth Ctrl-C the failure (with the terminal's text) is the test's.
+        if (attempt === 5) throw err;
+      }
     }
-    assert.ok(answered, 'the shell answered after Ctrl-C (pressed up to 5 times)');
   });
 });
