@@ -1,5 +1,7 @@
 //! Starting and stopping the gateway: builds the state, binds the API and admin listeners
 //! (TLS when configured), and drains on SIGTERM within `server.drain_timeout`.
+//! Over 500 lines: `run` is one sequence (stores, state, listeners, serve, drain) whose steps
+//! share its locals; the TLS and drain helpers beside it serve only that sequence.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

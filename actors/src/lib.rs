@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod backend;
 pub mod connection;
+pub mod grid;
 pub mod hub;
 pub mod lease;
 pub mod limits;

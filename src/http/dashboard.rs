@@ -41,8 +41,8 @@ pub struct SessionSummary {
     pub pod: Option<String>,
     /// When the session closes for idleness (RFC 3339); absent while no hub runs here.
     pub idle_deadline: Option<String>,
-    /// The control holder (`connection_id`, `subject`), if any.
-    #[schema(value_type = Option<Object>)]
+    /// The control holder, if any.
+    #[schema(value_type = Option<HolderSchema>)]
     pub holder: Option<HolderView>,
     /// Driver-role participants connected to this replica.
     pub drivers: usize,
@@ -60,6 +60,19 @@ pub struct SessionSummary {
     )]
     #[schema(value_type = Option<Object>)]
     pub thumbnail: Option<Arc<Thumbnail>>,
+}
+
+/// The control holder as the OpenAPI describes it (the shape of [`HolderView`]).
+#[derive(ToSchema)]
+#[schema(as = Holder)]
+#[allow(dead_code)]
+pub struct HolderSchema {
+    /// The connection that holds control.
+    connection_id: String,
+    /// Its authenticated subject.
+    subject: String,
+    /// Its display name (the token's `name` or `preferred_username`), when it has one.
+    name: Option<String>,
 }
 
 /// A thumbnail shared with the hub's cache, written as the thumbnail itself.

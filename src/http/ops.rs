@@ -139,6 +139,7 @@ pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
         crate::http::dashboard::Dashboard,
         crate::http::dashboard::SessionSummary,
         crate::http::dashboard::Viewer,
+        crate::http::dashboard::HolderSchema,
     )),
     modifiers(&Security)
 )]

@@ -8,6 +8,9 @@
 //! (`GET /__conformance/echo`, same decoder, limits and outbound queue as attach); the
 //! `attach_case_*` tests repeat the essential ones against the real attach endpoint.
 //!
+//! Over 500 lines: one test per Autobahn case, so a failure names its case; they share the
+//! raw-socket client at the top and nothing else.
+//!
 //! Limits: `ws.max_message_bytes = 65536`, so Autobahn's 9.x sizes above 64 KiB must close
 //! with 1009. Every read has a timeout and every case a global deadline: a hang fails.
 //!

@@ -24,9 +24,9 @@ import {
 
 const BOB = makeToken();
 const OTHER = makeToken();
-const tokenToml = (subject, tenant, t) => `
+const tokenToml = (subject, tenant, t, name = null) => `
 [[auth.static_tokens]]
-subject = "${subject}"
+subject = "${subject}"${name ? `\nname = "${name}"` : ''}
 tenant = "${tenant}"
 scopes = ["sessions:read", "sessions:write", "attach:observe", "attach:drive"]
 sha256 = "${t.sha256}"
@@ -76,7 +76,7 @@ async function timeUntilField(page, sid, name, pattern) {
 
 describe('dashboard', { timeout: 240_000 }, () => {
   const env = serverAndBrowser({
-    extraConfig: tokenToml('bob', 'acme', BOB) + tokenToml('oscar', 'globex', OTHER),
+    extraConfig: tokenToml('bob', 'acme', BOB, 'Bob Builder') + tokenToml('oscar', 'globex', OTHER),
   });
 
   it('shows every session of the tenant as a live card, and nothing of another tenant', async () => {
@@ -126,7 +126,13 @@ describe('dashboard', { timeout: 240_000 }, () => {
       });
     }
     assert.equal(await field(dash, withAlice, 'holder'), 'alice');
-    assert.equal(await field(dash, withBob, 'holder'), 'bob');
+    // A holder with a display name is shown by it, with the subject in the tooltip.
+    assert.equal(await field(dash, withBob, 'holder'), 'Bob Builder');
+    const tip = await dash.$eval(
+      `[data-testid="session-card"][data-session-id="${withBob}"] [data-field="holder"]`,
+      (e) => e.getAttribute('title') ?? '',
+    );
+    assert.match(tip, /^bob \(/);
     assert.equal(await field(dash, idle, 'holder'), 'nobody');
     assert.equal(await field(dash, withAlice, 'counts'), '1 driver · 0 observers');
     assert.equal(await field(dash, idle, 'counts'), '0 drivers · 0 observers');

@@ -10,6 +10,7 @@ import {
   countsText,
   cssColor,
   type DashboardData,
+  holderDetail,
   holderName,
   idleCountdownText,
   parseDashboard,
@@ -213,6 +214,7 @@ export class DashboardView {
     c.command.textContent = s.command.length > 0 ? s.command.join(' ') : '(attached)';
     c.backend.textContent = backendText(s);
     c.holder.textContent = holderName(s);
+    c.holder.title = holderDetail(s);
     c.counts.textContent = countsText(s);
     c.revoke.hidden = !this.#canModerate;
     c.revoke.disabled = s.holder === null;

@@ -24,6 +24,8 @@ export interface Thumbnail {
 export interface Holder {
   readonly connectionId: string;
   readonly subject: string;
+  /** The holder's display name (the token's `name` or `preferred_username`), if it has one. */
+  readonly name: string | null;
 }
 
 export interface SessionCard {
@@ -78,7 +80,7 @@ function parseCard(v: unknown): SessionCard | null {
     pod: str(v.pod),
     createdAt: str(v.created_at),
     idleDeadline: str(v.idle_deadline),
-    holder: h ? { connectionId: h.connection_id as string, subject: str(h.subject) ?? '?' } : null,
+    holder: h ? { connectionId: h.connection_id as string, subject: str(h.subject) ?? '?', name: str(h.name) } : null,
     drivers: num(v.drivers),
     observers: num(v.observers),
     thumbnail: parseThumbnail(v.thumbnail),
@@ -152,8 +154,14 @@ export function idleCountdownText(deadline: string | null, now: number): string 
   return Number.isNaN(t) ? '—' : `closes in ${formatDuration(t - now)}`;
 }
 
+/** Who holds control, by display name when the holder has one (else by subject). */
 export function holderName(c: SessionCard): string {
-  return c.holder ? c.holder.subject : 'nobody';
+  return c.holder ? (c.holder.name ?? c.holder.subject) : 'nobody';
+}
+
+/** The holder's subject and connection, for a tooltip (empty when nobody holds control). */
+export function holderDetail(c: SessionCard): string {
+  return c.holder ? `${c.holder.subject} (${c.holder.connectionId})` : '';
 }
 
 export function countsText(c: SessionCard): string {

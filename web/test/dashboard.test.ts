@@ -5,6 +5,7 @@ import {
   backendText,
   countsText,
   cssColor,
+  holderDetail,
   holderName,
   idleCountdownText,
   parseDashboard,
@@ -52,12 +53,21 @@ describe('parseDashboard', () => {
     const b = d.sessions[1]!;
     expect(holderName(a)).toBe('bob');
     expect(holderName(b)).toBe('nobody');
+    expect(holderDetail(a)).toBe('bob (c-1)');
+    expect(holderDetail(b)).toBe('');
     expect(countsText(a)).toBe('1 driver · 2 observers');
     expect(backendText(a)).toBe('local');
     expect(backendText(b)).toBe('pod pod-a');
     expect(thumbnailRows(a.thumbnail!)).toEqual(['$ red', '']);
     expect(a.thumbnail!.lines[0]?.[1]).toEqual({ text: 'red', fg: 1, bg: undefined, attrs: ['bold'] });
     expect(b.thumbnail).toBeNull();
+  });
+
+  it('names the holder by display name when the token gave one', () => {
+    const named = { ...BODY.sessions[0], holder: { connection_id: 'c-1', subject: 'u-42', name: 'Bob Builder' } };
+    const [card] = parseDashboard({ viewer: BODY.viewer, sessions: [named] }).sessions;
+    expect(holderName(card!)).toBe('Bob Builder');
+    expect(holderDetail(card!)).toBe('u-42 (c-1)');
   });
 
   it('survives bodies that are not dashboards', () => {

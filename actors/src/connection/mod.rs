@@ -357,11 +357,7 @@ pub const TIMER_GRID: Duration = Duration::from_millis(100);
 
 /// The first grid point at or after `t`.
 fn on_grid(t: Instant) -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let step = TIMER_GRID.as_nanos();
-    let steps = t.saturating_duration_since(epoch).as_nanos().div_ceil(step);
-    epoch + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
+    crate::grid::on_grid(t, TIMER_GRID)
 }
 
 fn code_of(stats: &ParticipantStats) -> Option<u16> {

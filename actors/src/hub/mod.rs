@@ -56,6 +56,8 @@ use seat::{SeatMachine, SeatTimes};
 
 /// Mailbox capacity of a hub: stdin, joins and leaves queue here; senders use `try_send`.
 pub const HUB_MAILBOX: usize = 1024;
+/// How often a hub checks its seat, deadlines, stalls and pacing (on the shared grid).
+const HUB_TICK: Duration = Duration::from_secs(1);
 
 /// Joins and leaves within this long are announced in one `participants` frame: a crowd
 /// joining or leaving at once costs one frame per participant, not one per pair.
@@ -413,7 +415,10 @@ impl Actor for SessionHub {
                 self.gate.clone(),
             ));
         }
-        ctx.run_interval(Duration::from_secs(1), |hub, ctx| hub.tick(ctx));
+        // Every hub ticks on the same 1 s grid: a replica with hundreds of idle sessions wakes
+        // once a second for all of them, not once per session at scattered times.
+        let first = crate::grid::on_grid(Instant::now(), HUB_TICK);
+        ctx.run_interval_at(first.into(), HUB_TICK, |hub, ctx| hub.tick(ctx));
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {

@@ -19,16 +19,17 @@ pub fn header_line(width: u16, height: u16, timestamp_secs: u64, title: &str) ->
 }
 
 /// Appends one event line (with its newline) to `out`; `at` is the time since the file's
-/// start. The data is escaped by serde_json straight into `out` (no intermediate string).
+/// start. The data is escaped straight into `out` (no intermediate string), byte for byte as
+/// serde_json escapes it, by SIMD: escaping was a quarter of the recorder's CPU.
 pub fn write_event(out: &mut Vec<u8>, at: Duration, code: &str, data: &str) {
-    // Writing into a Vec cannot fail, and a `&str` always serializes.
+    // Writing into a Vec cannot fail.
     let _ = write!(
         out,
         "[{}.{:06}, \"{code}\", ",
         at.as_secs(),
         at.subsec_micros()
     );
-    let _ = serde_json::to_writer(&mut *out, data);
+    json_escape_simd::escape_into(data, out);
     out.extend_from_slice(b"]\n");
 }
 
@@ -153,8 +154,9 @@ mod tests {
             seed ^= seed << 17;
             seed as u8
         };
-        for _ in 0..300 {
-            let bytes: Vec<u8> = (0..257).map(|_| next()).collect();
+        // Every length from 0 to 299 (across the SIMD kernels' register widths and tails).
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len).map(|_| next()).collect();
             let mut text = String::new();
             crate::term::utf8::Utf8Stream::default().decode(&bytes, |s| text.push_str(s));
             let line = event_line(Duration::from_micros(1_234_567), "o", &text);

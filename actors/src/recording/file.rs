@@ -171,6 +171,11 @@ impl CastFile {
         }
     }
 
+    /// Whether a burst left more buffer than [`IDLE_CAPACITY`] for [`Self::trim`] to give back.
+    pub fn holds_burst_capacity(&self) -> bool {
+        self.buf.capacity() > IDLE_CAPACITY || self.out_text.capacity() > IDLE_CAPACITY
+    }
+
     /// Writes and syncs the pending bytes as one chunk. On error the file is cut back to its
     /// last sealed chunk (best effort) and the pending bytes are kept.
     pub fn seal(&mut self) -> std::io::Result<Option<Chunk>> {

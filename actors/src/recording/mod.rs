@@ -33,7 +33,6 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::Audit;
-use crate::term::utf8::Utf8Stream;
 
 use health::init_metrics;
 pub use health::{Health, SessionHealth, DROPPED_BYTES, FAILING, WRITE_ERRORS, WRITTEN_BYTES};
@@ -231,22 +230,16 @@ impl Recorder {
                 .join(names::tenant_dir(tenant))
                 .join("invalid")
         });
-        let mut w = SessionWriter {
-            session_id: session_id.to_owned(),
-            tenant: tenant.to_owned(),
+        let mut w = SessionWriter::new(
+            session_id,
+            tenant,
             dir,
-            cfg: inner.cfg.clone(),
-            size: (cols, rows),
-            file: None,
-            health: health.clone(),
-            audit: inner.audit.clone(),
-            active: inner.active.clone(),
-            retry_at: None,
-            last_start: std::time::UNIX_EPOCH,
-            out_utf8: Utf8Stream::default(),
-            in_utf8: Utf8Stream::default(),
-            seal_waiters: Vec::new(),
-        };
+            inner.cfg.clone(),
+            (cols, rows),
+            health.clone(),
+            inner.audit.clone(),
+            inner.active.clone(),
+        );
         w.open();
         if !inner.thread.spawn(w.run(rx)) {
             health.set_failing();

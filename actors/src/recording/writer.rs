@@ -68,6 +68,36 @@ pub(crate) struct SessionWriter {
 }
 
 impl SessionWriter {
+    /// A writer for `session_id` of `tenant` into `dir`, with no file open yet.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        session_id: &str,
+        tenant: &str,
+        dir: PathBuf,
+        cfg: Arc<RecorderConfig>,
+        size: (u16, u16),
+        health: Arc<SessionHealth>,
+        audit: Audit,
+        active: Active,
+    ) -> Self {
+        SessionWriter {
+            session_id: session_id.to_owned(),
+            tenant: tenant.to_owned(),
+            dir,
+            cfg,
+            size,
+            file: None,
+            health,
+            audit,
+            active,
+            retry_at: None,
+            last_start: std::time::UNIX_EPOCH,
+            out_utf8: Utf8Stream::default(),
+            in_utf8: Utf8Stream::default(),
+            seal_waiters: Vec::new(),
+        }
+    }
+
     /// Opens a new file (the first, after a rotation, or after a failure).
     pub(crate) fn open(&mut self) -> bool {
         if self.file.is_some() {
@@ -219,6 +249,15 @@ impl SessionWriter {
         }
     }
 
+    /// Whether the tick has work: pending bytes to seal when they are old enough, a burst's
+    /// buffer to give back, or a failed file to retry.
+    pub(crate) fn needs_tick(&self) -> bool {
+        match &self.file {
+            Some(f) => f.pending() > 0 || f.holds_burst_capacity(),
+            None => self.health.has_dropped(),
+        }
+    }
+
     /// The tick: seals pending bytes that are old enough, retries a failed file, and gives
     /// back an idle file's burst buffer.
     async fn on_tick(&mut self) {
@@ -248,16 +287,18 @@ impl SessionWriter {
     /// A message wakes the writer; it then lets the tap's messages gather for [`GATHER`] and
     /// takes all of them with `try_recv`, which registers no waker: while the session's output
     /// flows, the hub's sends wake this thread about once per [`GATHER`], not once per chunk.
+    ///
+    /// The tick runs only while [`Self::needs_tick`] says so: an idle session's writer sleeps
+    /// until its next message.
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<RecMsg>) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         'run: loop {
+            let ticking = self.needs_tick();
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(m) => self.take(m).await,
                     None => break,
                 },
-                _ = tick.tick() => {
+                () = tokio::time::sleep(TICK), if ticking => {
                     self.on_tick().await;
                     continue;
                 }
@@ -273,5 +314,59 @@ impl SessionWriter {
         }
         self.seal().await;
         self.close_file();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditConfig;
+    use crate::recording::health::Health;
+    use crate::recording::RecordingMode;
+
+    #[test]
+    fn an_idle_writer_has_no_tick_and_a_busy_one_ticks_until_it_has_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        actix::System::new().block_on(async {
+            let audit = Audit::start(AuditConfig {
+                path: dir.path().join("audit.log"),
+                max_file_bytes: 1 << 20,
+            })
+            .unwrap();
+            let cfg = Arc::new(RecorderConfig::new(
+                dir.path().join("rec"),
+                RecordingMode::Output,
+                1 << 30,
+                Duration::from_secs(3600),
+            ));
+            let health = Arc::new(SessionHealth::new(Arc::new(Health::default())));
+            let mut w = SessionWriter::new(
+                "s-1",
+                "acme",
+                dir.path().join("rec/acme/s-1"),
+                cfg,
+                (80, 24),
+                health,
+                audit,
+                Active::default(),
+            );
+            assert!(!w.needs_tick(), "no file, nothing dropped: nothing to do");
+            assert!(w.open());
+            assert!(w.needs_tick(), "the header is pending until it is sealed");
+            w.seal().await;
+            assert!(!w.needs_tick(), "sealed and small: the writer sleeps");
+            let burst = Bytes::from(vec![b'x'; 300 * 1024]);
+            // As the tap counts it before sending.
+            w.health.queued.fetch_add(burst.len(), Ordering::AcqRel);
+            w.take(RecMsg::Output(burst, Instant::now())).await;
+            assert!(
+                w.needs_tick(),
+                "pending output ages into a chunk on the tick"
+            );
+            w.seal().await;
+            assert!(w.needs_tick(), "the burst's buffer is still held");
+            w.on_tick().await;
+            assert!(!w.needs_tick(), "given back: the writer sleeps again");
+        });
     }
 }
