@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A/B of two attachd builds, alternating runs on the same machine in the same minutes:
-#   bash bench/ab.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]    (AB_FIRST=N: the first N scenarios)
+#   bash bench/ab.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]    (AB_FIRST=N: the first N scenarios;
+#   AB_SCENARIOS: others)
 # Each round starts each binary fresh (same config as `make bench`) and runs, with the release
 # `attachd-bench` of this checkout: the single-stream rate (fan-out with 0 observers), echo with
 # 0, 10 and 100 observers, and fan-out to 50 observers. Markdown rows go to bench/results/ab.md,
@@ -19,8 +20,10 @@ scenarios=("fanout --observers 0 --bytes $FAN_BYTES"
            "echo --observers 10 --samples $ECHO_SAMPLES"
            "echo --observers 100 --samples $ECHO_SAMPLES"
            "fanout --observers 50 --bytes $FAN_BYTES")
-# AB_FIRST=N runs only the first N of them (AB_FIRST=1: the single stream alone).
+# AB_FIRST=N runs only the first N of them (AB_FIRST=1: the single stream alone);
+# AB_SCENARIOS="connect-storm --n 2000;echo --observers 0" runs those instead (';' between).
 scenarios=("${scenarios[@]:0:${AB_FIRST:-${#scenarios[@]}}}")
+if [ -n "${AB_SCENARIOS:-}" ]; then IFS=';' read -r -a scenarios <<<"$AB_SCENARIOS"; fi
 work=$(mktemp -d /tmp/attachd-ab.XXXXXX)
 out="$root/bench/results/ab.jsonl"
 md="$root/bench/results/ab.md"

@@ -64,7 +64,20 @@ alive=false
 kill -0 "$server_pid" 2>/dev/null && alive=true
 health=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" || echo none)
 panics=$(grep -c -i -E 'panicked|overflowed' "$work/attachd-$port/attachd.log" || true)
-echo "{\"label\":\"flood-server\",\"alive\":$alive,\"healthz\":\"$health\",\"panics\":${panics:-0},\"client_failures\":$failed}" >>"$jsonl"
+# How the server closed attach connections, by close code (attachd_closes_total), and how many
+# of them it cut as stalled or slow consumers (SPEC §8).
+closes=$(curl -fsS -m 5 "http://127.0.0.1:$admin/metrics" 2>/dev/null | python3 -c '
+import json, re, sys
+v = {}
+for line in sys.stdin:
+    m = re.match(r"attachd_closes_total\{code=\"(\d+)\"\} (\d+)", line)
+    if m:
+        v[m.group(1)] = int(m.group(2))
+    m = re.match(r"attachd_(stall|slow_consumer)_closes_total (\d+)", line)
+    if m:
+        v[m.group(1)] = int(m.group(2))
+print(json.dumps(v))' || echo null)
+echo "{\"label\":\"flood-server\",\"alive\":$alive,\"healthz\":\"$health\",\"panics\":${panics:-0},\"closes\":$closes,\"client_failures\":$failed}" >>"$jsonl"
 stop_pid "$server_pid"
 
 machine="$(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -sr), $(date -u +%F)"

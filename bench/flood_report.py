@@ -56,8 +56,9 @@ def main():
           f"the final screen {last_ms} ms after the flood started, server RSS peak "
           f"{max(peaks) / 1024:.0f} MiB, server CPU {cpu[0] if cpu else None} % of one core "
           f"(from the end of the driver's ramp), server alive {server.get('alive')}, healthz "
-          f"{server.get('healthz')}, panics in its log {server.get('panics')}, client process "
-          f"failures {server.get('client_failures')}.")
+          f"{server.get('healthz')}, panics in its log {server.get('panics')}, server closes by "
+          f"code {server.get('closes')}, client process failures "
+          f"{server.get('client_failures')}.")
     print("\nREADME row:\n")
     procs = sum(1 for r in clients if r["params"]["observers"] > 0)
     print(row([f"{attached:,} observers, {procs} client processes, "

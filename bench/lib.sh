@@ -51,8 +51,7 @@ wait_http() { # url, seconds
 start_attachd() {
   local extra=${1:-} ws_extra=${2:-}
   port=$(free_port)
-  local admin
-  admin=$(free_port)
+  admin=$(free_port) # global: the last replica's admin port (metrics)
   local dir="$work/attachd-$port"
   mkdir -p "$dir"
   bench_config "$dir/attachd.toml" "$port" "$admin" "$dir/audit.log" "$sha" "$ws_extra" "$extra"
@@ -102,5 +101,6 @@ bench_env() {
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  # BENCH_KEEP=1 keeps the servers' logs and audit logs for a look after the run.
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }

@@ -71,6 +71,8 @@ struct Shared {
     max_bytes: usize,
     /// 0 while open; otherwise the close code of an urgent close (sent before anything queued).
     urgent_close: AtomicU32,
+    /// A heartbeat ping is due: the writer sends it before the next queued frame.
+    ping_due: AtomicBool,
     waker: AtomicWaker,
     /// Sequence number of the next pushed frame.
     pushed: AtomicU64,
@@ -118,6 +120,7 @@ pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
         frames: AtomicUsize::new(0),
         max_bytes,
         urgent_close: AtomicU32::new(0),
+        ping_due: AtomicBool::new(false),
         waker: AtomicWaker::new(),
         pushed: AtomicU64::new(0),
         discard_below: AtomicU64::new(0),
@@ -189,6 +192,20 @@ impl OutboundTx {
                 }
             }
         }
+    }
+
+    /// Asks for a heartbeat ping, sent ahead of anything queued. It takes no room in the queue:
+    /// a ping that finds the queue full of output is no sign of a slow consumer (the hub's
+    /// resync and stall checks judge that), and a lagging observer must still be asked for its
+    /// pong. Pings asked for before the writer took the last one are one ping.
+    pub fn ping(&self) -> Result<(), PushError> {
+        if self.urgent_close_code().is_some() || self.tx.is_closed() {
+            return Err(PushError::Closed);
+        }
+        if !self.shared.ping_due.swap(true, Ordering::AcqRel) {
+            self.shared.waker.wake();
+        }
+        Ok(())
     }
 
     /// Closes ahead of anything still queued (slow consumer, revoke). The first code wins.
@@ -301,6 +318,9 @@ impl Stream for OutboundRx {
                 u16::try_from(urgent).unwrap_or(close::INTERNAL_ERROR),
             )));
         }
+        if self.shared.ping_due.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(Some(OutFrame::Ping(Bytes::new())));
+        }
         loop {
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some((seq, frame))) => {
@@ -361,6 +381,23 @@ mod tests {
             tx.push(OutFrame::Binary(Bytes::new())),
             Err(PushError::Closed)
         );
+    }
+
+    #[tokio::test]
+    async fn a_ping_goes_out_ahead_of_a_full_queue_without_closing_it() {
+        let (tx, mut rx) = channel(100);
+        tx.push(OutFrame::Binary(Bytes::from_static(&[0; 80])))
+            .unwrap();
+        tx.ping().unwrap();
+        tx.ping().unwrap();
+        assert_eq!(tx.urgent_close_code(), None, "a ping is no overflow");
+        assert!(matches!(rx.next().await, Some(OutFrame::Ping(_))));
+        assert!(matches!(rx.next().await, Some(OutFrame::Binary(_))));
+        // Two pings asked for before the writer came round are one.
+        tx.push(OutFrame::text("{}".into())).unwrap();
+        assert!(matches!(rx.next().await, Some(OutFrame::Text(_))));
+        tx.close_urgently(close::SLOW_CONSUMER);
+        assert_eq!(tx.ping(), Err(PushError::Closed));
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use crate::protocol::close;
 /// Runs the exit duties exactly once, however the connection ends (close, error, timer,
 /// panic unwinding, drain): leave the hub (releasing control), free the slots, audit.
 pub(super) struct ExitGuard {
-    pub(super) id: ConnIdentity,
+    pub(super) id: Arc<ConnIdentity>,
     pub(super) hub: Addr<SessionHub>,
     pub(super) audit: Audit,
     pub(super) slots: Option<SlotGuard>,

@@ -44,7 +44,8 @@ pub enum Inbound {
 
 /// The connection actor.
 pub struct Connection {
-    id: ConnIdentity,
+    /// Shared with the exit guard (one copy of the identity's strings per connection).
+    id: Arc<ConnIdentity>,
     cfg: ConnConfig,
     hub: Addr<SessionHub>,
     out: OutboundTx,
@@ -76,6 +77,7 @@ impl Connection {
         audit: Audit,
         read_pause: Arc<ReadPause>,
     ) -> Self {
+        let id = Arc::new(id);
         let stats = Arc::new(ParticipantStats::default());
         metrics::CONNECTIONS
             .with_label_values(&[id.role.as_str()])
@@ -171,7 +173,7 @@ impl Connection {
             self.close(ctx, close::HEARTBEAT_TIMEOUT);
             return;
         }
-        if self.out.push(OutFrame::Ping(Bytes::new())).is_err() {
+        if self.out.ping().is_err() {
             self.stop_now(ctx);
             return;
         }
