@@ -33,15 +33,16 @@ pub enum SlotDenied {
 #[error("limiter unavailable: {0}")]
 pub struct LimitError(pub String);
 
-/// The identity of one held connection slot.
+/// The identity of one held connection slot. Its strings are shared: the connection's guard
+/// and the limiter's set of held slots hold one copy between them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SlotKey {
     /// Authenticated subject.
-    pub subject: String,
+    pub subject: Arc<str>,
     /// Session attached to.
-    pub session: String,
+    pub session: Arc<str>,
     /// The connection.
-    pub connection_id: String,
+    pub connection_id: Arc<str>,
 }
 
 /// Admission decisions: attempt windows and concurrency slots.
@@ -60,17 +61,16 @@ pub trait Limiter: Send + Sync + 'static {
         subject_max: u32,
         session_max: u32,
     ) -> BoxFuture<'static, Result<Result<(), SlotDenied>, LimitError>>;
-    /// Frees both slots of `key`. Idempotent.
+    /// Frees both slots of `key`. Idempotent. (A shared store keeps the slots it holds alive by
+    /// itself, and expires those of a replica that stopped.)
     fn release(&self, key: &SlotKey) -> BoxFuture<'static, Result<(), LimitError>>;
-    /// Keeps the slots of `key` alive (shared stores expire slots of dead replicas).
-    fn refresh(&self, key: &SlotKey) -> BoxFuture<'static, Result<(), LimitError>>;
 }
 
 #[derive(Default)]
 struct LocalState {
     windows: HashMap<String, VecDeque<Instant>>,
-    subjects: HashMap<String, u32>,
-    sessions: HashMap<String, u32>,
+    subjects: HashMap<Arc<str>, u32>,
+    sessions: HashMap<Arc<str>, u32>,
     held: std::collections::HashSet<SlotKey>,
     last_sweep: Option<Instant>,
 }
@@ -203,10 +203,6 @@ impl Limiter for LocalLimiter {
         self.release_now(key);
         Box::pin(ready(Ok(())))
     }
-
-    fn refresh(&self, _key: &SlotKey) -> BoxFuture<'static, Result<(), LimitError>> {
-        Box::pin(ready(Ok(())))
-    }
 }
 
 /// Owns a connection's slots; dropping it frees them, whatever way the connection ended.
@@ -227,11 +223,6 @@ impl SlotGuard {
     /// The held key.
     pub fn key(&self) -> Option<&SlotKey> {
         self.key.as_ref()
-    }
-
-    /// Refreshes the slots' expiry in a shared store.
-    pub fn refresh(&self) -> Option<BoxFuture<'static, Result<(), LimitError>>> {
-        self.key.as_ref().map(|k| self.limiter.refresh(k))
     }
 }
 

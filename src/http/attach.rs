@@ -310,9 +310,9 @@ pub async fn attach(
 
     let connection_id = format!("c-{}", uuid::Uuid::new_v4().simple());
     let key = SlotKey {
-        subject: claims.subject.clone(),
-        session: session_id.clone(),
-        connection_id: connection_id.clone(),
+        subject: claims.subject.as_str().into(),
+        session: session_id.as_str().into(),
+        connection_id: connection_id.as_str().into(),
     };
     match st
         .limiter

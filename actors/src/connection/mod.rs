@@ -175,17 +175,6 @@ impl Connection {
         }
         if self.out.ping().is_err() {
             self.stop_now(ctx);
-            return;
-        }
-        if let Some(fut) = self.guard.slots.as_ref().and_then(SlotGuard::refresh) {
-            ctx.spawn(
-                async move {
-                    if let Err(e) = fut.await {
-                        tracing::warn!(error = %e, "slot refresh failed");
-                    }
-                }
-                .into_actor(self),
-            );
         }
     }
 

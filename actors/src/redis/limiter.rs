@@ -1,8 +1,9 @@
 //! The rate-limit actor: per-IP sliding windows and concurrency slots decided in Redis, with
 //! the `redis.on_error` fallback (per-replica limits, refuse, or admit) while Redis is down.
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
@@ -21,26 +22,56 @@ pub struct RateLimiter {
     redis: RedisShared,
     local: Arc<LocalLimiter>,
     slot_ttl: Duration,
-    /// Heartbeats' slot refreshes, sent together once per `REFRESH_FLUSH`.
+    /// The slots this replica holds (taken here and not yet released). The replica keeps them
+    /// alive itself, a third of `slot_ttl` apart; a replica that stops lets them expire.
+    held: HashSet<SlotKey>,
+    /// When every held slot was last put in the batch.
+    last_refresh: Instant,
+    /// Slot refreshes, sent together once per `REFRESH_FLUSH`.
     batch: RefreshBatch,
     /// A flush is on its way (the next one waits for it).
     flushing: bool,
 }
 
 impl RateLimiter {
-    /// A limiter whose slots expire after `slot_ttl` unless refreshed by heartbeats.
+    /// A limiter whose slots expire after `slot_ttl` unless this replica refreshes them.
     pub fn new(redis: RedisShared, slot_ttl: Duration) -> Self {
         RateLimiter {
             redis,
             local: Arc::new(LocalLimiter::new()),
             slot_ttl,
+            held: HashSet::new(),
+            last_refresh: Instant::now(),
             batch: RefreshBatch::default(),
             flushing: false,
         }
     }
 
+    /// Puts every held slot in the batch once a third of `slot_ttl` has passed since the last
+    /// time: one pass over a set, instead of a message from every connection's heartbeat.
+    fn gather_refreshes(&mut self) {
+        if self.last_refresh.elapsed() < self.slot_ttl / 3 {
+            return;
+        }
+        self.last_refresh = Instant::now();
+        let mut dropped = 0usize;
+        for key in &self.held {
+            let (a, b) = Self::slot_keys(&self.redis, key);
+            if !(self.batch.add(a, &key.connection_id) && self.batch.add(b, &key.connection_id)) {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "slot refreshes did not fit in the batch; those slots expire unless refreshed in time"
+            );
+        }
+    }
+
     /// Sends the refreshes gathered since the last flush, one script call per slot key.
     fn flush_refreshes(&mut self, ctx: &mut Context<Self>) {
+        self.gather_refreshes();
         if self.flushing || self.batch.is_empty() {
             return;
         }
@@ -175,13 +206,17 @@ impl RateLimiter {
 }
 
 impl Handler<AcquireSlots> for RateLimiter {
-    type Result = ResponseFuture<Result<Result<(), SlotDenied>, LimitError>>;
+    type Result = ResponseActFuture<Self, Result<Result<(), SlotDenied>, LimitError>>;
 
     fn handle(&mut self, m: AcquireSlots, _: &mut Context<Self>) -> Self::Result {
         let redis = self.redis.clone();
         let local = self.local.clone();
         let ttl = self.slot_ttl.as_millis() as u64;
-        Box::pin(async move {
+        // Held from now: a release that arrives before the outcome takes it out again, and a
+        // refused or failed acquire takes it out when it ends.
+        let key = m.key.clone();
+        self.held.insert(key.clone());
+        let decide = async move {
             let (subj_key, sess_key) = Self::slot_keys(&redis, &m.key);
             let member = m.key.connection_id.clone();
             // Two single-slot scripts (the keys live in different hash slots); the subject
@@ -192,7 +227,7 @@ impl Handler<AcquireSlots> for RateLimiter {
                     scripts::SLOT_ACQUIRE
                         .key(sk)
                         .arg(m.subject_max)
-                        .arg(mem)
+                        .arg(&*mem)
                         .arg(ttl)
                         .invoke_async::<i64>(&mut c)
                         .await
@@ -207,7 +242,7 @@ impl Handler<AcquireSlots> for RateLimiter {
                             scripts::SLOT_ACQUIRE
                                 .key(sess_key)
                                 .arg(m.session_max)
-                                .arg(mem)
+                                .arg(&*mem)
                                 .arg(ttl)
                                 .invoke_async::<i64>(&mut c)
                                 .await
@@ -220,7 +255,7 @@ impl Handler<AcquireSlots> for RateLimiter {
                                 .run(|mut c| async move {
                                     redis::cmd("ZREM")
                                         .arg(subj_key)
-                                        .arg(mem)
+                                        .arg(&*mem)
                                         .query_async::<i64>(&mut c)
                                         .await
                                 })
@@ -253,7 +288,13 @@ impl Handler<AcquireSlots> for RateLimiter {
                     OnError::Deny => Err(LimitError(e.to_string())),
                 },
             }
-        })
+        };
+        Box::pin(decide.into_actor(self).map(move |res, me, _| {
+            if !matches!(res, Ok(Ok(()))) {
+                me.held.remove(&key);
+            }
+            res
+        }))
     }
 }
 
@@ -271,6 +312,7 @@ impl Handler<ReleaseSlots> for RateLimiter {
         let redis = self.redis.clone();
         // A slot taken during an outage lives in the local fallback.
         self.local.release_now(&m.key);
+        self.held.remove(&m.key);
         Box::pin(async move {
             let (a, b) = Self::slot_keys(&redis, &m.key);
             let member = m.key.connection_id.clone();
@@ -279,7 +321,7 @@ impl Handler<ReleaseSlots> for RateLimiter {
                 .run(|mut c| async move {
                     redis::cmd("ZREM")
                         .arg(a)
-                        .arg(member)
+                        .arg(&*member)
                         .query_async::<i64>(&mut c)
                         .await
                 })
@@ -288,7 +330,7 @@ impl Handler<ReleaseSlots> for RateLimiter {
                 .run(|mut c| async move {
                     redis::cmd("ZREM")
                         .arg(b)
-                        .arg(mem2)
+                        .arg(&*mem2)
                         .query_async::<i64>(&mut c)
                         .await
                 })
@@ -298,30 +340,6 @@ impl Handler<ReleaseSlots> for RateLimiter {
                 .map(|_| ())
                 .map_err(|e| LimitError(e.to_string()))
         })
-    }
-}
-
-/// Keep a connection's slots alive.
-#[derive(Message)]
-#[rtype(result = "Result<(), LimitError>")]
-pub struct RefreshSlots {
-    key: SlotKey,
-}
-
-impl Handler<RefreshSlots> for RateLimiter {
-    type Result = Result<(), LimitError>;
-
-    fn handle(&mut self, m: RefreshSlots, _: &mut Context<Self>) -> Self::Result {
-        let (a, b) = Self::slot_keys(&self.redis, &m.key);
-        let member = &m.key.connection_id;
-        if self.batch.add(a, member) && self.batch.add(b, member) {
-            Ok(())
-        } else {
-            Err(LimitError(format!(
-                "{} slot refreshes already wait for the next flush",
-                self.batch.len()
-            )))
-        }
     }
 }
 
@@ -375,11 +393,6 @@ impl Limiter for RedisLimiter {
 
     fn release(&self, key: &SlotKey) -> BoxFuture<'static, Result<(), LimitError>> {
         let fut = self.addr.send(ReleaseSlots { key: key.clone() });
-        Box::pin(async move { mailbox(fut.await) })
-    }
-
-    fn refresh(&self, key: &SlotKey) -> BoxFuture<'static, Result<(), LimitError>> {
-        let fut = self.addr.send(RefreshSlots { key: key.clone() });
         Box::pin(async move { mailbox(fut.await) })
     }
 }

@@ -1,5 +1,5 @@
-//! Slot refreshes gathered between flushes: every heartbeat asks for one, and each flush sends
-//! one script call per slot key (a subject's or a session's) for all of its live members.
+//! Slot refreshes gathered between flushes: the limiter puts every slot it holds in once a third
+//! of the TTL, and each flush sends one script call per slot key (a subject's or a session's).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -12,8 +12,8 @@ pub const REFRESH_FLUSH: Duration = Duration::from_secs(1);
 /// Members per script call (Lua's `unpack` and one reply stay small).
 const MEMBERS_PER_CALL: usize = 500;
 
-/// Pending members at most; more are dropped until the next flush, and their slots are
-/// refreshed by their next heartbeat (the TTL spans three of them).
+/// Pending members at most; more are dropped until the next pass over the held slots (the TTL
+/// spans three of them).
 pub const MAX_PENDING: usize = 1 << 20;
 
 /// Refreshes waiting for the next flush: slot key → members (connection ids).
