@@ -290,7 +290,11 @@ impl SessionWriter {
     ///
     /// The tick runs only while [`Self::needs_tick`] says so: an idle session's writer sleeps
     /// until its next message.
+    /// One timer lives across the loop: it is re-armed when it fires, not at every wake, so
+    /// flowing output neither postpones the tick nor registers a timer per message.
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<RecMsg>) {
+        let tick = tokio::time::sleep(TICK);
+        tokio::pin!(tick);
         'run: loop {
             let ticking = self.needs_tick();
             tokio::select! {
@@ -298,8 +302,9 @@ impl SessionWriter {
                     Some(m) => self.take(m).await,
                     None => break,
                 },
-                () = tokio::time::sleep(TICK), if ticking => {
+                () = &mut tick, if ticking => {
                     self.on_tick().await;
+                    tick.as_mut().reset(tokio::time::Instant::now() + TICK);
                     continue;
                 }
             }
