@@ -173,7 +173,9 @@ impl Connection {
             self.close(ctx, close::HEARTBEAT_TIMEOUT);
             return;
         }
-        if self.out.ping().is_err() {
+        // Called from this actor's own poll, which polls its socket (the writer) again after
+        // the timer re-arms: waking the task as well would poll everything a second time.
+        if self.out.ping_from_writer_task().is_err() {
             self.stop_now(ctx);
         }
     }
@@ -188,7 +190,7 @@ impl Connection {
             next = next.min(s);
         }
         ctx.run_later(
-            on_grid(next).saturating_duration_since(Instant::now()),
+            on_grid(next, self.cfg.ping_interval).saturating_duration_since(Instant::now()),
             |conn, ctx| conn.on_timer(ctx),
         );
     }
@@ -341,14 +343,22 @@ enum Budget {
 /// How long reads stop while the hub's mailbox is full.
 const HUB_BUSY_PAUSE: Duration = Duration::from_millis(5);
 
-/// Connection timers fire on a shared grid of this step, a little late rather than early: the
-/// pings of thousands of idle connections then wake a worker a few times a second, together,
-/// instead of once each (context switches were most of the idle CPU).
-pub const TIMER_GRID: Duration = Duration::from_millis(100);
+/// Connection timers fire on a shared grid, a little late rather than early: the pings of
+/// thousands of idle connections then wake a worker once per grid point, together, instead of
+/// once each (wake-ups and context switches were most of the idle CPU). The step is a
+/// fifteenth of `ws.ping_interval` (1 s at the default 15 s), within these bounds.
+pub const TIMER_GRID_MIN: Duration = Duration::from_millis(10);
+/// The coarsest step: no deadline is more than this late.
+pub const TIMER_GRID_MAX: Duration = Duration::from_secs(1);
+
+/// The grid step for connections pinging every `ping_interval`.
+fn grid_step(ping_interval: Duration) -> Duration {
+    (ping_interval / 15).clamp(TIMER_GRID_MIN, TIMER_GRID_MAX)
+}
 
 /// The first grid point at or after `t`.
-fn on_grid(t: Instant) -> Instant {
-    crate::grid::on_grid(t, TIMER_GRID)
+fn on_grid(t: Instant, ping_interval: Duration) -> Instant {
+    crate::grid::on_grid(t, grid_step(ping_interval))
 }
 
 fn code_of(stats: &ParticipantStats) -> Option<u16> {

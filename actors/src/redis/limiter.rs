@@ -1,14 +1,13 @@
 //! The rate-limit actor: per-IP sliding windows and concurrency slots decided in Redis, with
 //! the `redis.on_error` fallback (per-replica limits, refuse, or admit) while Redis is down.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
 
-use super::refresh::{self, RefreshBatch, REFRESH_FLUSH};
+use super::refresh::{self, HeldSlots, REFRESH_FLUSH};
 use super::scripts;
 use super::{OnError, RedisShared};
 use crate::limits::{Attempt, LimitError, Limiter, LocalLimiter, SlotDenied, SlotKey};
@@ -24,12 +23,10 @@ pub struct RateLimiter {
     slot_ttl: Duration,
     /// The slots this replica holds (taken here and not yet released). The replica keeps them
     /// alive itself, a third of `slot_ttl` apart; a replica that stops lets them expire.
-    held: HashSet<SlotKey>,
-    /// When every held slot was last put in the batch.
+    held: HeldSlots,
+    /// When the last refresh pass over the held slots started.
     last_refresh: Instant,
-    /// Slot refreshes, sent together once per `REFRESH_FLUSH`.
-    batch: RefreshBatch,
-    /// A flush is on its way (the next one waits for it).
+    /// A refresh pass is on its way (the next one waits for it).
     flushing: bool,
 }
 
@@ -40,43 +37,27 @@ impl RateLimiter {
             redis,
             local: Arc::new(LocalLimiter::new()),
             slot_ttl,
-            held: HashSet::new(),
+            held: HeldSlots::default(),
             last_refresh: Instant::now(),
-            batch: RefreshBatch::default(),
             flushing: false,
         }
     }
 
-    /// Puts every held slot in the batch once a third of `slot_ttl` has passed since the last
-    /// time: one pass over a set, instead of a message from every connection's heartbeat.
-    fn gather_refreshes(&mut self) {
-        if self.last_refresh.elapsed() < self.slot_ttl / 3 {
+    /// Refreshes every held slot once a third of `slot_ttl` has passed since the last pass:
+    /// one script call per slot key, instead of a message from every connection's heartbeat.
+    /// A pass still on its way postpones the next (checked again each `REFRESH_FLUSH`).
+    fn refresh_held(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.last_refresh.elapsed() < self.slot_ttl / 3 {
             return;
         }
         self.last_refresh = Instant::now();
-        let mut dropped = 0usize;
-        for key in &self.held {
-            let (a, b) = Self::slot_keys(&self.redis, key);
-            if !(self.batch.add(a, &key.connection_id) && self.batch.add(b, &key.connection_id)) {
-                dropped += 1;
-            }
-        }
-        if dropped > 0 {
-            tracing::warn!(
-                dropped,
-                "slot refreshes did not fit in the batch; those slots expire unless refreshed in time"
-            );
-        }
-    }
-
-    /// Sends the refreshes gathered since the last flush, one script call per slot key.
-    fn flush_refreshes(&mut self, ctx: &mut Context<Self>) {
-        self.gather_refreshes();
-        if self.flushing || self.batch.is_empty() {
+        if self.held.is_empty() {
             return;
         }
         self.flushing = true;
-        let calls = self.batch.take_calls();
+        let calls = self
+            .held
+            .calls(|kind, tag| refresh::slot_key(&self.redis, kind, tag));
         let redis = self.redis.clone();
         let ttl = self.slot_ttl;
         ctx.spawn(
@@ -101,7 +82,7 @@ impl Actor for RateLimiter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(LIMITER_MAILBOX);
-        ctx.run_interval(REFRESH_FLUSH, Self::flush_refreshes);
+        ctx.run_interval(REFRESH_FLUSH, Self::refresh_held);
         // Probe so readiness and the policy notice an outage (and recovery) without traffic.
         ctx.run_interval(Duration::from_secs(1), |me, ctx| {
             let redis = me.redis.clone();
@@ -199,8 +180,8 @@ pub struct AcquireSlots {
 impl RateLimiter {
     fn slot_keys(redis: &RedisShared, key: &SlotKey) -> (String, String) {
         (
-            redis.key(&format!("subj:{}", key.subject), ":conns"),
-            redis.key(&format!("sess:{}", key.session), ":conns"),
+            refresh::slot_key(redis, "subj", &key.subject),
+            refresh::slot_key(redis, "sess", &key.session),
         )
     }
 }
@@ -215,7 +196,7 @@ impl Handler<AcquireSlots> for RateLimiter {
         // Held from now: a release that arrives before the outcome takes it out again, and a
         // refused or failed acquire takes it out when it ends.
         let key = m.key.clone();
-        self.held.insert(key.clone());
+        self.held.insert(&key);
         let decide = async move {
             let (subj_key, sess_key) = Self::slot_keys(&redis, &m.key);
             let member = m.key.connection_id.clone();

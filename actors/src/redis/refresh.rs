@@ -1,67 +1,93 @@
-//! Slot refreshes gathered between flushes: the limiter puts every slot it holds in once a third
-//! of the TTL, and each flush sends one script call per slot key (a subject's or a session's).
+//! The slots this replica holds, indexed by the Redis key they live in (a subject's or a
+//! session's), so one refresh pass sends one script call per key without a lookup per slot.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{scripts, RedisShared};
+use crate::limits::SlotKey;
 
-/// How often gathered refreshes are sent. Far below the slot TTL (3 × `ws.ping_interval`).
+/// How often the limiter looks whether a refresh pass is due. Far below the slot TTL
+/// (3 × `ws.ping_interval`); a pass runs once a third of the TTL has passed.
 pub const REFRESH_FLUSH: Duration = Duration::from_secs(1);
 
 /// Members per script call (Lua's `unpack` and one reply stay small).
 const MEMBERS_PER_CALL: usize = 500;
 
-/// Pending members at most; more are dropped until the next pass over the held slots (the TTL
-/// spans three of them).
-pub const MAX_PENDING: usize = 1 << 20;
+/// One refresh call: a slot key and members (connection ids) of it.
+pub type Call = (String, Vec<Arc<str>>);
 
-/// Refreshes waiting for the next flush: slot key → members (connection ids).
+/// Held slots by subject and by session; every connection is in one set of each.
 #[derive(Default)]
-pub struct RefreshBatch {
-    keys: HashMap<String, HashSet<String>>,
-    members: usize,
+pub struct HeldSlots {
+    by_subject: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    by_session: HashMap<Arc<str>, HashSet<Arc<str>>>,
 }
 
-impl RefreshBatch {
-    /// Adds `member` of `key`; false when the batch is full (the refresh is dropped).
-    pub fn add(&mut self, key: String, member: &str) -> bool {
-        if self.members >= MAX_PENDING {
-            return false;
+impl HeldSlots {
+    /// Records `key` as held (again: no change).
+    pub fn insert(&mut self, key: &SlotKey) {
+        for (map, tag) in [
+            (&mut self.by_subject, &key.subject),
+            (&mut self.by_session, &key.session),
+        ] {
+            map.entry(tag.clone())
+                .or_default()
+                .insert(key.connection_id.clone());
         }
-        if self.keys.entry(key).or_default().insert(member.to_owned()) {
-            self.members += 1;
-        }
-        true
     }
 
-    /// Members waiting.
+    /// Forgets `key` (not held: no change); an emptied subject or session goes with it.
+    pub fn remove(&mut self, key: &SlotKey) {
+        for (map, tag) in [
+            (&mut self.by_subject, &key.subject),
+            (&mut self.by_session, &key.session),
+        ] {
+            if let Some(set) = map.get_mut(tag) {
+                set.remove(&key.connection_id);
+                if set.is_empty() {
+                    map.remove(tag);
+                }
+            }
+        }
+    }
+
+    /// Connections held.
     pub fn len(&self) -> usize {
-        self.members
+        self.by_subject.values().map(HashSet::len).sum()
     }
 
-    /// Whether nothing waits.
+    /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.members == 0
+        self.by_subject.is_empty()
     }
 
-    /// Takes everything gathered so far, as (key, members) calls of bounded size.
-    pub fn take_calls(&mut self) -> Vec<(String, Vec<String>)> {
-        self.members = 0;
+    /// Every held slot as refresh calls of bounded size: one key string per subject and per
+    /// session (`key_of(kind, tag)`, see [`slot_key`]), the members shared with the held sets.
+    pub fn calls(&self, key_of: impl Fn(&str, &str) -> String) -> Vec<Call> {
         let mut calls = Vec::new();
-        for (key, members) in self.keys.drain() {
-            let members: Vec<String> = members.into_iter().collect();
-            for chunk in members.chunks(MEMBERS_PER_CALL) {
-                calls.push((key.clone(), chunk.to_vec()));
+        for (kind, map) in [("subj", &self.by_subject), ("sess", &self.by_session)] {
+            for (tag, members) in map {
+                let key = key_of(kind, tag);
+                let members: Vec<Arc<str>> = members.iter().cloned().collect();
+                for chunk in members.chunks(MEMBERS_PER_CALL) {
+                    calls.push((key.clone(), chunk.to_vec()));
+                }
             }
         }
         calls
     }
 }
 
+/// The Redis key of a subject's (`subj`) or a session's (`sess`) slots.
+pub fn slot_key(redis: &RedisShared, kind: &str, tag: &str) -> String {
+    redis.key(&format!("{kind}:{tag}"), ":conns")
+}
+
 /// Sends `calls`, one script call each; returns how many calls failed (slots whose refresh
-/// failed expire unless a later flush reaches Redis).
-pub async fn send(redis: &RedisShared, calls: Vec<(String, Vec<String>)>, ttl: Duration) -> usize {
+/// failed expire unless the next pass reaches Redis in time).
+pub async fn send(redis: &RedisShared, calls: Vec<Call>, ttl: Duration) -> usize {
     let ttl = ttl.as_millis() as u64;
     let mut failed = 0;
     for (key, members) in calls {
@@ -69,8 +95,8 @@ pub async fn send(redis: &RedisShared, calls: Vec<(String, Vec<String>)>, ttl: D
             .run(|mut c| async move {
                 let mut inv = scripts::SLOT_REFRESH.key(key);
                 inv.arg(ttl);
-                for m in members {
-                    inv.arg(m);
+                for m in &members {
+                    inv.arg(&**m);
                 }
                 inv.invoke_async::<i64>(&mut c).await
             })
@@ -84,40 +110,65 @@ pub async fn send(redis: &RedisShared, calls: Vec<(String, Vec<String>)>, ttl: D
 mod tests {
     use super::*;
 
-    #[test]
-    fn members_are_gathered_once_per_key_and_taken_in_bounded_calls() {
-        let mut b = RefreshBatch::default();
-        for i in 0..1_200 {
-            assert!(b.add("subj".into(), &format!("c{i}")));
-            assert!(b.add("sess".into(), &format!("c{i}")));
+    fn key_of(kind: &str, tag: &str) -> String {
+        format!("{kind}:{tag}")
+    }
+
+    fn key(subject: &str, session: &str, conn: &str) -> SlotKey {
+        SlotKey {
+            subject: subject.into(),
+            session: session.into(),
+            connection_id: conn.into(),
         }
-        // A second heartbeat before the flush adds nothing.
-        assert!(b.add("subj".into(), "c0"));
-        assert_eq!(b.len(), 2_400);
-        let calls = b.take_calls();
-        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn held_slots_make_one_call_per_key_in_bounded_chunks() {
+        let mut held = HeldSlots::default();
+        for i in 0..1_200 {
+            held.insert(&key("alice", "s-1", &format!("c{i}")));
+        }
+        held.insert(&key("bob", "s-2", "b0"));
+        // Held twice is held once.
+        held.insert(&key("bob", "s-2", "b0"));
+        assert_eq!(held.len(), 1_201);
+        let calls = held.calls(key_of);
         assert!(calls.iter().all(|(_, m)| m.len() <= MEMBERS_PER_CALL));
-        for key in ["subj", "sess"] {
-            let mut all: Vec<&String> = calls
+        // 1,200 members are three calls per key (alice, s-1), bob and s-2 one each.
+        assert_eq!(calls.len(), 8);
+        for (k, n) in [
+            (key_of("subj", "alice"), 1_200),
+            (key_of("sess", "s-1"), 1_200),
+            (key_of("subj", "bob"), 1),
+            (key_of("sess", "s-2"), 1),
+        ] {
+            let mut all: Vec<&Arc<str>> = calls
                 .iter()
-                .filter(|(k, _)| k == key)
+                .filter(|(c, _)| *c == k)
                 .flat_map(|(_, m)| m)
                 .collect();
             all.sort();
             all.dedup();
-            assert_eq!(all.len(), 1_200, "{key}");
+            assert_eq!(all.len(), n, "{k}");
         }
-        assert_eq!(calls.len(), 6);
     }
 
     #[test]
-    fn a_full_batch_drops_new_refreshes_until_taken() {
-        let mut b = RefreshBatch {
-            members: MAX_PENDING,
-            ..RefreshBatch::default()
-        };
-        assert!(!b.add("k".into(), "late"));
-        b.take_calls();
-        assert!(b.add("k".into(), "late"));
+    fn released_slots_leave_no_empty_keys_behind() {
+        let mut held = HeldSlots::default();
+        held.insert(&key("alice", "s-1", "c1"));
+        held.insert(&key("alice", "s-2", "c2"));
+        held.remove(&key("alice", "s-1", "c1"));
+        // Not held: nothing changes.
+        held.remove(&key("alice", "s-1", "c1"));
+        held.remove(&key("carol", "s-9", "c9"));
+        assert_eq!(held.len(), 1);
+        let keys: Vec<String> = held.calls(key_of).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys.len(), 2);
+        assert!(keys.contains(&key_of("sess", "s-2")));
+        assert!(!keys.contains(&key_of("sess", "s-1")));
+        held.remove(&key("alice", "s-2", "c2"));
+        assert!(held.is_empty());
+        assert!(held.calls(key_of).is_empty());
     }
 }
