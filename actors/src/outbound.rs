@@ -12,9 +12,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_channel::mpsc;
 use futures_util::task::AtomicWaker;
 use futures_util::Stream;
-use tokio::sync::mpsc;
 
 use crate::pace::PaceGate;
 use crate::protocol::close;
@@ -97,9 +97,14 @@ pub const PACE_LOW_FRAMES: usize = MAX_QUEUED_FRAMES / 4;
 pub const PACE_HIGH_FRAMES: usize = MAX_QUEUED_FRAMES / 2;
 
 /// The sending half; cheap to clone, shared by the hub and the connection.
+///
+/// The channel underneath is a linked list that allocates per queued frame and holds nothing
+/// while idle (a block-based channel keeps ~2 KiB per connection even when empty). Its bound is
+/// kept here: [`push`](Self::push) counts a frame before sending it and refuses it beyond
+/// `MAX_QUEUED_FRAMES` or `max_bytes`, and the writer uncounts each frame it takes.
 #[derive(Clone)]
 pub struct OutboundTx {
-    tx: mpsc::Sender<(u64, OutFrame)>,
+    tx: mpsc::UnboundedSender<(u64, OutFrame)>,
     shared: Arc<Shared>,
     /// Set on every frame pushed through this copy (the hub's: see `noting_pushes`).
     pushed: Option<Arc<AtomicBool>>,
@@ -107,14 +112,14 @@ pub struct OutboundTx {
 
 /// The receiving half, read by the socket writer.
 pub struct OutboundRx {
-    rx: mpsc::Receiver<(u64, OutFrame)>,
+    rx: mpsc::UnboundedReceiver<(u64, OutFrame)>,
     shared: Arc<Shared>,
     done: bool,
 }
 
 /// Creates a queue that holds at most `max_bytes` of payload.
 pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
-    let (tx, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
+    let (tx, rx) = mpsc::unbounded();
     let shared = Arc::new(Shared {
         queued: AtomicUsize::new(0),
         frames: AtomicUsize::new(0),
@@ -166,30 +171,33 @@ impl OutboundTx {
             self.close_urgently(close::SLOW_CONSUMER);
             return Err(PushError::Overflow);
         }
-        let seq = self.shared.pushed.fetch_add(1, Ordering::AcqRel);
-        // Counted before the send, so the writer never takes a frame not yet counted. A frame
-        // queued behind none starts the stall clock: time spent idle is not a stall.
-        if self.shared.frames.fetch_add(1, Ordering::AcqRel) == 0 {
+        // Counted before the send, so the writer never takes a frame not yet counted (and the
+        // count is the queue's bound). A frame queued behind none starts the stall clock: time
+        // spent idle is not a stall.
+        let frames_before = self.shared.frames.fetch_add(1, Ordering::AcqRel);
+        if frames_before >= MAX_QUEUED_FRAMES {
+            self.shared.frames.fetch_sub(1, Ordering::AcqRel);
+            self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
+            self.close_urgently(close::SLOW_CONSUMER);
+            return Err(PushError::Overflow);
+        }
+        if frames_before == 0 {
             let now = self.shared.created.elapsed().as_millis() as u64;
             self.shared.progress_ms.fetch_max(now, Ordering::AcqRel);
         }
-        match self.tx.try_send((seq, frame)) {
+        let seq = self.shared.pushed.fetch_add(1, Ordering::AcqRel);
+        match self.tx.unbounded_send((seq, frame)) {
             Ok(()) => {
                 if let Some(f) = &self.pushed {
                     f.store(true, Ordering::Relaxed);
                 }
                 Ok(())
             }
-            Err(e) => {
+            Err(_) => {
+                // Only a closed receiver refuses a frame.
                 self.shared.frames.fetch_sub(1, Ordering::AcqRel);
                 self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
-                match e {
-                    mpsc::error::TrySendError::Full(_) => {
-                        self.close_urgently(close::SLOW_CONSUMER);
-                        Err(PushError::Overflow)
-                    }
-                    mpsc::error::TrySendError::Closed(_) => Err(PushError::Closed),
-                }
+                Err(PushError::Closed)
             }
         }
     }
@@ -332,7 +340,7 @@ impl Stream for OutboundRx {
             return Poll::Ready(Some(OutFrame::Ping(Bytes::new())));
         }
         loop {
-            match self.rx.poll_recv(cx) {
+            match Pin::new(&mut self.rx).poll_next(cx) {
                 Poll::Ready(Some((seq, frame))) => {
                     let sh = &self.shared;
                     sh.queued.fetch_sub(frame.cost(), Ordering::AcqRel);
@@ -391,6 +399,40 @@ mod tests {
             tx.push(OutFrame::Binary(Bytes::new())),
             Err(PushError::Closed)
         );
+    }
+
+    #[tokio::test]
+    async fn the_frame_cap_holds_whatever_the_byte_budget() {
+        let (tx, mut rx) = channel(1 << 30);
+        for _ in 0..MAX_QUEUED_FRAMES {
+            tx.push(OutFrame::Binary(Bytes::from_static(b"x"))).unwrap();
+        }
+        assert_eq!(tx.queued_frames(), MAX_QUEUED_FRAMES);
+        assert_eq!(
+            tx.push(OutFrame::Binary(Bytes::from_static(b"x"))),
+            Err(PushError::Overflow)
+        );
+        assert_eq!(tx.urgent_close_code(), Some(close::SLOW_CONSUMER));
+        // The refused frame was never counted; the close goes out ahead of the queue.
+        assert_eq!(tx.queued_frames(), MAX_QUEUED_FRAMES);
+        assert!(matches!(rx.next().await, Some(OutFrame::Close(4003))));
+        assert!(rx.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_gives_its_frames_back_and_refuses_once_the_writer_is_gone() {
+        let (tx, mut rx) = channel(1 << 20);
+        for _ in 0..3 {
+            tx.push(OutFrame::text("{}".into())).unwrap();
+        }
+        for _ in 0..3 {
+            assert!(matches!(rx.next().await, Some(OutFrame::Text(_))));
+        }
+        assert_eq!((tx.queued_bytes(), tx.queued_frames()), (0, 0));
+        drop(rx);
+        assert!(tx.is_closed());
+        assert_eq!(tx.push(OutFrame::text("{}".into())), Err(PushError::Closed));
+        assert_eq!((tx.queued_bytes(), tx.queued_frames()), (0, 0));
     }
 
     #[tokio::test]
