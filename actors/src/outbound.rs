@@ -5,6 +5,7 @@
 //! progress (stall detection), queued output can be discarded for a resync, and the control
 //! holder's writer reopens the session's [`PaceGate`] once its queue has drained.
 
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -96,30 +97,43 @@ pub const PACE_LOW_FRAMES: usize = MAX_QUEUED_FRAMES / 4;
 /// Above this many queued frames a pacing queue closes the gate (well before the hard cap).
 pub const PACE_HIGH_FRAMES: usize = MAX_QUEUED_FRAMES / 2;
 
-/// The sending half; cheap to clone, shared by the hub and the connection.
+/// The sending half; cheap to clone, shared by the hub and the connection (each copy is used
+/// by one thread: it is `Send`, not `Sync`).
 ///
-/// The channel underneath is a linked list that allocates per queued frame and holds nothing
-/// while idle (a block-based channel keeps ~2 KiB per connection even when empty). Its bound is
-/// kept here: [`push`](Self::push) counts a frame before sending it and refuses it beyond
-/// `MAX_QUEUED_FRAMES` or `max_bytes`, and the writer uncounts each frame it takes.
-#[derive(Clone)]
+/// The channel underneath is bounded (`MAX_QUEUED_FRAMES`) and a linked list: it allocates per
+/// queued frame and holds nothing while idle (a block-based channel keeps ~2 KiB per connection
+/// even when empty). [`push`](Self::push) also counts each frame and its bytes before sending
+/// it, refusing it beyond `MAX_QUEUED_FRAMES` or `max_bytes`; the writer uncounts what it takes.
 pub struct OutboundTx {
-    tx: mpsc::UnboundedSender<(u64, OutFrame)>,
+    /// A bounded sender needs `&mut` to send (it keeps its own parking state); the cell gives
+    /// each copy its own sender without a lock.
+    tx: RefCell<mpsc::Sender<(u64, OutFrame)>>,
     shared: Arc<Shared>,
     /// Set on every frame pushed through this copy (the hub's: see `noting_pushes`).
     pushed: Option<Arc<AtomicBool>>,
 }
 
+impl Clone for OutboundTx {
+    fn clone(&self) -> Self {
+        OutboundTx {
+            tx: RefCell::new(self.tx.borrow().clone()),
+            shared: self.shared.clone(),
+            pushed: self.pushed.clone(),
+        }
+    }
+}
+
 /// The receiving half, read by the socket writer.
 pub struct OutboundRx {
-    rx: mpsc::UnboundedReceiver<(u64, OutFrame)>,
+    rx: mpsc::Receiver<(u64, OutFrame)>,
     shared: Arc<Shared>,
     done: bool,
 }
 
 /// Creates a queue that holds at most `max_bytes` of payload.
 pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
-    let (tx, rx) = mpsc::unbounded();
+    // Capacity is `MAX_QUEUED_FRAMES` plus one per sender; `push` refuses at the cap first.
+    let (tx, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
     let shared = Arc::new(Shared {
         queued: AtomicUsize::new(0),
         frames: AtomicUsize::new(0),
@@ -138,7 +152,7 @@ pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
     });
     (
         OutboundTx {
-            tx,
+            tx: RefCell::new(tx),
             shared: shared.clone(),
             pushed: None,
         },
@@ -166,18 +180,11 @@ impl OutboundTx {
         }
         let cost = frame.cost();
         let before = self.shared.queued.fetch_add(cost, Ordering::AcqRel);
-        if before + cost > self.shared.max_bytes {
-            self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
-            self.close_urgently(close::SLOW_CONSUMER);
-            return Err(PushError::Overflow);
-        }
-        // Counted before the send, so the writer never takes a frame not yet counted (and the
-        // count is the queue's bound). A frame queued behind none starts the stall clock: time
-        // spent idle is not a stall.
+        // Counted before the send, so the writer never takes a frame not yet counted. A frame
+        // queued behind none starts the stall clock: time spent idle is not a stall.
         let frames_before = self.shared.frames.fetch_add(1, Ordering::AcqRel);
-        if frames_before >= MAX_QUEUED_FRAMES {
-            self.shared.frames.fetch_sub(1, Ordering::AcqRel);
-            self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
+        if before + cost > self.shared.max_bytes || frames_before >= MAX_QUEUED_FRAMES {
+            self.uncount(cost);
             self.close_urgently(close::SLOW_CONSUMER);
             return Err(PushError::Overflow);
         }
@@ -186,20 +193,30 @@ impl OutboundTx {
             self.shared.progress_ms.fetch_max(now, Ordering::AcqRel);
         }
         let seq = self.shared.pushed.fetch_add(1, Ordering::AcqRel);
-        match self.tx.unbounded_send((seq, frame)) {
+        let sent = self.tx.borrow_mut().try_send((seq, frame));
+        match sent {
             Ok(()) => {
                 if let Some(f) = &self.pushed {
                     f.store(true, Ordering::Relaxed);
                 }
                 Ok(())
             }
-            Err(_) => {
-                // Only a closed receiver refuses a frame.
-                self.shared.frames.fetch_sub(1, Ordering::AcqRel);
-                self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
-                Err(PushError::Closed)
+            Err(e) => {
+                self.uncount(cost);
+                if e.is_full() {
+                    self.close_urgently(close::SLOW_CONSUMER);
+                    Err(PushError::Overflow)
+                } else {
+                    Err(PushError::Closed)
+                }
             }
         }
+    }
+
+    /// Takes back the count of a frame that was refused.
+    fn uncount(&self, cost: usize) {
+        self.shared.frames.fetch_sub(1, Ordering::AcqRel);
+        self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
     }
 
     /// Asks for a heartbeat ping, sent ahead of anything queued. It takes no room in the queue:
@@ -217,7 +234,7 @@ impl OutboundTx {
     }
 
     fn ask_ping(&self, wake: bool) -> Result<(), PushError> {
-        if self.urgent_close_code().is_some() || self.tx.is_closed() {
+        if self.urgent_close_code().is_some() || self.tx.borrow().is_closed() {
             return Err(PushError::Closed);
         }
         if !self.shared.ping_due.swap(true, Ordering::AcqRel) && wake {
@@ -253,7 +270,7 @@ impl OutboundTx {
 
     /// Whether the writer side is gone.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.borrow().is_closed()
     }
 
     /// Frames queued and not yet taken by the writer.
