@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix::{Actor, AsyncContext};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use attachd_actors::audit::AuditEvent;
@@ -400,10 +399,7 @@ pub async fn attach(
                 max_message,
                 read_pause.clone(),
             );
-            Connection::create(move |ctx| {
-                ctx.add_stream(socket);
-                Connection::new(identity, cfg, hub, out_tx, slots, audit, read_pause)
-            });
+            Connection::new(identity, cfg, hub, out_tx, slots, audit, read_pause).start(socket);
         })
         .interactive(driver)
         .run_on(home),

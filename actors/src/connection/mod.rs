@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytes::Bytes;
 
+use crate::alarm::{self, Alarm, Ring};
 use crate::audit::Audit;
 use crate::hub::{Ack, ControlRequest, Join, ParticipantStats, Resize, SessionHub, Stdin};
 use crate::limits::SlotGuard;
@@ -64,6 +65,8 @@ pub struct Connection {
     lifetime_end: Instant,
     /// When the next `attach.stdin` summary is due (drivers only).
     next_summary: Option<Instant>,
+    /// The connection's one timer (set once the actor runs on its thread).
+    alarm: Option<Alarm>,
 }
 
 impl Connection {
@@ -118,7 +121,28 @@ impl Connection {
             next_ping,
             lifetime_end,
             next_summary,
+            alarm: None,
         }
+    }
+
+    /// Starts the connection on the current thread, reading client frames from `socket` (which
+    /// also writes its outbound queue). The timer's stream goes ahead of the socket's: a ping
+    /// asked for when the timer rings is written in the same poll, without another wake-up.
+    pub fn start<S>(mut self, socket: S) -> Addr<Self>
+    where
+        S: futures_util::Stream<Item = Inbound> + 'static,
+    {
+        Connection::create(move |ctx| {
+            self.add_alarm(ctx);
+            ctx.add_stream(socket);
+            self
+        })
+    }
+
+    fn add_alarm(&mut self, ctx: &mut Context<Self>) {
+        let (alarm, rings) = alarm::alarm();
+        ctx.add_stream(rings);
+        self.alarm = Some(alarm);
     }
 
     /// Sends an orderly close (after queued frames) and stops once the peer is gone.
@@ -173,8 +197,8 @@ impl Connection {
             self.close(ctx, close::HEARTBEAT_TIMEOUT);
             return;
         }
-        // Called from this actor's own poll, which polls its socket (the writer) again after
-        // the timer re-arms: waking the task as well would poll everything a second time.
+        // Called from this actor's own poll, which polls its socket (the writer) right after the
+        // timer's stream (see `start`): waking the task as well would poll everything twice.
         if self.out.ping_from_writer_task().is_err() {
             self.stop_now(ctx);
         }
@@ -182,17 +206,17 @@ impl Connection {
 
     /// Arms the connection's one timer for its nearest deadline: ping, silence, lifetime or
     /// stdin summary. One timer instead of four keeps every wake-up and every idle connection
-    /// cheap (actix polls all of an actor's timers each time it runs).
-    fn arm_timer(&self, ctx: &mut Context<Self>) {
+    /// cheap, and it is an [`Alarm`] on the grid: the thread's connections due at one grid
+    /// point share one runtime timer.
+    fn arm_timer(&self) {
         let silence = self.last_seen + self.cfg.heartbeat_timeout;
         let mut next = self.next_ping.min(silence).min(self.lifetime_end);
         if let Some(s) = self.next_summary {
             next = next.min(s);
         }
-        ctx.run_later(
-            on_grid(next, self.cfg.ping_interval).saturating_duration_since(Instant::now()),
-            |conn, ctx| conn.on_timer(ctx),
-        );
+        if let Some(a) = &self.alarm {
+            a.set(on_grid(next, self.cfg.ping_interval));
+        }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<Self>) {
@@ -215,7 +239,7 @@ impl Connection {
             self.guard.stdin_summary();
         }
         if !self.closing {
-            self.arm_timer(ctx);
+            self.arm_timer();
         }
     }
 
@@ -396,7 +420,10 @@ impl Actor for Connection {
                     Ok(Err(_)) | Err(_) => conn.close(ctx, close::REVOKED),
                 }),
         );
-        self.arm_timer(ctx);
+        if self.alarm.is_none() {
+            self.add_alarm(ctx);
+        }
+        self.arm_timer();
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -406,6 +433,12 @@ impl Actor for Connection {
                 .urgent_close_code()
                 .or_else(|| code_of(&self.stats));
         }
+    }
+}
+
+impl StreamHandler<Ring> for Connection {
+    fn handle(&mut self, _: Ring, ctx: &mut Context<Self>) {
+        self.on_timer(ctx);
     }
 }
 

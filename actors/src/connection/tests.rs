@@ -82,39 +82,46 @@ async fn a_panicking_handler_still_leaves_frees_and_audits() {
     };
     limiter.acquire_now(&key, 5, 5).unwrap();
     let (out, _rx) = crate::outbound::channel(1 << 20);
-    let conn = Connection::new(
-        ConnIdentity {
-            connection_id: "c1".into(),
-            session_id: "s1".into(),
-            subject: "alice".into(),
-            name: None,
-            tenant: "t".into(),
-            role: Role::Driver,
-            remote_ip: "127.0.0.1".into(),
-            resume_from: None,
-            moderator: false,
-        },
-        ConnConfig {
-            ping_interval: Duration::from_secs(15),
-            heartbeat_timeout: Duration::from_secs(30),
-            max_lifetime: Duration::from_secs(3600),
-            max_invalid: 10,
-            stdin_messages_per_sec: 100,
-            stdin_bytes_per_sec: 1 << 20,
-            flood_after: Duration::from_secs(30),
-            max_message_bytes: 1 << 20,
-            stdin_summary_interval: Duration::from_secs(30),
-            close_linger: Duration::from_secs(1),
-        },
+    let (hub2, audit2, slots) = (
         hub.clone(),
-        out,
-        SlotGuard::new(limiter.clone(), key),
         audit.clone(),
-        Arc::default(),
+        SlotGuard::new(limiter.clone(), key),
     );
-    // On its own arbiter, so the panic takes down only that thread's event loop.
+    // On its own arbiter, so the panic takes down only that thread's event loop (made there: a
+    // connection's timer belongs to its thread).
     let arbiter = actix::Arbiter::new();
-    let addr = Connection::start_in_arbiter(&arbiter.handle(), move |_| conn);
+    let addr = Connection::start_in_arbiter(&arbiter.handle(), move |_| {
+        Connection::new(
+            ConnIdentity {
+                connection_id: "c1".into(),
+                session_id: "s1".into(),
+                subject: "alice".into(),
+                name: None,
+                tenant: "t".into(),
+                role: Role::Driver,
+                remote_ip: "127.0.0.1".into(),
+                resume_from: None,
+                moderator: false,
+            },
+            ConnConfig {
+                ping_interval: Duration::from_secs(15),
+                heartbeat_timeout: Duration::from_secs(30),
+                max_lifetime: Duration::from_secs(3600),
+                max_invalid: 10,
+                stdin_messages_per_sec: 100,
+                stdin_bytes_per_sec: 1 << 20,
+                flood_after: Duration::from_secs(30),
+                max_message_bytes: 1 << 20,
+                stdin_summary_interval: Duration::from_secs(30),
+                close_linger: Duration::from_secs(1),
+            },
+            hub2,
+            out,
+            slots,
+            audit2,
+            Arc::default(),
+        )
+    });
     let mut joined = false;
     for _ in 0..100 {
         if hub.send(Snapshot).await.unwrap().control.is_some() {

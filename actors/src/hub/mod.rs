@@ -404,6 +404,12 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+impl StreamHandler<crate::alarm::Ring> for SessionHub {
+    fn handle(&mut self, _: crate::alarm::Ring, ctx: &mut Context<Self>) {
+        self.tick(ctx);
+    }
+}
+
 impl Actor for SessionHub {
     type Context = Context<Self>;
 
@@ -417,8 +423,8 @@ impl Actor for SessionHub {
         }
         // Every hub ticks on the same 1 s grid: a replica with hundreds of idle sessions wakes
         // once a second for all of them, not once per session at scattered times.
-        let first = crate::grid::on_grid(Instant::now(), HUB_TICK);
-        ctx.run_interval_at(first.into(), HUB_TICK, |hub, ctx| hub.tick(ctx));
+        // An alarm, not a runtime timer per hub: a thread's hubs share one timer per point.
+        ctx.add_stream(crate::alarm::every(HUB_TICK));
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
