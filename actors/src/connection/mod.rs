@@ -155,6 +155,13 @@ impl Connection {
         if self.out.push(OutFrame::Close(code)).is_err() {
             self.out.close_urgently(code);
         }
+        self.linger(ctx);
+    }
+
+    /// Stops once the socket ends (our close out and the peer's back, or EOF) or after
+    /// `close_linger`, whichever comes first; nothing else is done meanwhile.
+    fn linger(&mut self, ctx: &mut Context<Self>) {
+        self.closing = true;
         ctx.run_later(self.cfg.close_linger, |_, ctx| ctx.stop());
     }
 
@@ -188,9 +195,15 @@ impl Connection {
     }
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if self.out.urgent_close_code().is_some() || code_of(&self.stats).is_some() {
-            // Closed by the hub (slow consumer, revoke, exit) and the peer is not going away.
-            self.stop_now(ctx);
+        if let Some(code) = self
+            .out
+            .urgent_close_code()
+            .or_else(|| code_of(&self.stats))
+        {
+            // Closed by the hub (slow consumer, revoke, exit), its close frame queued: the
+            // writer gets the linger to send it (stopping now would drop the socket unsent).
+            self.guard.close_code.get_or_insert(code);
+            self.linger(ctx);
             return;
         }
         if self.last_seen.elapsed() >= self.cfg.heartbeat_timeout {
@@ -470,8 +483,7 @@ impl StreamHandler<Inbound> for Connection {
                 self.guard.close_code.get_or_insert(code.unwrap_or(1005));
                 // Echo the close as RFC 6455 asks; the peer then drops the socket.
                 let _ = self.out.push(OutFrame::Close(close::NORMAL));
-                self.closing = true;
-                ctx.run_later(self.cfg.close_linger, |_, ctx| ctx.stop());
+                self.linger(ctx);
             }
             Inbound::Violation(code) => self.close(ctx, code),
         }
