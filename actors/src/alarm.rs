@@ -144,6 +144,20 @@ impl Stream for Rings {
     }
 }
 
+/// Polls a reusable runtime timer for `at`: made on first use, moved when `at` changes.
+pub fn poll_until(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    at: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let deadline = tokio::time::Instant::from_std(at);
+    let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    if sleep.deadline() != deadline {
+        sleep.as_mut().reset(deadline);
+    }
+    sleep.as_mut().poll(cx)
+}
+
 /// The one task per thread that rings due buckets.
 struct Driver {
     sleep: Option<Pin<Box<Sleep>>>,
@@ -188,14 +202,7 @@ impl Future for Driver {
                 CLOCK.with(|c| c.borrow_mut().driver = Some((cx.waker().clone(), None)));
                 return Poll::Pending;
             };
-            let deadline = tokio::time::Instant::from_std(next);
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if sleep.deadline() != deadline {
-                sleep.as_mut().reset(deadline);
-            }
-            if sleep.as_mut().poll(cx).is_pending() {
+            if poll_until(&mut self.sleep, next, cx).is_pending() {
                 CLOCK.with(|c| c.borrow_mut().driver = Some((cx.waker().clone(), Some(next))));
                 return Poll::Pending;
             }

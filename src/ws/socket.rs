@@ -12,6 +12,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use actix_codec::{AsyncRead, AsyncWrite, ReadBuf};
+use attachd_actors::alarm::poll_until;
 use attachd_actors::connection::Inbound;
 use attachd_actors::outbound::{OutFrame, OutboundRx};
 use attachd_actors::stdin_rate::ReadPause;
@@ -133,14 +134,7 @@ impl WsSocket {
                 self.pause_timer = None;
                 return false;
             };
-            let deadline = tokio::time::Instant::from_std(until);
-            let timer = self
-                .pause_timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
-            if timer.as_mut().poll(cx).is_pending() {
+            if poll_until(&mut self.pause_timer, until, cx).is_pending() {
                 return true;
             }
             // The timer fired; the pause may have been extended meanwhile: look again.
