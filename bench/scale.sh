@@ -10,7 +10,8 @@
 #          open-file limit: how many it holds, what the rest are told, whether it stays healthy.
 # Results: bench/results/scale.jsonl (one record per client process) and scale.md.
 # Sizes: SCALE_REPLICAS=6 SCALE_PER=16700 SCALE_HOLD=20 SCALE_FULL=20500 SCALE_CROWD=3000;
-# SCALE_PARTS="crowd fleet full" chooses parts.
+# SCALE_PARTS="crowd fleet full" chooses parts; SCALE_WS adds keys to the fleet replicas' [ws]
+# table (SCALE_WS='ping_interval = "30s"' …).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,7 +60,7 @@ if has fleet; then
   spids=()
   for _ in $(seq "$REPLICAS"); do
     start_attachd "[redis]
-url = \"redis://127.0.0.1:$rport/0\""
+url = \"redis://127.0.0.1:$rport/0\"" "${SCALE_WS:-}"
     ports+=("$port")
     spids+=("$server_pid")
   done
