@@ -57,6 +57,9 @@ impl Target {
         let addr = loopback_addr(&url)?;
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(pool.max(1))
+            // Under the server's 5 s keep-alive: a pooled connection is never reused just as
+            // the server closes it (that race reset one ticket request in a 10,000-observer ramp).
+            .pool_idle_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .no_proxy()
