@@ -3,7 +3,9 @@
 //!
 //! An idle socket holds no buffer: reads land in a stack buffer first, and the decoder drops
 //! its buffer whenever it is empty. After the close frame is written the write half is shut
-//! down and the socket is read until the peer's close or EOF, for at most `CLOSE_LINGER`.
+//! down and the socket is read until the peer's close or EOF, for at most `CLOSE_LINGER`; a
+//! close that cannot be written (the peer reads nothing) ends the socket `CLOSE_LINGER` after
+//! it was taken from the queue.
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
@@ -86,7 +88,8 @@ pub struct WsSocket {
     out_ended: bool,
     /// The peer's close frame arrived.
     peer_closed: bool,
-    /// Runs from the moment our close frame is out.
+    /// Runs from the moment our close frame is taken from the queue, and again once it is out:
+    /// the socket ends when it rings.
     linger: Option<Pin<Box<Sleep>>>,
     /// Over-budget stdin stops reads (and hands out no decoded message) until then.
     pause: std::sync::Arc<ReadPause>,
@@ -144,11 +147,18 @@ impl WsSocket {
     /// Writes what is queued until the queue is empty or the socket is full.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            while self.batch.len() < BATCH && !self.close_queued && !self.out_ended {
+            // An urgent close is taken even into a full batch: it goes ahead of what is there.
+            while (self.batch.len() < BATCH || self.out.closed_urgently())
+                && !self.close_queued
+                && !self.out_ended
+            {
                 match Pin::new(&mut self.out).poll_next(cx) {
                     Poll::Ready(Some(f)) => {
                         if matches!(f, OutFrame::Close(_)) {
                             self.close_queued = true;
+                            // A peer that reads nothing never lets the close out: the linger
+                            // bounds that too (it starts again once the close is written).
+                            self.linger = Some(Box::pin(tokio::time::sleep(CLOSE_LINGER)));
                             if self.out.closed_urgently() {
                                 // Ahead of everything: keep only a frame already half out.
                                 self.batch.retain(|p| p.sent > 0);
