@@ -223,23 +223,14 @@ impl OutboundTx {
     /// a ping that finds the queue full of output is no sign of a slow consumer (the hub's
     /// resync and stall checks judge that), and a lagging observer must still be asked for its
     /// pong. Pings asked for before the writer took the last one are one ping.
+    ///
+    /// Called from the task that runs the writer (the connection's), which polls the queue again
+    /// before it sleeps, so the writer is not woken: that would only poll the task once more.
     pub fn ping(&self) -> Result<(), PushError> {
-        self.ask_ping(true)
-    }
-
-    /// [`ping`](Self::ping) from inside the task that runs the writer, which polls the queue
-    /// again before it sleeps: no wake-up is needed (it would only poll the task once more).
-    pub fn ping_from_writer_task(&self) -> Result<(), PushError> {
-        self.ask_ping(false)
-    }
-
-    fn ask_ping(&self, wake: bool) -> Result<(), PushError> {
         if self.urgent_close_code().is_some() || self.tx.borrow().is_closed() {
             return Err(PushError::Closed);
         }
-        if !self.shared.ping_due.swap(true, Ordering::AcqRel) && wake {
-            self.shared.waker.wake();
-        }
+        self.shared.ping_due.store(true, Ordering::Release);
         Ok(())
     }
 

@@ -179,7 +179,12 @@ impl WsSocket {
                     // A peer that already left makes shutdown fail; the close is out either way.
                     let _ = ready!(Pin::new(&mut *self.io).poll_shutdown(cx));
                     self.close_sent = true;
-                    self.linger = Some(Box::pin(tokio::time::sleep(CLOSE_LINGER)));
+                    // The linger started when the close was taken; the peer gets it in full now.
+                    let again = tokio::time::Instant::now() + CLOSE_LINGER;
+                    match &mut self.linger {
+                        Some(l) => l.as_mut().reset(again),
+                        None => self.linger = Some(Box::pin(tokio::time::sleep_until(again))),
+                    }
                 }
                 return Poll::Ready(Ok(()));
             }

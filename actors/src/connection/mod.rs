@@ -212,7 +212,7 @@ impl Connection {
         }
         // Called from this actor's own poll, which polls its socket (the writer) right after the
         // timer's stream (see `start`): waking the task as well would poll everything twice.
-        if self.out.ping_from_writer_task().is_err() {
+        if self.out.ping().is_err() {
             self.stop_now(ctx);
         }
     }
