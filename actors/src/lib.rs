@@ -7,6 +7,7 @@ pub mod backend;
 pub mod connection;
 pub mod grid;
 pub mod hub;
+pub mod keepalive;
 pub mod lease;
 pub mod limits;
 pub mod metrics;

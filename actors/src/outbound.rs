@@ -72,8 +72,6 @@ struct Shared {
     max_bytes: usize,
     /// 0 while open; otherwise the close code of an urgent close (sent before anything queued).
     urgent_close: AtomicU32,
-    /// A heartbeat ping is due: the writer sends it before the next queued frame.
-    ping_due: AtomicBool,
     waker: AtomicWaker,
     /// Sequence number of the next pushed frame.
     pushed: AtomicU64,
@@ -128,6 +126,8 @@ pub struct OutboundRx {
     rx: mpsc::Receiver<(u64, OutFrame)>,
     shared: Arc<Shared>,
     done: bool,
+    /// A heartbeat ping is due: it goes out before the next queued frame.
+    ping_due: bool,
 }
 
 /// Creates a queue that holds at most `max_bytes` of payload.
@@ -139,7 +139,6 @@ pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
         frames: AtomicUsize::new(0),
         max_bytes,
         urgent_close: AtomicU32::new(0),
-        ping_due: AtomicBool::new(false),
         waker: AtomicWaker::new(),
         pushed: AtomicU64::new(0),
         discard_below: AtomicU64::new(0),
@@ -160,6 +159,7 @@ pub fn channel(max_bytes: usize) -> (OutboundTx, OutboundRx) {
             rx,
             shared,
             done: false,
+            ping_due: false,
         },
     )
 }
@@ -217,21 +217,6 @@ impl OutboundTx {
     fn uncount(&self, cost: usize) {
         self.shared.frames.fetch_sub(1, Ordering::AcqRel);
         self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
-    }
-
-    /// Asks for a heartbeat ping, sent ahead of anything queued. It takes no room in the queue:
-    /// a ping that finds the queue full of output is no sign of a slow consumer (the hub's
-    /// resync and stall checks judge that), and a lagging observer must still be asked for its
-    /// pong. Pings asked for before the writer took the last one are one ping.
-    ///
-    /// Called from the task that runs the writer (the connection's), which polls the queue again
-    /// before it sleeps, so the writer is not woken: that would only poll the task once more.
-    pub fn ping(&self) -> Result<(), PushError> {
-        if self.urgent_close_code().is_some() || self.tx.borrow().is_closed() {
-            return Err(PushError::Closed);
-        }
-        self.shared.ping_due.store(true, Ordering::Release);
-        Ok(())
     }
 
     /// Closes ahead of anything still queued (slow consumer, revoke). The first code wins.
@@ -322,6 +307,16 @@ impl OutboundTx {
 }
 
 impl OutboundRx {
+    /// Asks for a heartbeat ping, taken ahead of anything queued. It takes no room in the
+    /// queue: a ping that finds the queue full of output is no sign of a slow consumer (the
+    /// hub's resync and stall checks judge that), and a lagging observer must still be asked
+    /// for its pong. Pings asked for before the writer took the last one are one ping; none
+    /// follows an urgent close. Called by the writer itself, which polls the queue next: no
+    /// wake-up.
+    pub fn ping(&mut self) {
+        self.ping_due = true;
+    }
+
     /// Whether an urgent close was requested: frames taken but not yet written may be dropped.
     pub fn closed_urgently(&self) -> bool {
         self.shared.urgent_close.load(Ordering::Acquire) != 0
@@ -344,7 +339,7 @@ impl Stream for OutboundRx {
                 u16::try_from(urgent).unwrap_or(close::INTERNAL_ERROR),
             )));
         }
-        if self.shared.ping_due.swap(false, Ordering::AcqRel) {
+        if std::mem::take(&mut self.ping_due) {
             return Poll::Ready(Some(OutFrame::Ping(Bytes::new())));
         }
         loop {
@@ -448,8 +443,8 @@ mod tests {
         let (tx, mut rx) = channel(100);
         tx.push(OutFrame::Binary(Bytes::from_static(&[0; 80])))
             .unwrap();
-        tx.ping().unwrap();
-        tx.ping().unwrap();
+        rx.ping();
+        rx.ping();
         assert_eq!(tx.urgent_close_code(), None, "a ping is no overflow");
         assert!(matches!(rx.next().await, Some(OutFrame::Ping(_))));
         assert!(matches!(rx.next().await, Some(OutFrame::Binary(_))));
@@ -457,7 +452,12 @@ mod tests {
         tx.push(OutFrame::text("{}".into())).unwrap();
         assert!(matches!(rx.next().await, Some(OutFrame::Text(_))));
         tx.close_urgently(close::SLOW_CONSUMER);
-        assert_eq!(tx.ping(), Err(PushError::Closed));
+        rx.ping();
+        assert!(matches!(
+            rx.next().await,
+            Some(OutFrame::Close(close::SLOW_CONSUMER))
+        ));
+        assert!(rx.next().await.is_none(), "a ping after the urgent close");
     }
 
     #[tokio::test]

@@ -1,12 +1,11 @@
 //! The per-connection stdin budget (`ws.stdin_messages_per_sec`, `ws.stdin_bytes_per_sec`).
 //! Over budget, input is delayed, never dropped (SPEC §8): the socket is read no faster.
 //!
-//! Every message is charged; a bucket that goes into debt pauses the socket's reads
-//! ([`ReadPause`]) until the debt is paid off. `error rate_limited` is sent once per burst, and
+//! Every message is charged; a bucket that goes into debt stops the connection taking frames
+//! until the debt is paid off (its socket, with nowhere to put them, reads nothing meanwhile). `error rate_limited` is sent once per burst, and
 //! only a client that keeps the bucket in debt, without a break, for as long as a stall may
 //! last (`ws.stall_timeout`) is closed (1008).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What to do after charging one stdin message (the message itself is always forwarded).
@@ -90,39 +89,6 @@ impl StdinBucket {
     }
 }
 
-/// Until when a connection's socket must not be read (set by the connection, obeyed by the
-/// socket reader, which sleeps until then). One atomic: the reader never takes a lock.
-#[derive(Debug)]
-pub struct ReadPause {
-    created: Instant,
-    /// Microseconds after `created`; 0 = not paused.
-    until_us: AtomicU64,
-}
-
-impl Default for ReadPause {
-    fn default() -> Self {
-        ReadPause {
-            created: Instant::now(),
-            until_us: AtomicU64::new(0),
-        }
-    }
-}
-
-impl ReadPause {
-    /// Stops reads for `wait` from now (extends, never shortens, a pause in force).
-    pub fn pause_for(&self, wait: Duration) {
-        let until = (self.created.elapsed() + wait).as_micros() as u64;
-        self.until_us.fetch_max(until.max(1), Ordering::AcqRel);
-    }
-
-    /// The end of the pause in force, if any.
-    pub fn until(&self) -> Option<Instant> {
-        let us = self.until_us.load(Ordering::Acquire);
-        let t = self.created + Duration::from_micros(us);
-        (us != 0 && t > Instant::now()).then_some(t)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,15 +154,5 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert_eq!(b.take(60, t0 + Duration::from_secs(2)), Verdict::Allow);
-    }
-
-    #[test]
-    fn a_pause_only_extends() {
-        let p = ReadPause::default();
-        assert!(p.until().is_none());
-        p.pause_for(Duration::from_secs(5));
-        let a = p.until().unwrap();
-        p.pause_for(Duration::from_millis(1));
-        assert_eq!(p.until().unwrap(), a);
     }
 }

@@ -379,7 +379,6 @@ pub async fn attach(
         resume_from: claims.resume_from,
         moderator: claims.moderator,
     };
-    let read_pause = std::sync::Arc::new(attachd_actors::stdin_rate::ReadPause::default());
     let max_message = s.ws.max_message_bytes;
     let audit = st.audit.clone();
     let driver = identity.role == Role::Driver;
@@ -391,15 +390,8 @@ pub async fn attach(
     Ok(upgrade::switching_protocols(
         resp,
         Accept::new(move |up: Upgraded| {
-            let socket = WsSocket::new(
-                up.io,
-                &up.early,
-                up.permit,
-                out_rx,
-                max_message,
-                read_pause.clone(),
-            );
-            Connection::new(identity, cfg, hub, out_tx, slots, audit, read_pause).start(socket);
+            let socket = WsSocket::new(up.io, &up.early, up.permit, out_rx, max_message);
+            Connection::new(identity, cfg, hub, out_tx, slots, audit).attach(socket);
         })
         .interactive(driver)
         .run_on(home),

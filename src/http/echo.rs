@@ -35,21 +35,14 @@ pub async fn echo(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRespo
     Ok(upgrade::switching_protocols(
         resp,
         Accept::new(move |up: Upgraded| {
-            let mut socket = WsSocket::new(
-                up.io,
-                &up.early,
-                up.permit,
-                rx,
-                max_message,
-                Default::default(),
-            );
+            let mut socket = WsSocket::new(up.io, &up.early, up.permit, rx, max_message);
             actix_web::rt::spawn(async move {
                 while let Some(frame) = socket.next().await {
                     let out = match frame {
                         Inbound::Text(t) => OutFrame::Text(Bytes::from(t)),
                         Inbound::Binary(b) => OutFrame::Binary(b),
                         Inbound::Ping(p) => OutFrame::Pong(p),
-                        Inbound::Pong => continue,
+                        Inbound::Pong | Inbound::Silent => continue,
                         Inbound::Close(_) => OutFrame::Close(close::NORMAL),
                         Inbound::Violation(code) => OutFrame::Close(code),
                     };

@@ -14,10 +14,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use actix_codec::{AsyncRead, AsyncWrite, ReadBuf};
-use attachd_actors::alarm::poll_until;
-use attachd_actors::connection::Inbound;
+use attachd_actors::connection::{FrameSocket, Inbound};
 use attachd_actors::outbound::{OutFrame, OutboundRx};
-use attachd_actors::stdin_rate::ReadPause;
 use bytes::Bytes;
 use futures_util::{Future, Stream};
 use smallvec::SmallVec;
@@ -91,9 +89,6 @@ pub struct WsSocket {
     /// Runs from the moment our close frame is taken from the queue, and again once it is out:
     /// the socket ends when it rings.
     linger: Option<Pin<Box<Sleep>>>,
-    /// Over-budget stdin stops reads (and hands out no decoded message) until then.
-    pause: std::sync::Arc<ReadPause>,
-    pause_timer: Option<Pin<Box<Sleep>>>,
     ended: bool,
     /// The socket's place in `server.max_connections`, given back when it is dropped.
     _permit: Option<Permit>,
@@ -108,7 +103,6 @@ impl WsSocket {
         permit: Option<Permit>,
         out: OutboundRx,
         max_message: usize,
-        pause: std::sync::Arc<ReadPause>,
     ) -> Self {
         let mut decoder = FrameDecoder::new(max_message);
         decoder.feed(early);
@@ -123,24 +117,8 @@ impl WsSocket {
             out_ended: false,
             peer_closed: false,
             linger: None,
-            pause,
-            pause_timer: None,
             ended: false,
             _permit: permit,
-        }
-    }
-
-    /// Whether reads are paused now; if so, a timer is armed to wake this task at its end.
-    fn paused(&mut self, cx: &mut Context<'_>) -> bool {
-        loop {
-            let Some(until) = self.pause.until() else {
-                self.pause_timer = None;
-                return false;
-            };
-            if poll_until(&mut self.pause_timer, until, cx).is_pending() {
-                return true;
-            }
-            // The timer fired; the pause may have been extended meanwhile: look again.
         }
     }
 
@@ -231,49 +209,60 @@ impl WsSocket {
     }
 }
 
-impl Stream for WsSocket {
-    type Item = Inbound;
+impl FrameSocket for WsSocket {
+    fn ping(&mut self) {
+        self.out.ping();
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Inbound>> {
-        let this = &mut *self;
-        if this.ended {
+    /// Without `read` (the connection has no room for a frame) nothing is read: the socket
+    /// only writes, and ends when its close is done.
+    fn poll_frame(&mut self, cx: &mut Context<'_>, read: bool) -> Poll<Option<Inbound>> {
+        if self.ended {
             return Poll::Ready(None);
         }
-        let wrote = this.poll_write(cx);
-        let lingered = this
+        let wrote = self.poll_write(cx);
+        let lingered = self
             .linger
             .as_mut()
             .is_some_and(|l| l.as_mut().poll(cx).is_ready());
         let finished = matches!(wrote, Poll::Ready(Err(_)))
             || lingered
-            || (this.close_sent && this.peer_closed)
-            || (this.out_ended && this.batch.is_empty() && !this.close_queued);
+            || (self.close_sent && self.peer_closed)
+            || (self.out_ended && self.batch.is_empty() && !self.close_queued);
         if finished {
-            this.ended = true;
+            self.ended = true;
             return Poll::Ready(None);
         }
+        if !read {
+            return Poll::Pending;
+        }
         loop {
-            if !this.peer_closed && this.paused(cx) {
-                return Poll::Pending;
-            }
-            if let Some(item) = this.decoder.next_message() {
+            if let Some(item) = self.decoder.next_message() {
                 if matches!(item, Inbound::Close(_)) {
-                    this.peer_closed = true;
+                    self.peer_closed = true;
                 }
                 return Poll::Ready(Some(item));
             }
-            if this.peer_closed {
+            if self.peer_closed {
                 // Waiting for our close to go out; the writes above registered for that.
                 return Poll::Pending;
             }
-            match this.poll_read(cx) {
+            match self.poll_read(cx) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                    this.ended = true;
+                    self.ended = true;
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+impl Stream for WsSocket {
+    type Item = Inbound;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Inbound>> {
+        self.poll_frame(cx, true)
     }
 }

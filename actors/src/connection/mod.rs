@@ -1,5 +1,8 @@
-//! The connection actor: one per attached WebSocket. It owns the heartbeat, lifetime and
-//! invalid-message budgets and the stdin token bucket, and never waits on anything shared.
+//! The connection actor: one per attached WebSocket. It owns the lifetime and invalid-message
+//! budgets and the stdin token bucket, and never waits on anything shared.
+//!
+//! The heartbeat runs on the socket's own task (`crate::keepalive`): pings and pongs of an idle
+//! connection never wake this actor; silence reaches it as [`Inbound::Silent`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,19 +14,22 @@ use bytes::Bytes;
 use crate::alarm::{self, Alarm, Ring};
 use crate::audit::Audit;
 use crate::hub::{Ack, ControlRequest, Join, ParticipantStats, Resize, SessionHub, Stdin};
+use crate::keepalive::{on_grid, Keepalive};
 use crate::limits::SlotGuard;
 use crate::metrics;
 use crate::outbound::{OutFrame, OutboundTx};
 use crate::protocol::{close, ClientMessage, ErrorCode, HelloLimits, Role, ServerFrame};
-use crate::stdin_rate::{ReadPause, StdinBucket, Verdict};
+use crate::stdin_rate::{StdinBucket, Verdict};
 
 mod config;
 mod exit;
+pub mod pump;
 #[cfg(test)]
 mod tests;
 
 pub use config::{ConnConfig, ConnIdentity};
 use exit::ExitGuard;
+pub use pump::FrameSocket;
 
 /// A decoded client frame, as the socket reader hands it over.
 #[derive(Debug, Message)]
@@ -37,6 +43,8 @@ pub enum Inbound {
     Ping(Bytes),
     /// A pong (heartbeat).
     Pong,
+    /// Nothing was heard from the client for `ws.heartbeat_timeout`: close with 4001.
+    Silent,
     /// The client closed, with its code if it sent one.
     Close(Option<u16>),
     /// The frame layer rejected the stream; close with this code.
@@ -52,15 +60,10 @@ pub struct Connection {
     out: OutboundTx,
     stats: Arc<ParticipantStats>,
     guard: ExitGuard,
-    last_seen: Instant,
     bucket: StdinBucket,
     /// The budget of control requests (`CONTROL_REQUESTS_PER_SEC`).
     control_bucket: StdinBucket,
-    /// Shared with the socket reader: over-budget stdin stops reads for a while.
-    read_pause: Arc<ReadPause>,
     closing: bool,
-    /// When the next server ping is due.
-    next_ping: Instant,
     /// When `ws.max_lifetime` ends the connection.
     lifetime_end: Instant,
     /// When the next `attach.stdin` summary is due (drivers only).
@@ -78,7 +81,6 @@ impl Connection {
         out: OutboundTx,
         slots: SlotGuard,
         audit: Audit,
-        read_pause: Arc<ReadPause>,
     ) -> Self {
         let id = Arc::new(id);
         let stats = Arc::new(ParticipantStats::default());
@@ -92,7 +94,6 @@ impl Connection {
         );
         let control_bucket = StdinBucket::new(CONTROL_REQUESTS_PER_SEC, u64::MAX, cfg.flood_after);
         let now = Instant::now();
-        let next_ping = now + cfg.ping_interval;
         let lifetime_end = now + cfg.max_lifetime;
         let next_summary = (id.role == Role::Driver).then(|| now + cfg.stdin_summary_interval);
         Connection {
@@ -113,36 +114,24 @@ impl Connection {
             hub,
             out,
             stats,
-            last_seen: now,
             bucket,
             control_bucket,
-            read_pause,
             closing: false,
-            next_ping,
             lifetime_end,
             next_summary,
             alarm: None,
         }
     }
 
-    /// Starts the connection on the current thread, reading client frames from `socket` (which
-    /// also writes its outbound queue). The timer's stream goes ahead of the socket's: a ping
-    /// asked for when the timer rings is written in the same poll, without another wake-up.
-    pub fn start<S>(mut self, socket: S) -> Addr<Self>
-    where
-        S: futures_util::Stream<Item = Inbound> + 'static,
-    {
+    /// Starts the connection on the current thread, with `socket` on a task of its own (see
+    /// [`pump`]): the socket keeps the heartbeat and hands the actor every other frame.
+    pub fn attach<S: FrameSocket>(self, socket: S) -> Addr<Self> {
+        let keepalive = Keepalive::new(self.cfg.ping_interval, self.cfg.heartbeat_timeout);
+        let frames = pump::spawn(socket, keepalive);
         Connection::create(move |ctx| {
-            self.add_alarm(ctx);
-            ctx.add_stream(socket);
+            ctx.add_stream(frames);
             self
         })
-    }
-
-    fn add_alarm(&mut self, ctx: &mut Context<Self>) {
-        let (alarm, rings) = alarm::alarm();
-        ctx.add_stream(rings);
-        self.alarm = Some(alarm);
     }
 
     /// Sends an orderly close (after queued frames) and stops once the peer is gone.
@@ -194,36 +183,11 @@ impl Connection {
         ctx.stop();
     }
 
-    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if let Some(code) = self
-            .out
-            .urgent_close_code()
-            .or_else(|| code_of(&self.stats))
-        {
-            // Closed by the hub (slow consumer, revoke, exit), its close frame queued: the
-            // writer gets the linger to send it (stopping now would drop the socket unsent).
-            self.guard.close_code.get_or_insert(code);
-            self.linger(ctx);
-            return;
-        }
-        if self.last_seen.elapsed() >= self.cfg.heartbeat_timeout {
-            self.close(ctx, close::HEARTBEAT_TIMEOUT);
-            return;
-        }
-        // Called from this actor's own poll, which polls its socket (the writer) right after the
-        // timer's stream (see `start`): waking the task as well would poll everything twice.
-        if self.out.ping().is_err() {
-            self.stop_now(ctx);
-        }
-    }
-
-    /// Arms the connection's one timer for its nearest deadline: ping, silence, lifetime or
-    /// stdin summary. One timer instead of four keeps every wake-up and every idle connection
-    /// cheap, and it is an [`Alarm`] on the grid: the thread's connections due at one grid
-    /// point share one runtime timer.
+    /// Arms the connection's one timer for its nearest deadline: lifetime or stdin summary.
+    /// It is an [`Alarm`] on the grid: the thread's connections due at one grid point share one
+    /// runtime timer.
     fn arm_timer(&self) {
-        let silence = self.last_seen + self.cfg.heartbeat_timeout;
-        let mut next = self.next_ping.min(silence).min(self.lifetime_end);
+        let mut next = self.lifetime_end;
         if let Some(s) = self.next_summary {
             next = next.min(s);
         }
@@ -240,12 +204,6 @@ impl Connection {
         if now >= self.lifetime_end {
             self.close(ctx, close::MAX_LIFETIME);
             return;
-        }
-        if now >= self.next_ping {
-            self.next_ping = now + self.cfg.ping_interval;
-            self.heartbeat(ctx);
-        } else if self.last_seen.elapsed() >= self.cfg.heartbeat_timeout {
-            self.close(ctx, close::HEARTBEAT_TIMEOUT);
         }
         if let Some(due) = self.next_summary.filter(|d| now >= *d) {
             self.next_summary = Some(due.max(now) + self.cfg.stdin_summary_interval);
@@ -278,8 +236,8 @@ impl Connection {
         match self.hub.try_send(msg) {
             Ok(()) => {}
             Err(SendError::Full(msg)) => {
-                // The hub is busy: hold this message (reading nothing more) until it has room.
-                self.read_pause.pause_for(HUB_BUSY_PAUSE);
+                // The hub is busy: hold this message, taking no other frame (so the socket
+                // reads nothing more), until it has room.
                 ctx.wait(self.hub.send(msg).into_actor(self).map(|res, conn, ctx| {
                     if res.is_err() {
                         conn.close(ctx, close::REVOKED);
@@ -288,6 +246,12 @@ impl Connection {
             }
             Err(SendError::Closed(_)) => self.close(ctx, close::REVOKED),
         }
+    }
+
+    /// Takes no frame for `wait`: the socket's task, with nowhere to put them, stops reading
+    /// once the few frames read ahead are queued.
+    fn pause(&mut self, ctx: &mut Context<Self>, wait: Duration) {
+        ctx.wait(actix::clock::sleep(wait).into_actor(self));
     }
 
     /// Charges one message against a budget: over it, reads pause (the message still goes
@@ -300,7 +264,7 @@ impl Connection {
         match bucket.take(len, Instant::now()) {
             Verdict::Allow => true,
             Verdict::Delay { wait, first } => {
-                self.read_pause.pause_for(wait);
+                self.pause(ctx, wait);
                 if first {
                     let what = match budget {
                         Budget::Stdin => "stdin rate exceeded: input is delayed",
@@ -377,27 +341,6 @@ enum Budget {
     Control,
 }
 
-/// How long reads stop while the hub's mailbox is full.
-const HUB_BUSY_PAUSE: Duration = Duration::from_millis(5);
-
-/// Connection timers fire on a shared grid, a little late rather than early: the pings of
-/// thousands of idle connections then wake a worker once per grid point, together, instead of
-/// once each (wake-ups and context switches were most of the idle CPU). The step is a
-/// fifteenth of `ws.ping_interval` (1 s at the default 15 s), within these bounds.
-pub const TIMER_GRID_MIN: Duration = Duration::from_millis(10);
-/// The coarsest step: no deadline is more than this late.
-pub const TIMER_GRID_MAX: Duration = Duration::from_secs(1);
-
-/// The grid step for connections pinging every `ping_interval`.
-fn grid_step(ping_interval: Duration) -> Duration {
-    (ping_interval / 15).clamp(TIMER_GRID_MIN, TIMER_GRID_MAX)
-}
-
-/// The first grid point at or after `t`.
-fn on_grid(t: Instant, ping_interval: Duration) -> Instant {
-    crate::grid::on_grid(t, grid_step(ping_interval))
-}
-
 fn code_of(stats: &ParticipantStats) -> Option<u16> {
     match stats.close_code.load(Ordering::Acquire) {
         0 => None,
@@ -433,9 +376,9 @@ impl Actor for Connection {
                     Ok(Err(_)) | Err(_) => conn.close(ctx, close::REVOKED),
                 }),
         );
-        if self.alarm.is_none() {
-            self.add_alarm(ctx);
-        }
+        let (alarm, rings) = alarm::alarm();
+        ctx.add_stream(rings);
+        self.alarm = Some(alarm);
         self.arm_timer();
     }
 
@@ -457,7 +400,6 @@ impl StreamHandler<Ring> for Connection {
 
 impl StreamHandler<Inbound> for Connection {
     fn handle(&mut self, frame: Inbound, ctx: &mut Context<Self>) {
-        self.last_seen = Instant::now();
         if self.closing {
             if let Inbound::Close(_) = frame {
                 ctx.stop();
@@ -479,6 +421,7 @@ impl StreamHandler<Inbound> for Connection {
                 }
             }
             Inbound::Pong => {}
+            Inbound::Silent => self.close(ctx, close::HEARTBEAT_TIMEOUT),
             Inbound::Close(code) => {
                 self.guard.close_code.get_or_insert(code.unwrap_or(1005));
                 // Echo the close as RFC 6455 asks; the peer then drops the socket.

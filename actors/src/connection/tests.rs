@@ -20,27 +20,6 @@ impl Handler<Boom> for Connection {
     }
 }
 
-#[test]
-fn timers_land_on_the_grid_never_early() {
-    let ping = Duration::from_secs(15);
-    let step = grid_step(ping);
-    assert_eq!(step, Duration::from_secs(1));
-    let t = Instant::now() + Duration::from_millis(1234);
-    let g = on_grid(t, ping);
-    assert!(g >= t);
-    assert!(g - t < step);
-    assert_eq!(on_grid(g, ping), g);
-    let other = on_grid(t + Duration::from_millis(30), ping);
-    assert!(other == g || other == g + step);
-    // Short intervals (tests, tight deployments) get a finer grid, never below the floor.
-    assert_eq!(
-        grid_step(Duration::from_millis(300)),
-        Duration::from_millis(20)
-    );
-    assert_eq!(grid_step(Duration::from_millis(1)), TIMER_GRID_MIN);
-    assert_eq!(grid_step(Duration::from_secs(3600)), TIMER_GRID_MAX);
-}
-
 #[actix::test]
 async fn a_panicking_handler_still_leaves_frees_and_audits() {
     let dir = tempfile::tempdir().unwrap();
@@ -119,7 +98,6 @@ async fn a_panicking_handler_still_leaves_frees_and_audits() {
             out,
             slots,
             audit2,
-            Arc::default(),
         )
     });
     let mut joined = false;
