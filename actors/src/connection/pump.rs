@@ -102,3 +102,116 @@ impl<S: FrameSocket> Future for Pump<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    /// A socket with scripted client frames; it counts pings and the frames taken from it.
+    #[derive(Default)]
+    struct Script {
+        frames: std::collections::VecDeque<Inbound>,
+        taken: usize,
+        pings: usize,
+        /// Polled only to write (no room for a frame).
+        write_only_polls: usize,
+        ended: bool,
+    }
+
+    struct FakeSocket(Rc<RefCell<Script>>);
+
+    impl FrameSocket for FakeSocket {
+        fn poll_frame(&mut self, _: &mut Context<'_>, read: bool) -> Poll<Option<Inbound>> {
+            let mut s = self.0.borrow_mut();
+            if !read {
+                s.write_only_polls += 1;
+                return Poll::Pending;
+            }
+            match s.frames.pop_front() {
+                Some(f) => {
+                    s.taken += 1;
+                    Poll::Ready(Some(f))
+                }
+                None if s.ended => Poll::Ready(None),
+                None => Poll::Pending,
+            }
+        }
+
+        fn ping(&mut self) {
+            self.0.borrow_mut().pings += 1;
+        }
+    }
+
+    fn start(
+        script: Script,
+        ping: Duration,
+        timeout: Duration,
+    ) -> (Rc<RefCell<Script>>, mpsc::Receiver<Inbound>) {
+        let s = Rc::new(RefCell::new(script));
+        let rx = spawn(FakeSocket(s.clone()), Keepalive::new(ping, timeout));
+        (s, rx)
+    }
+
+    #[actix::test]
+    async fn pongs_stay_on_the_socket_task_and_other_frames_arrive_in_order() {
+        let mut script = Script::default();
+        script.frames.extend([
+            Inbound::Pong,
+            Inbound::Text("a".into()),
+            Inbound::Pong,
+            Inbound::Binary(bytes::Bytes::from_static(b"b")),
+        ]);
+        script.ended = true;
+        let (s, rx) = start(script, Duration::from_secs(60), Duration::from_secs(120));
+        let got: Vec<_> = tokio::time::timeout(Duration::from_secs(10), rx.collect::<Vec<_>>())
+            .await
+            .expect("the stream did not end with the socket");
+        assert!(
+            matches!(&got[..], [Inbound::Text(t), Inbound::Binary(b)] if t == "a" && &b[..] == b"b"),
+            "{got:?}"
+        );
+        assert_eq!(s.borrow().taken, 4);
+    }
+
+    #[actix::test]
+    async fn a_connection_that_takes_nothing_stops_the_reads_not_the_writes() {
+        let mut script = Script::default();
+        script
+            .frames
+            .extend((0..100).map(|i| Inbound::Text(i.to_string())));
+        let (s, rx) = start(script, Duration::from_secs(60), Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The channel's frames, one per sender, and the one the pump holds.
+        assert_eq!(s.borrow().taken, FRAMES_AHEAD + 2);
+        assert!(
+            s.borrow().write_only_polls > 0,
+            "the socket was not left to write"
+        );
+        drop(rx);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The pump woke for the dropped receiver (it was parked) and let the socket go.
+        assert_eq!(
+            Rc::strong_count(&s),
+            1,
+            "the socket outlived its connection"
+        );
+    }
+
+    #[actix::test]
+    async fn pings_go_to_the_socket_and_silence_to_the_connection_once() {
+        let (s, mut rx) = start(
+            Script::default(),
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+        );
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.next()).await;
+        assert!(matches!(first, Ok(Some(Inbound::Silent))), "{first:?}");
+        assert!(s.borrow().pings >= 2, "pings: {}", s.borrow().pings);
+        let again = tokio::time::timeout(Duration::from_millis(500), rx.next()).await;
+        assert!(again.is_err(), "silence told twice: {again:?}");
+    }
+}
