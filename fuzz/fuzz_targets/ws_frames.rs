@@ -59,6 +59,8 @@ fuzz_target!(|data: &[u8]| {
                 // RFC 6455 §5.5: control frames carry at most 125 bytes.
                 Inbound::Ping(p) => assert!(p.len() <= 125, "ping of {} bytes", p.len()),
                 Inbound::Pong => {}
+                // Told by the heartbeat, never decoded.
+                Inbound::Silent => panic!("the decoder yielded Silent"),
                 Inbound::Close(_) => ended = true,
                 Inbound::Violation(code) => {
                     assert!(
