@@ -96,7 +96,13 @@ impl<S: FrameSocket> Future for Pump<S> {
                         this.held = Some(frame);
                     }
                 }
-                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Ready(None) => {
+                    // A frame still held (the peer's close, say) goes if there is room.
+                    if let Some(frame) = this.held.take() {
+                        let _ = this.tx.try_send(frame);
+                    }
+                    return Poll::Ready(());
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
