@@ -145,11 +145,7 @@ impl Stream for Rings {
 }
 
 /// Polls a reusable runtime timer for `at`: made on first use, moved when `at` changes.
-pub fn poll_until(
-    timer: &mut Option<Pin<Box<Sleep>>>,
-    at: Instant,
-    cx: &mut Context<'_>,
-) -> Poll<()> {
+fn poll_until(timer: &mut Option<Pin<Box<Sleep>>>, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
     let deadline = tokio::time::Instant::from_std(at);
     let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
     if sleep.deadline() != deadline {
