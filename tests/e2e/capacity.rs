@@ -20,13 +20,6 @@ const MAX: usize = 168;
 /// Connections past `MAX` still served (everything but attaches).
 const HEADROOM: usize = 64;
 
-/// The value of `name` (with its labels, if any) in a Prometheus exposition.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
-}
-
 /// An attach of `sid` with `ticket`: the socket, or the refusal's status, `Retry-After` and
 /// body.
 async fn try_attach(srv: &Server, sid: &str, ticket: &str) -> Result<Ws, (u16, String, String)> {

@@ -488,6 +488,22 @@ impl Server {
         }
     }
 
+    /// Waits (90 s at most) until the metric `name` reaches `at_least`; returns its value.
+    pub async fn wait_metric(&self, name: &str, at_least: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let v = metric(&self.metrics().await, name);
+            if v >= at_least {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed at {v} (< {at_least}) for 90 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The Prometheus exposition of the admin listener.
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://127.0.0.1:{}/metrics", self.admin_port))
@@ -1061,4 +1077,11 @@ impl CutProxy {
             t.abort();
         }
     }
+}
+
+/// The value of `name` (with its labels, if any) in a Prometheus exposition.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
 }
