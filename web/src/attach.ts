@@ -202,6 +202,8 @@ export class AttachController {
   #control(action: 'acquire' | 'release' | 'request' | 'grant' | 'deny', allowed: boolean, to?: string): boolean {
     if (!allowed || !this.#socket) return false;
     this.#socket.send(JSON.stringify(to === undefined ? { type: 'control', action } : { type: 'control', action, to }));
+    // Control is being handed away: a resize still queued would reach the server after it.
+    if (action === 'grant' || action === 'release') this.#resize.cancel();
     return true;
   }
 

@@ -428,6 +428,12 @@ function onText(state: AttachState, data: string): AttachState {
       return { ...state, idleDeadline: parseDeadline(f.deadline) ?? state.idleDeadline };
     case 'error': {
       const err = { code: str(f.code) ?? 'error', message: str(f.message) ?? '' };
+      // This page sends keys and resizes only while it holds control, so a not_driver it gets
+      // after losing control answers a frame that crossed the change: the notice that explains
+      // the change stays.
+      if (err.code === FRAME_ERROR.NOT_DRIVER && !canSendInput(state)) {
+        return { ...state, lastError: err, notice: state.notice ?? typingOffText(state) };
+      }
       return { ...state, lastError: err, notice: `Server: ${err.code}${err.message ? ` – ${err.message}` : ''}` };
     }
     case 'exit':

@@ -403,6 +403,20 @@ describe('AttachController, SPEC §8 terminal state', () => {
     await t.fire();
     expect(t.text(t.last())).toEqual([{ type: 'resize', cols: 120, rows: 40 }]);
   });
+  it.each(['grant', 'release'])('a resize queued before a %s is not sent', async (action) => {
+    const t = setup();
+    t.ctl.start('s1', 'driver');
+    await t.flush();
+    t.last().handlers.onText(hello8('c1', true, 0));
+    await t.fire();
+    const from = { connection_id: 'c2', subject: 'bob', name: 'Bob' };
+    t.last().handlers.onText(JSON.stringify({ type: 'control_request', from }));
+    t.ctl.sendResize(50, 20);
+    expect(t.pending()).toEqual([100]);
+    expect(action === 'grant' ? t.ctl.answer('c2', true) : t.ctl.release()).toBe(true);
+    expect(t.pending()).toEqual([]);
+    expect(t.text(t.last()).filter((f) => (f as { type?: string }).type === 'resize')).toEqual([{ type: 'resize', cols: 120, rows: 40 }]);
+  });
 });
 
 describe('AttachController and 429 Retry-After', () => {

@@ -169,6 +169,15 @@ describe('requests for control', () => {
     expect(after.notice).toBe('You lost control to Bob.');
   });
 
+  it('a not_driver answering a frame that crossed the grant keeps the notice of the change', () => {
+    const after = run([msg({ type: 'control', holder: from, reason: 'granted' })], holding);
+    const err = reduce(after, msg({ type: 'error', code: 'not_driver', message: 'resize is accepted only from the connection holding control' }));
+    expect(err.notice).toBe('You lost control to Bob.');
+    expect(err.lastError?.code).toBe('not_driver');
+    // Other errors still show.
+    expect(reduce(after, msg({ type: 'error', code: 'control_denied', message: 'x' })).notice).toContain('control_denied');
+  });
+
   it('the requester waits, then hears the answer', () => {
     expect(canRequest(watching)).toBe(true);
     expect(canAcquire(watching)).toBe(false);
