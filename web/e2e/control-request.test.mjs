@@ -8,18 +8,25 @@ import { after, before, describe, it } from 'node:test';
 import {
   attach,
   Attachd,
+  boxes,
   createSession,
   launchBrowser,
   Recorder,
   signIn,
   sleep,
   terminalText,
+  textFramesSent,
   typeCommand,
   uniqueEcho,
   waitFor,
   waitForTerminal,
   waitForText,
 } from './support/harness.mjs';
+
+/** How many resizes the page has sent. */
+async function resizesSent(page) {
+  return (await textFramesSent(page)).filter((f) => f.msg.type === 'resize').length;
+}
 
 describe('two people sharing a session', { timeout: 180_000 }, () => {
   let server;
@@ -57,9 +64,15 @@ describe('two people sharing a session', { timeout: 180_000 }, () => {
 
     // Bob asks; alice's page shows the prompt.
     await waitFor(() => bob.isEnabled('#acquire'), { message: '#acquire enabled while alice holds control' });
+    const resizesBefore = await resizesSent(alice);
+    const termBefore = (await boxes(alice, ['#terminal']))['#terminal'];
     await bob.click('#acquire');
     await waitForText(bob, '#notice', /^Asked alice for control; waiting for an answer\.$/);
     await waitForText(alice, '[data-testid="control-request"] span', /^Bob asks for control\.$/);
+    // The prompt and the notice leave alice's terminal (so the PTY) at its size.
+    await sleep(300); // past the resize throttle and a ResizeObserver turn
+    assert.deepEqual((await boxes(alice, ['#terminal']))['#terminal'], termBefore, 'the prompt moved the terminal');
+    assert.equal(await resizesSent(alice), resizesBefore, 'the prompt resized the PTY');
 
     // Alice grants: control moves to bob; alice is told.
     await alice.click('[data-testid="control-request"] button.grant');
